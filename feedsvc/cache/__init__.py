@@ -1,0 +1,21 @@
+"""The feed cache: rendered bytes per (feed, format, address), shared by every web process."""
+
+from __future__ import annotations
+
+from feedsvc.cache.entry import CachedFeed, FeedKey, make_entry
+from feedsvc.cache.memory import MemoryCache
+from feedsvc.cache.redis import RedisCache
+from feedsvc.config import Settings
+
+FeedCache = MemoryCache | RedisCache
+
+
+def open_cache(settings: Settings) -> FeedCache:
+    """Redis when `REDIS_URL` is set, else an in-process cache (one process only)."""
+    if settings.redis_url:
+        return RedisCache.from_url(settings.redis_url, prefix=settings.cache_prefix)
+    return MemoryCache()
+
+
+__all__ = ["CachedFeed", "FeedCache", "FeedKey", "MemoryCache", "RedisCache", "make_entry",
+           "open_cache"]

@@ -1,0 +1,24 @@
+"""In-process cache for the single-process `feedsvc serve` and `feedsvc demo`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+from feedsvc.cache.entry import CachedFeed, FeedKey
+
+
+class MemoryCache:
+    def __init__(self) -> None:
+        self._entries: dict[FeedKey, CachedFeed] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: FeedKey) -> CachedFeed | None:
+        return self._entries.get(key)
+
+    def put_many(self, entries: Mapping[FeedKey, CachedFeed]) -> None:
+        with self._lock:
+            self._entries.update(entries)
+
+    def ping(self) -> bool:
+        return True

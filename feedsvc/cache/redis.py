@@ -1,0 +1,50 @@
+"""Redis cache shared by all web and scheduler processes; every key starts with `prefix`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import redis
+
+from feedsvc.cache.entry import CachedFeed, FeedKey
+
+_FIELDS = (b"body", b"gzip", b"etag", b"last_modified", b"content_type")
+
+
+class RedisCache:
+    def __init__(self, client: redis.Redis, prefix: str):
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str) -> RedisCache:
+        return cls(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2), prefix)
+
+    def _key(self, key: FeedKey) -> str:
+        return f"{self.prefix}feed:{key}"
+
+    def get(self, key: FeedKey) -> CachedFeed | None:
+        values = self.client.hmget(self._key(key), _FIELDS)
+        if any(v is None for v in values):
+            return None
+        body, gz, etag, last_modified, content_type = values
+        return CachedFeed(body, gz, etag.decode(), int(last_modified), content_type.decode())
+
+    def put_many(self, entries: Mapping[FeedKey, CachedFeed]) -> None:
+        """Write all `entries` in one MULTI/EXEC: readers see all of them or none."""
+        with self.client.pipeline(transaction=True) as pipe:
+            for key, entry in entries.items():
+                pipe.hset(self._key(key), mapping={
+                    "body": entry.body,
+                    "gzip": entry.gzip,
+                    "etag": entry.etag,
+                    "last_modified": entry.last_modified,
+                    "content_type": entry.content_type,
+                })
+            pipe.execute()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False

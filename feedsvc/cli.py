@@ -1,0 +1,131 @@
+"""The `feedsvc` command line (click)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from feedsvc.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("feedsvc")
+DEMO_DIR = Path(__file__).parent / "demo"
+DEMO_PAGE_PUBLISHED = "2026-11-20T14:00:00+03:30"
+
+
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        return load_settings(ctx.obj.get("config"))
+    except ConfigError as exc:
+        raise click.ClickException(f"invalid configuration: {exc}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: $FEEDSVC_CONFIG, else config/feedsvc.toml).")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.pass_context
+def main(ctx: click.Context, config: str | None, log_level: str) -> None:
+    """feedsvc: news feeds per section, on every mirror address."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"config": config}
+
+
+@main.command("check-config")
+@click.pass_context
+def check_config(ctx: click.Context) -> None:
+    """Validate the configuration and print the effective settings."""
+    click.echo(json.dumps(_settings(ctx).describe(), indent=2, ensure_ascii=False))
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--published", metavar="RFC3339",
+              help="Publication date for page-text files, which carry none.")
+@click.pass_context
+def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None) -> None:
+    """Import articles from JSON Lines or page-text files; exit 1 if any was rejected."""
+    from feedsvc.ingest.importer import Importer
+    from feedsvc.store import Store
+
+    settings = _settings(ctx)
+    store = Store(settings.database_url)
+    report = Importer(settings, store).import_paths(list(paths), published=published)
+    click.echo(str(report), err=True)
+    ctx.exit(1 if report.rejected else 0)
+
+
+@main.command()
+@click.pass_context
+def refresh(ctx: click.Context) -> None:
+    """Render every feed now and publish it to the cache (one shot, e.g. from cron)."""
+    renderer = _renderer(_settings(ctx))
+    report = renderer.refresh_all(progress=True)
+    click.echo(f"{report.feeds} feeds, {report.documents} documents in {report.seconds:.2f}s",
+               err=True)
+
+
+@main.command()
+@click.pass_context
+def scheduler(ctx: click.Context) -> None:
+    """Run the refresh jobs until stopped (the Procfile `scheduler` process)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from feedsvc.refresh.scheduler import add_refresh_jobs
+
+    settings = _settings(ctx)
+    if not settings.redis_url:
+        log.warning("REDIS_URL is not set: this scheduler fills an in-process cache that no "
+                    "web process can see")
+    add_refresh_jobs(BlockingScheduler(), _renderer(settings)).start()
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default: web.host).")
+@click.option("--port", type=int, default=None, help="Port (default: $PORT, else web.port).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Web server and scheduler in one process, on the configured store and cache."""
+    _serve(_settings(ctx), host, port)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default: web.host).")
+@click.option("--port", type=int, default=None, help="Port (default: $PORT, else web.port).")
+@click.pass_context
+def demo(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """`serve` on a fresh embedded store loaded with the sample articles."""
+    from feedsvc.ingest.importer import Importer
+    from feedsvc.store import Store
+
+    workdir = Path(tempfile.mkdtemp(prefix="feedsvc-demo-"))
+    settings = dataclasses.replace(
+        _settings(ctx), database_url=f"sqlite:///{workdir / 'demo.sqlite3'}", redis_url=None
+    )
+    importer = Importer(settings, Store(settings.database_url))
+    report = importer.import_paths(sorted(DEMO_DIR.glob("*.jsonl")))
+    report_page = importer.import_paths(sorted(DEMO_DIR.glob("*.txt")),
+                                        published=DEMO_PAGE_PUBLISHED)
+    log.info("demo store %s: %s, %s", workdir, report, report_page)
+    _serve(settings, host, port)
+
+
+def _renderer(settings: Settings):
+    from feedsvc.cache import open_cache
+    from feedsvc.refresh import FeedRenderer
+    from feedsvc.store import Store
+
+    return FeedRenderer(settings, Store(settings.database_url), open_cache(settings))
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    from feedsvc.web.server import EmbeddedServer
+
+    EmbeddedServer(settings, host or settings.host, port or settings.port).run()

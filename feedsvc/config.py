@@ -1,0 +1,277 @@
+"""Configuration (design §6): one TOML file, validated in one typed place, overridden by env vars.
+
+The options are a table (`_OPTIONS`) of key, type, default and check, in the manner of
+Miniflux: adding an option is one row, and every error names the dotted key and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from feedsvc.model import Section, section_slug, split_section
+
+DEFAULT_CONFIG_PATH = Path("config/feedsvc.toml")
+DEFAULT_DATABASE_URL = "sqlite:///var/feedsvc.sqlite3"
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message names the key and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The effective settings after the file, the defaults and the environment are combined."""
+
+    site_title: str
+    site_description: str
+    language: str
+    timezone: ZoneInfo
+    origin: str
+    mirrors: tuple[str, ...]
+    mirror_footer: bool
+    items_per_feed: int
+    refresh_interval: int
+    full_rebuild_interval: int
+    websub_hubs: tuple[str, ...]
+    database_url: str
+    redis_url: str | None
+    cache_prefix: str
+    host: str
+    port: int
+    trusted_proxies: tuple[str, ...]
+    sections: tuple[Section, ...] = field(default=())
+    source: str = "(defaults)"
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every origin the site answers on, canonical first."""
+        return (self.origin, *self.mirrors)
+
+    def section_by_path(self) -> dict[str, Section]:
+        return {s.path: s for s in self.sections}
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain values, for `feedsvc check-config`."""
+        return {
+            "source": self.source,
+            **{name: _plain(getattr(self, attr)) for name, attr in _DESCRIBED},
+            "sections": [
+                {"path": s.path, "name": "/".join(s.names), "title": s.title,
+                 "description": s.description}
+                for s in self.sections
+            ],
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, ZoneInfo):
+        return value.key
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+# ---- checks ---------------------------------------------------------------------------------
+
+def _origin(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) origin")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} must be an origin only (scheme://host[:port]), no path")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def _timezone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not an IANA time zone") from exc
+
+
+def _positive(value: int) -> int:
+    if value <= 0:
+        raise ValueError(f"must be positive, not {value}")
+    return value
+
+
+def _port(value: int) -> int:
+    if not 0 < value < 65536:
+        raise ValueError(f"{value} is not a TCP port")
+    return value
+
+
+def _items(value: int) -> int:
+    if not 1 <= value <= 1000:
+        raise ValueError(f"must be between 1 and 1000, not {value}")
+    return value
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _database_url(value: str) -> str:
+    if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+        raise ValueError(f"{value!r} must be a sqlite: or postgresql: URL")
+    if value.startswith("postgres:"):  # the Heroku-style spelling
+        value = "postgresql:" + value[len("postgres:"):]
+    if value.startswith("postgresql:"):  # psycopg 3 is the driver we ship
+        value = "postgresql+psycopg:" + value[len("postgresql:"):]
+    return value
+
+
+def _redis_url(value: str) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"{value!r} must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
+def _each(check: Callable[[Any], Any]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    return lambda values: tuple(check(v) for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class _Option:
+    key: str          # dotted TOML key
+    attr: str         # Settings attribute
+    type: type
+    default: Any
+    check: Callable[[Any], Any] = lambda v: v
+    env: str | None = None
+
+
+_OPTIONS: tuple[_Option, ...] = (
+    _Option("site.title", "site_title", str, "feedsvc", _nonempty),
+    _Option("site.description", "site_description", str, "News feeds"),
+    _Option("site.language", "language", str, "en", _nonempty),
+    _Option("site.timezone", "timezone", str, "UTC", _timezone),
+    _Option("site.origin", "origin", str, "http://localhost:8000", _origin),
+    _Option("site.mirrors", "mirrors", list, [], _each(_origin)),
+    _Option("site.mirror_footer", "mirror_footer", bool, True),
+    _Option("feeds.items_per_feed", "items_per_feed", int, 50, _items),
+    _Option("feeds.refresh_interval", "refresh_interval", int, 60, _positive),
+    _Option("feeds.full_rebuild_interval", "full_rebuild_interval", int, 3600, _positive),
+    _Option("feeds.websub_hubs", "websub_hubs", list, [], _each(_url)),
+    _Option("store.database_url", "database_url", str, DEFAULT_DATABASE_URL, _database_url,
+            env="DATABASE_URL"),
+    _Option("cache.redis_url", "redis_url", str, "", _redis_url, env="REDIS_URL"),
+    _Option("cache.key_prefix", "cache_prefix", str, "feedsvc:", _nonempty),
+    _Option("web.host", "host", str, "127.0.0.1", _nonempty),
+    _Option("web.port", "port", int, 8000, _port, env="PORT"),
+    _Option("web.trusted_proxies", "trusted_proxies", list, [], _each(str)),
+)
+_DESCRIBED = tuple((o.key, o.attr) for o in _OPTIONS)
+_SECTION_KEYS = {"name", "title", "description"}
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the config file (FEEDSVC_CONFIG, else config/feedsvc.toml when it exists, else
+    defaults only), apply the environment overrides and validate everything."""
+    environ = os.environ if environ is None else environ
+    chosen = path or environ.get("FEEDSVC_CONFIG")
+    if chosen is None and DEFAULT_CONFIG_PATH.is_file():
+        chosen = DEFAULT_CONFIG_PATH
+    raw: dict[str, Any] = {}
+    if chosen is not None:
+        try:
+            with open(chosen, "rb") as fh:
+                raw = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"{chosen}: cannot read: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{chosen}: not valid TOML: {exc}") from exc
+    return settings_from_mapping(raw, environ, source=str(chosen or "(defaults)"))
+
+
+def settings_from_mapping(
+    raw: Mapping[str, Any], environ: Mapping[str, str] | None = None, *, source: str = "(dict)"
+) -> Settings:
+    """Validate an already-parsed config mapping (the TOML document's shape)."""
+    environ = environ or {}
+    known_tables = {o.key.split(".")[0] for o in _OPTIONS} | {"sections"}
+    for table in raw:
+        if table not in known_tables:
+            raise ConfigError(f"{source}: {table}: unknown key")
+    values: dict[str, Any] = {}
+    for option in _OPTIONS:
+        table, name = option.key.split(".")
+        section = raw.get(table, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"{source}: {table}: must be a table")
+        unknown = set(section) - {o.key.split(".")[1] for o in _OPTIONS if o.key.startswith(table + ".")}
+        if unknown:
+            raise ConfigError(f"{source}: {table}.{sorted(unknown)[0]}: unknown key")
+        value = section.get(name, option.default)
+        if option.env and environ.get(option.env):
+            value = environ[option.env]
+            if option.type is int:
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise ConfigError(f"{option.env}: {value!r} is not a whole number") from None
+        if not isinstance(value, option.type) or (option.type is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"{source}: {option.key}: must be {option.type.__name__}, "
+                f"not {type(value).__name__}"
+            )
+        try:
+            values[option.attr] = option.check(value)
+        except (ValueError, TypeError) as exc:
+            where = option.env if option.env and environ.get(option.env) else option.key
+            raise ConfigError(f"{source}: {where}: {exc}") from None
+    values["sections"] = _sections(raw.get("sections", []), source)
+    if values["origin"] in values["mirrors"]:
+        raise ConfigError(f"{source}: site.mirrors: must not repeat site.origin")
+    return Settings(**values, source=source)
+
+
+def _sections(raw: Any, source: str) -> tuple[Section, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: sections: must be an array of tables ([[sections]])")
+    sections: dict[str, Section] = {}
+    for i, entry in enumerate(raw):
+        where = f"{source}: sections[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: must be a table")
+        unknown = set(entry) - _SECTION_KEYS
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
+        name = entry.get("name")
+        if not isinstance(name, str) or not section_slug(split_section(name)).strip("/"):
+            raise ConfigError(f"{where}.name: must be a section name like 'News/Turkey'")
+        names = split_section(name)
+        if any(not part for part in names):
+            raise ConfigError(f"{where}.name: {name!r} has an empty level")
+        for key in ("title", "description"):
+            if not isinstance(entry.get(key, ""), str):
+                raise ConfigError(f"{where}.{key}: must be str")
+        section = Section(
+            names=names,
+            title=entry.get("title") or names[-1],
+            description=entry.get("description", ""),
+        )
+        if section.path in sections:
+            raise ConfigError(f"{where}.name: {name!r} is listed twice")
+        sections[section.path] = section
+    return tuple(sections.values())

@@ -1,0 +1,1 @@
+"""Sample data for `feedsvc demo` and the benchmarks: see `feedsvc.demo.generate`."""

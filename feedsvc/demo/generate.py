@@ -1,0 +1,520 @@
+"""Deterministic generator of realistic article documents (design §2).
+
+`feedsvc demo` loads 200 of them (the committed `articles.jsonl`) and the benchmarks need 100,000
+to 1,000,000, so the articles are streamed, the text is drawn from pools built once per run and
+each article costs a few dozen cheap random draws. The data is deliberately messy the way real
+imports are: both section forms, both offset styles, relative and absolute URLs, missing optional
+fields and, in about 2 % of bodies, markup a sanitiser has to remove.
+
+    python -m feedsvc.demo.generate [--count N] [--seed S] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import random
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+from feedsvc.model import section_slug, slugify, split_section
+
+DEMO_SECTIONS: tuple[str, ...] = ("News", "News/Turkey", "News/Middle East", "News/Iran", "World")
+DEFAULT_START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+DEFAULT_COUNT = 200
+DEFAULT_OUT = Path(__file__).with_name("articles.jsonl")
+
+_TEHRAN = timezone(timedelta(hours=3, minutes=30))  # the publisher's offset (no DST since 2022)
+_LOOKAHEAD = 24  # "Read More" links point at one of the next (older) articles
+_PARAGRAPHS_PER_COUNTRY = 60
+_CAPTIONS_PER_COUNTRY = 20
+
+# country: (adjective, cities with the capital first)
+_COUNTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Turkey": ("Turkish", ("Ankara", "Istanbul", "Izmir", "Gaziantep")),
+    "Iran": ("Iranian", ("Tehran", "Isfahan", "Mashhad", "Tabriz", "Shiraz")),
+    "Iraq": ("Iraqi", ("Baghdad", "Basra", "Erbil", "Mosul")),
+    "Syria": ("Syrian", ("Damascus", "Aleppo", "Homs", "Latakia")),
+    "Lebanon": ("Lebanese", ("Beirut", "Tripoli", "Sidon")),
+    "Egypt": ("Egyptian", ("Cairo", "Alexandria")),
+    "Jordan": ("Jordanian", ("Amman", "Aqaba")),
+    "Qatar": ("Qatari", ("Doha",)),
+    "Oman": ("Omani", ("Muscat",)),
+    "Saudi Arabia": ("Saudi", ("Riyadh", "Jeddah")),
+    "Azerbaijan": ("Azerbaijani", ("Baku",)),
+    "Armenia": ("Armenian", ("Yerevan",)),
+    "Pakistan": ("Pakistani", ("Islamabad", "Karachi")),
+    "Russia": ("Russian", ("Moscow", "St Petersburg")),
+    "China": ("Chinese", ("Beijing", "Shanghai")),
+    "Germany": ("German", ("Berlin",)),
+    "France": ("French", ("Paris",)),
+    "Venezuela": ("Venezuelan", ("Caracas",)),
+}
+_ALL_COUNTRIES = tuple(_COUNTRIES)
+# Which countries a section's stories are mostly about, by the section's last name.
+_FOCUS: dict[str, tuple[str, ...]] = {
+    "Turkey": ("Turkey",),
+    "Iran": ("Iran",),
+    "Middle East": ("Iraq", "Syria", "Lebanon", "Egypt", "Jordan", "Qatar", "Oman", "Saudi Arabia"),
+    "World": ("Russia", "China", "Germany", "France", "Venezuela", "Pakistan", "Azerbaijan",
+              "Armenia"),
+}
+# (phrase, tag)
+_TOPICS = (
+    ("regional tensions", "Diplomacy"), ("the nuclear talks", "Nuclear"),
+    ("border security", "Security"), ("gas exports", "Energy"), ("new sanctions", "Sanctions"),
+    ("refugee returns", "Refugees"), ("water rights", "Water"), ("the Gaza ceasefire", "Gaza"),
+    ("drone strikes", "Military"), ("shipping in the Persian Gulf", "Shipping"),
+    ("oil prices", "Oil"), ("detained journalists", "Press freedom"),
+    ("airspace violations", "Aviation"), ("the pipeline project", "Pipelines"),
+    ("grain shipments", "Food security"), ("the election results", "Elections"),
+    ("currency controls", "Economy"), ("the earthquake recovery", "Disasters"),
+    ("cross-border trade", "Trade"), ("human rights", "Human rights"),
+)
+_TAGS = _ALL_COUNTRIES + tuple(tag for _, tag in _TOPICS)
+_ROLES = ("president", "foreign minister", "defense minister", "oil minister",
+          "parliament speaker", "army chief", "interior minister", "trade minister")
+_DEALS = ("gas", "defense", "trade", "railway", "wheat", "energy", "air defense", "port")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_NTH = ("second", "third", "fourth", "fifth", "sixth")
+
+# (title, lead paragraph): the lead doubles as the summary.
+_HEADLINE_TEXTS = (
+    ("{A} {role} warns {b} over {topic}",
+     "The {A} {role} has warned {b} over {topic}, saying any further escalation would "
+     "“destabilize the entire region.”"),
+    ("{A}, {B} foreign ministers meet in {city} amid row over {topic}",
+     "The foreign ministers of {a} and {b} met in {city} on {day} as a dispute over {topic} "
+     "continued to strain relations between the two neighbors."),
+    ("{a} signs {deal} deal with {b}",
+     "{a} and {b} have signed a {deal} agreement worth an estimated ${amount} billion, officials "
+     "in {city} said on {day}."),
+    ("{a} summons {B} envoy over {topic}",
+     "{a} has summoned the {B} ambassador to protest over {topic}, the foreign ministry in {city} "
+     "said on {day}."),
+    ("Protests in {city} over {topic} enter {nth} day",
+     "Demonstrators took to the streets of {city} for the {nth} day on {day}, as anger over "
+     "{topic} showed no sign of easing."),
+    ("{A} parliament approves bill on {topic}",
+     "Lawmakers in {a} have approved a bill on {topic}, sending it to the president for final "
+     "approval."),
+    ("{a}, {b} agree to expand {deal} cooperation",
+     "{a} and {b} agreed on {day} to expand {deal} cooperation after two days of talks in {city}, "
+     "state media reported."),
+    ("{A} {role} to visit {bcity} next week",
+     "The {A} {role} will travel to {bcity} next week for talks expected to focus on {topic}, "
+     "officials said on {day}."),
+    ("{a} rejects {B} claims on {topic}",
+     "{a} has rejected what it called “baseless” claims by {b} on {topic}, urging officials in "
+     "{bcity} to stop interfering in its internal affairs."),
+    ("Talks between {a} and {b} on {topic} end without deal",
+     "Two days of talks between {a} and {b} on {topic} ended in {city} on {day} without an "
+     "agreement, diplomats said."),
+    ("{A} inflation hits {pct} percent, central bank says",
+     "Annual inflation in {a} rose to {pct} percent last month, the central bank in {city} said "
+     "on {day}, as concerns over {topic} weighed on markets."),
+    ("Earthquake of magnitude {mag} strikes near {city}",
+     "An earthquake of magnitude {mag} struck near {city} on {day}, damaging buildings and "
+     "sending residents into the streets, {A} officials said."),
+    ("UN urges {a} and {b} to settle dispute over {topic}",
+     "The United Nations has urged {a} and {b} to settle their dispute over {topic} through "
+     "dialogue, after a week of mounting tension."),
+    ("{A} army says it shot down drones near {city}",
+     "The {A} army said on {day} that its air defenses had shot down several drones near {city}, "
+     "the latest in a series of incidents linked to {topic}."),
+)
+# (title, lead, the title names a second country, the title names a topic)
+_HEADLINES = tuple(
+    (title, lead, "{b" in title or "{B" in title, "{topic}" in title)
+    for title, lead in _HEADLINE_TEXTS
+)
+_SENTENCES = (
+    "Speaking to reporters in {city} on {day}, the {A} {role} said {topic} would top the agenda "
+    "of upcoming talks with {b}.",
+    "Officials in {city} have repeatedly denied the allegations, calling them “baseless” and "
+    "“politically motivated.”",
+    "The {A} foreign ministry said in a statement that the country “will not tolerate any "
+    "violation of its sovereignty.”",
+    "Analysts say the agreement could reshape trade routes between {a} and {b}, which have long "
+    "competed for influence in the region.",
+    "Annual inflation in {a} stood at {pct} percent last month, according to official figures.",
+    "Thousands of people gathered in central {city} on {day}, chanting slogans and carrying {A} "
+    "flags.",
+    "The United Nations has called on all sides to exercise restraint and return to dialogue.",
+    "{B} officials have not yet commented on the report.",
+    "The two sides also discussed <strong>{deal} cooperation</strong> and the question of "
+    "{topic}.",
+    "Diplomats familiar with the talks, who spoke on condition of anonymity, said a draft text "
+    "had been circulated among delegations.",
+    "The {A} {role} is expected to travel to {bcity} later this month for a summit with regional "
+    "leaders.",
+    "Earlier this year, {a} and {b} agreed to raise bilateral trade to ${amount} billion a year.",
+    "Rescue teams were still searching for survivors on {day}, the {A} Red Crescent said.",
+    "Oil prices rose after the announcement, with Brent crude trading near ${oil} a barrel.",
+    "“We are ready for dialogue, but not under pressure,” the {role} told a news conference in "
+    "{city}.",
+    "The move drew sharp criticism from {b}, which described it as <em>a dangerous "
+    "escalation</em>.",
+    "{a} has been under mounting pressure at home over {topic}.",
+    "State television showed footage of the {A} delegation arriving in {bcity} on {day}.",
+    "The ministry added that <em>all necessary measures</em> would be taken to protect citizens "
+    "abroad.",
+    "Critics say the government has failed to address {topic}, a key issue for voters ahead of "
+    "next year's elections.",
+)
+_CAPTIONS = (
+    "The {A} {role} speaks during a news conference in {city} on {day}.",
+    "People walk past damaged buildings in {city}.",
+    "Demonstrators wave {A} flags during a rally in {city} on {day}.",
+    "A general view of {city}.",
+    "{A} and {B} officials meet in {city} on {day}.",
+    "Rescue workers search the rubble of a collapsed building in {city}.",
+    "An oil tanker is seen near {city}.",
+    "Traders work at a currency exchange office in {city}.",
+    "Soldiers stand guard at a checkpoint near {city}.",
+    "A handout photo released by the {A} presidency shows the {role} in {city}.",
+)
+_FOREIGN_LINKS = (
+    '<p>The <a href="https://www.un.org/en/situations">United Nations</a> has repeatedly called '
+    "for restraint and the protection of civilians.</p>",
+    '<p>A recent report by the <a href="https://www.iaea.org/newscenter/pressreleases">'
+    "International Atomic Energy Agency</a> said inspectors had been given access to the "
+    "sites.</p>",
+    '<p>According to the <a href="https://www.who.int/emergencies">World Health Organization</a>, '
+    "hospitals in the area are running short of fuel and medicine.</p>",
+    '<p>Figures published by <a href="https://www.opec.org/opec_web/en/">OPEC</a> show output '
+    "in the region rose for a third consecutive month.</p>",
+    '<p>The full text of the resolution is on the <a href="https://press.un.org/en/search?'
+    'q=resolution&amp;lang=en">UN press site</a>.</p>',
+    '<p>Aid agencies quoted by <a href="https://reliefweb.int/updates">ReliefWeb</a> said more '
+    "than 40,000 people had been displaced.</p>",
+)
+_HOSTILE = (  # each hostile body gets the script plus one of these
+    '<p onclick="alert(document.cookie)">Tap to read the full statement.</p>',
+    '<p>Watch the <a href="javascript:alert(1)">full interview</a>.</p>',
+    '<iframe src="https://ads.tracker.example/frame.html" width="1" height="1"></iframe>',
+    "<style>body { display: none }</style><p>Subscribe to our newsletter.</p>",
+)
+_AUTHORS = (
+    "Sara Ahmadi", "Murat Kaya", "Leila Haddad", "Reza Karimi", "Elif Demir", "Omar Khalil",
+    "Nasrin Tavakoli", "Daniel Brooks", "Hassan Nasser", "Zeynep Arslan", "Ali Mousavi",
+    "Maryam Hosseini",
+)
+_CREDITS = ("AFP", "AFP", "Reuters", "Reuters", "AP", "Press TV", "Press TV", "Anadolu", "IRNA",
+            "EPA", "Getty Images")
+_CREDIT_SLUGS = {credit: slugify(credit) for credit in _CREDITS}
+_IMAGE_SIZES = ((1200, 800), (1920, 1080), (800, 533), (1024, 683))
+_QUALITIES = ("HD", "HD", "SD", "FHD")
+
+T = TypeVar("T")
+
+
+class _Section(NamedTuple):
+    text: str  # "News/Middle East"
+    names: tuple[str, ...]
+    slug: str  # "news/middle-east"
+    focus: tuple[str, ...]
+
+
+class _Headline(NamedTuple):
+    """What other articles need to link to one: drawn ahead of its body."""
+
+    index: int
+    country: str  # the one the story is about: picks its captions and paragraphs
+    id: str
+    path: str
+    section: _Section
+    title: str
+    title_html: str
+    lead: str
+    lead_html: str
+    tags: tuple[str, ...]
+    published: int  # POSIX seconds
+    month: str  # "2026/11", for media paths
+
+
+def _stamp(seconds: int, zulu: bool) -> str:
+    """RFC 3339 in UTC with "Z", or in the publisher's +03:30 offset."""
+    if zulu:
+        return datetime.fromtimestamp(seconds, UTC).isoformat()[:-6] + "Z"
+    return datetime.fromtimestamp(seconds, _TEHRAN).isoformat()
+
+
+class _Generator:
+    """One run: the random stream, the text pools built from it and the sections."""
+
+    def __init__(self, seed: int, start: datetime, origin: str, sections: Iterable[str],
+                 spacing: float):
+        self.rng = random.Random(seed)
+        self.rnd = self.rng.random
+        self.origin = origin.rstrip("/")
+        self.start = int(start.timestamp())
+        self.spacing = spacing
+        self.sections = tuple(self._section(text) for text in sections)
+        if not self.sections:
+            raise ValueError("at least one section is needed")
+        self.paragraphs = {
+            country: [self._paragraph(country) for _ in range(_PARAGRAPHS_PER_COUNTRY)]
+            for country in _ALL_COUNTRIES
+        }
+        self.captions = {
+            country: [self.pick(_CAPTIONS).format_map(self._slots((country,))[0])
+                      for _ in range(_CAPTIONS_PER_COUNTRY)]
+            for country in _ALL_COUNTRIES
+        }
+
+    @staticmethod
+    def _section(text: str) -> _Section:
+        names = split_section(text)
+        return _Section("/".join(names), names, section_slug(names),
+                        _FOCUS.get(names[-1], _ALL_COUNTRIES))
+
+    def pick(self, items: Sequence[T]) -> T:
+        return items[int(self.rnd() * len(items))]
+
+    def _slots(self, focus: Sequence[str]) -> tuple[dict[str, str], str]:
+        """Values for the text templates, and the tag of the chosen topic."""
+        pick, rnd = self.pick, self.rnd
+        a = pick(focus)
+        b = pick(_ALL_COUNTRIES)
+        while b == a:
+            b = pick(_ALL_COUNTRIES)
+        a_adjective, a_cities = _COUNTRIES[a]
+        b_adjective, b_cities = _COUNTRIES[b]
+        topic, tag = pick(_TOPICS)
+        slots = {
+            "a": a, "A": a_adjective, "city": pick(a_cities),
+            "b": b, "B": b_adjective, "bcity": pick(b_cities),
+            "role": pick(_ROLES), "topic": topic, "deal": pick(_DEALS), "day": pick(_DAYS),
+            "nth": pick(_NTH), "amount": f"{1 + rnd() * 29:.1f}", "pct": f"{5 + rnd() * 40:.1f}",
+            "mag": f"{4 + rnd() * 3:.1f}", "oil": str(60 + int(rnd() * 35)),
+        }
+        return slots, tag
+
+    def _paragraph(self, country: str) -> str:
+        slots = self._slots((country,))[0]
+        sentences = self.rng.sample(_SENTENCES, 2 + int(self.rnd() * 2))
+        return "<p>" + " ".join(s.format_map(slots) for s in sentences) + "</p>"
+
+    def headline(self, index: int) -> _Headline:
+        section = self.pick(self.sections)
+        title_template, lead_template, names_b, names_topic = self.pick(_HEADLINES)
+        slots, topic_tag = self._slots(section.focus)
+        published = int(self.start - self.spacing * (index + 0.9 * self.rnd()))
+        local = datetime.fromtimestamp(published, _TEHRAN)
+        slots["day"] = _DAYS[local.weekday()]
+        title = title_template.format_map(slots)
+        lead = lead_template.format_map(slots)
+        day = f"{local.year}/{local.month:02d}/{local.day:02d}"
+        tags = (slots["a"],) + (slots["b"],) * names_b + (topic_tag,) * names_topic
+        return _Headline(
+            index=index,
+            country=slots["a"],
+            id=f"ex-{local.year}-{index + 1:06d}",
+            path=f"/{section.slug}/{day}/{slugify(title)}",
+            section=section,
+            title=title,
+            title_html=html.escape(title, quote=False),
+            lead=lead,
+            lead_html=html.escape(lead, quote=False),
+            tags=tags,
+            published=published,
+            month=day[:7],
+        )
+
+    def article(self, head: _Headline, ahead: deque[_Headline], count: int) -> dict[str, Any]:
+        """The document of `head`; `ahead` are the next (older) headlines, for links."""
+        rnd = self.rnd
+        zulu = rnd() < 0.4
+        doc: dict[str, Any] = {
+            "id": head.id,
+            "url": head.path if rnd() < 0.9 else self.origin + head.path,
+            "section": head.section.text if rnd() < 0.6 else list(head.section.names),
+            "title": head.title,
+            "published": _stamp(head.published, zulu),
+        }
+        if rnd() < 0.2:
+            edited = head.published + 600 + int(rnd() * 6 * 3600)
+            doc["updated"] = _stamp(min(edited, max(self.start, head.published)), zulu)
+        if rnd() < 0.7:
+            doc["summary"] = head.lead
+        related = self._related(ahead, count)
+        images = self._images(head)
+        doc["body"] = self._body(head, ahead, count, images, related)
+        authors = self._authors()
+        if authors:
+            doc["authors"] = authors
+        tags = self._tags(head)
+        if tags:
+            doc["tags"] = tags
+        language = rnd()
+        if language < 0.97:
+            doc["language"] = "en" if language < 0.95 else "en-GB"
+        if images:
+            doc["images"] = images
+        if rnd() < 0.15:
+            doc["videos"] = [self._video(head)]
+        if related:
+            doc["related"] = [{"title": r.title, "url": r.path} for r in related]
+        if rnd() < 0.01:
+            doc["status"] = "deleted"
+        return doc
+
+    def _related(self, ahead: deque[_Headline], count: int) -> list[_Headline]:
+        """0–3 distinct older articles, only ones inside the generated range."""
+        r = self.rnd()
+        wanted = 0 if r < 0.35 else 1 if r < 0.65 else 2 if r < 0.85 else 3
+        picks = sorted({int(self.rnd() * len(ahead)) for _ in range(wanted)})
+        return [ahead[p] for p in picks if ahead[p].index < count]
+
+    def _images(self, head: _Headline) -> list[dict[str, Any]]:
+        r = self.rnd()
+        if r >= 0.85:
+            return []
+        return [self._image(head) for _ in range(2 if r < 0.2 else 1)]
+
+    def _image(self, head: _Headline) -> dict[str, Any]:
+        rnd = self.rnd
+        caption = self.pick(self.captions[head.country])
+        credit = self.pick(_CREDITS)
+        name = f"{self.rng.getrandbits(32):08x}.jpg"
+        if rnd() < 0.75:
+            url = f"/images/{head.month}/{name}"
+        else:
+            url = f"https://cdn.photos-agency.example/{_CREDIT_SLUGS[credit]}/{name}"
+        image: dict[str, Any] = {"url": url, "caption": caption, "credit": credit}
+        if rnd() < 0.5:
+            image["width"], image["height"] = self.pick(_IMAGE_SIZES)
+        if rnd() < 0.9:
+            image["type"] = "image/jpeg"
+        return image
+
+    def _video(self, head: _Headline) -> dict[str, Any]:
+        name = f"{self.rng.getrandbits(40):010x}"
+        if self.rnd() < 0.6:
+            url, kind = f"https://video.news.example/{head.month}/{name}.mp4", "mp4"
+        else:
+            url, kind = f"https://stream.news.example/hls/{name}/master.m3u8", "hls"
+        return {
+            "url": url,
+            "type": kind,
+            "quality": self.pick(_QUALITIES),
+            "duration": 30 + int(self.rnd() * 871),
+            "thumbnail": f"/images/{head.month}/{name}-thumb.jpg",
+        }
+
+    def _body(self, head: _Headline, ahead: deque[_Headline], count: int,
+              images: list[dict[str, Any]], related: list[_Headline]) -> str:
+        """The lead, maybe a figure, 2–7 more paragraphs of which some carry links."""
+        rnd = self.rnd
+        paragraphs = 3 + int(rnd() * 6)
+        links = []
+        if rnd() < 0.7 and related:
+            links.append(f'<p>Read More: <a href="{related[0].path}">{related[0].title_html}'
+                         "</a></p>")
+        earlier = self.pick(ahead)
+        if rnd() < 0.2 and earlier.index < count and earlier not in related:
+            links.append(f'<p>For background, see our earlier report: <a href="{self.origin}'
+                         f'{earlier.path}">{earlier.title_html}</a>.</p>')
+        if rnd() < 0.2:
+            links.append(self.pick(_FOREIGN_LINKS))
+        fillers = max(0, paragraphs - 1 - len(links))
+        first = int(rnd() * (_PARAGRAPHS_PER_COUNTRY - fillers))
+        text = self.paragraphs[head.country][first:first + fillers]
+        middle = (fillers + 1) // 2
+        parts = [f"<p>{head.lead_html}</p>"]
+        if rnd() < 0.5 and images and images[0]["url"].startswith("/"):
+            lead = images[0]
+            caption = html.escape(lead["caption"])
+            parts.append(f'<figure><img src="{lead["url"]}" alt="{caption}"><figcaption>'
+                         f'{caption} (Photo by {lead["credit"]})</figcaption></figure>')
+        parts += text[:middle] + links + text[middle:]
+        if rnd() < 0.02:
+            parts.insert(1, "<script>alert(1)</script>")
+            parts.insert(-1, self.pick(_HOSTILE))
+        return "\n".join(parts)
+
+    def _authors(self) -> list[str]:
+        r = self.rnd()
+        if r < 0.15:
+            return []
+        first = int(self.rnd() * len(_AUTHORS))
+        authors = [_AUTHORS[first]]
+        if r >= 0.8:
+            other = first + 1 + int(self.rnd() * (len(_AUTHORS) - 1))
+            authors.append(_AUTHORS[other % len(_AUTHORS)])
+        return authors
+
+    def _tags(self, head: _Headline) -> list[str]:
+        r = self.rnd()
+        if r < 0.1:
+            return []
+        tags = list(head.tags)
+        if r >= 0.6:
+            extra = self.pick(_TAGS)
+            if extra not in tags:
+                tags.append(extra)
+        return tags
+
+
+def generate_articles(
+    count: int,
+    *,
+    seed: int = 1,
+    start: datetime = DEFAULT_START,
+    origin: str = "https://news.example",
+    sections: Iterable[str] = DEMO_SECTIONS,
+    spacing_seconds: float = 900,
+) -> Iterator[dict[str, Any]]:
+    """Yield `count` article documents, newest first going back in time from `start` by
+    ~spacing_seconds each (with jitter).
+
+    The same arguments give the same articles; a longer run starts with the articles of a
+    shorter one, except for links the shorter one drops because they would point past its end.
+    """
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    generator = _Generator(seed, start, origin, sections, spacing_seconds)
+    return _stream(generator, count)
+
+
+def _stream(generator: _Generator, count: int) -> Iterator[dict[str, Any]]:
+    head = generator.headline(0)
+    ahead = deque(generator.headline(index) for index in range(1, _LOOKAHEAD + 1))
+    for index in range(count):
+        yield generator.article(head, ahead, count)
+        head = ahead.popleft()
+        ahead.append(generator.headline(index + _LOOKAHEAD + 1))
+
+
+def write_jsonl(path: str | Path, articles: Iterable[dict[str, Any]]) -> int:
+    """Write one compact JSON object per line (UTF-8); return how many were written."""
+    written = 0
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        for article in articles:
+            out.write(json.dumps(article, ensure_ascii=False, separators=(",", ":")))
+            out.write("\n")
+            written += 1
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: write generated articles as JSON Lines."""
+    parser = argparse.ArgumentParser(prog="python -m feedsvc.demo.generate",
+                                     description="Generate demo article documents (JSON Lines).")
+    parser.add_argument("--count", type=int, default=DEFAULT_COUNT,
+                        help=f"number of articles (default {DEFAULT_COUNT})")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="output file (default: articles.jsonl next to this module)")
+    args = parser.parse_args(argv)
+    written = write_jsonl(args.out, generate_articles(args.count, seed=args.seed))
+    print(f"wrote {written} articles to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Ingest: article files (JSON Lines, publisher page text) validated into the store."""

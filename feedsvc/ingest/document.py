@@ -1,0 +1,282 @@
+"""Validation of the article document (design §2): untrusted JSON in, `Article` or field errors out.
+
+Every rule of the contract lives here, so the JSON Lines importer, the page-text importer and the
+tests agree on what a valid article is. All problems of a document are collected, not just the
+first, so a publisher can fix a line in one go.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any, get_args
+from urllib.parse import urlsplit
+
+from feedsvc.model import (
+    Article,
+    ArticleStatus,
+    Image,
+    RelatedLink,
+    Video,
+    VideoQuality,
+    VideoType,
+    slugify,
+    split_section,
+)
+
+MAX_ID = 200
+MAX_TITLE = 1_000
+MAX_SUMMARY = 10_000
+MAX_BODY = 2_000_000
+MAX_LIST = 100
+MAX_NAME = 200
+MAX_SECTION_DEPTH = 8
+MAX_URL = 2_000
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$"
+)
+_BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_MIME = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class DocumentError(ValueError):
+    """An article document broke the contract; `errors` names each field and why."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__("; ".join(map(str, errors)))
+        self.errors = errors
+
+
+class _Checker:
+    """Collects errors while reading fields, so all of a document's problems are reported."""
+
+    def __init__(self, origin: str, timezone: tzinfo):
+        self.origin = origin.rstrip("/")
+        self.timezone = timezone
+        self.errors: list[FieldError] = []
+
+    def fail(self, field: str, reason: str) -> None:
+        self.errors.append(FieldError(field, reason))
+
+    def text(
+        self, value: Any, field: str, *, limit: int, required: bool = True, single_line=False
+    ) -> str | None:
+        if value is None:
+            if required:
+                self.fail(field, "is required")
+            return None
+        if not isinstance(value, str):
+            self.fail(field, f"must be a string, not {type(value).__name__}")
+            return None
+        if required and not value.strip():
+            self.fail(field, "must not be empty")
+            return None
+        if len(value) > limit:
+            self.fail(field, f"is {len(value)} characters long, the limit is {limit}")
+            return None
+        if single_line and _CONTROL.search(value):
+            self.fail(field, "must not contain control characters")
+            return None
+        return value
+
+    def url(self, value: Any, field: str, *, required: bool = True) -> str | None:
+        text = self.text(value, field, limit=MAX_URL, required=required, single_line=True)
+        if text is None:
+            return None
+        text = text.strip()
+        if text.startswith("/") and not text.startswith("//"):
+            return self.origin + text
+        parts = urlsplit(text)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            self.fail(field, "must be an http(s) URL or a path starting with '/'")
+            return None
+        if " " in text:
+            self.fail(field, "must not contain spaces")
+            return None
+        return text
+
+    def timestamp(self, value: Any, field: str, *, required: bool = True) -> datetime | None:
+        text = self.text(value, field, limit=40, required=required, single_line=True)
+        if text is None:
+            return None
+        if not _RFC3339.match(text.strip()):
+            self.fail(field, f"{text!r} is not an RFC 3339 date-time")
+            return None
+        try:
+            when = datetime.fromisoformat(text.strip().upper().replace(" ", "T"))
+        except ValueError as exc:
+            self.fail(field, f"{text!r} is not a valid date-time ({exc})")
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=self.timezone)
+        return when.astimezone(UTC)
+
+    def items(self, value: Any, field: str) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(field, f"must be a list, not {type(value).__name__}")
+            return []
+        if len(value) > MAX_LIST:
+            self.fail(field, f"has {len(value)} entries, the limit is {MAX_LIST}")
+            return []
+        return value
+
+    def names(self, value: Any, field: str) -> tuple[str, ...]:
+        out = []
+        for i, item in enumerate(self.items(value, field)):
+            name = self.text(item, f"{field}[{i}]", limit=MAX_NAME, single_line=True)
+            if name is not None:
+                out.append(name.strip())
+        return tuple(out)
+
+    def objects(
+        self, value: Any, field: str, build: Callable[[dict[str, Any], str], Any]
+    ) -> tuple[Any, ...]:
+        out = []
+        for i, item in enumerate(self.items(value, field)):
+            where = f"{field}[{i}]"
+            if not isinstance(item, dict):
+                self.fail(where, "must be an object")
+                continue
+            built = build(item, where)
+            if built is not None:
+                out.append(built)
+        return tuple(out)
+
+    def choice(self, value: Any, field: str, allowed: tuple[str, ...]) -> str | None:
+        if value is None:
+            return None
+        if value not in allowed:
+            self.fail(field, f"must be one of {', '.join(allowed)}, not {value!r}")
+            return None
+        return value
+
+    def count(self, value: Any, field: str) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            self.fail(field, "must be a non-negative number")
+            return None
+        if isinstance(value, float) and not value.is_integer() and field.endswith("duration"):
+            return round(value)
+        if isinstance(value, float) and not value.is_integer():
+            self.fail(field, "must be a whole number")
+            return None
+        return int(value)
+
+    def section(self, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            names = split_section(value)
+        elif isinstance(value, list) and all(isinstance(n, str) for n in value):
+            names = tuple(n.strip() for n in value)
+        elif value is None:
+            self.fail("section", "is required")
+            return ()
+        else:
+            self.fail("section", "must be a 'A/B' string or a list of names")
+            return ()
+        if not names or len(names) > MAX_SECTION_DEPTH:
+            self.fail("section", f"must have 1 to {MAX_SECTION_DEPTH} levels")
+            return ()
+        for name in names:
+            if not slugify(name) or len(name) > MAX_NAME or _CONTROL.search(name):
+                self.fail("section", f"{name!r} is not a usable section name")
+                return ()
+        return names
+
+    def image(self, item: dict[str, Any], where: str) -> Image | None:
+        url = self.url(item.get("url"), f"{where}.url")
+        mime = self.text(item.get("type"), f"{where}.type", limit=100, required=False)
+        if mime is not None and not _MIME.match(mime):
+            self.fail(f"{where}.type", f"{mime!r} is not a media type")
+        image = Image(
+            url=url or "",
+            caption=self.text(item.get("caption"), f"{where}.caption", limit=MAX_SUMMARY,
+                              required=False),
+            credit=self.text(item.get("credit"), f"{where}.credit", limit=MAX_NAME,
+                             required=False, single_line=True),
+            width=self.count(item.get("width"), f"{where}.width"),
+            height=self.count(item.get("height"), f"{where}.height"),
+            type=mime,
+        )
+        return image if url else None
+
+    def video(self, item: dict[str, Any], where: str) -> Video | None:
+        url = self.url(item.get("url"), f"{where}.url")
+        video = Video(
+            url=url or "",
+            type=self.choice(item.get("type"), f"{where}.type", get_args(VideoType)),
+            quality=self.choice(item.get("quality"), f"{where}.quality", get_args(VideoQuality)),
+            duration=self.count(item.get("duration"), f"{where}.duration"),
+            thumbnail=self.url(item.get("thumbnail"), f"{where}.thumbnail", required=False),
+        )
+        return video if url else None
+
+    def related(self, item: dict[str, Any], where: str) -> RelatedLink | None:
+        title = self.text(item.get("title"), f"{where}.title", limit=MAX_TITLE)
+        url = self.url(item.get("url"), f"{where}.url")
+        return RelatedLink(title=title.strip(), url=url) if title and url else None
+
+
+def parse_article(doc: Any, *, origin: str, timezone: tzinfo) -> Article:
+    """Validate one decoded JSON value against design §2; raise `DocumentError` on any problem.
+
+    Relative URLs are resolved on the canonical `origin`; date-times without an offset are read
+    in the site's `timezone`. Unknown fields are ignored so publishers can add their own.
+    """
+    if not isinstance(doc, dict):
+        raise DocumentError([FieldError("(line)", "must be a JSON object")])
+    c = _Checker(origin, timezone)
+    article_id = c.text(doc.get("id"), "id", limit=MAX_ID, single_line=True)
+    url = c.url(doc.get("url"), "url")
+    section = c.section(doc.get("section"))
+    title = c.text(doc.get("title"), "title", limit=MAX_TITLE)
+    published = c.timestamp(doc.get("published"), "published")
+    updated = c.timestamp(doc.get("updated"), "updated", required=False)
+    summary = c.text(doc.get("summary"), "summary", limit=MAX_SUMMARY, required=False)
+    body = c.text(doc.get("body"), "body", limit=MAX_BODY, required=False)
+    authors = c.names(doc.get("authors"), "authors")
+    tags = c.names(doc.get("tags"), "tags")
+    language = c.text(doc.get("language"), "language", limit=35, required=False)
+    if language is not None and not _BCP47.match(language):
+        c.fail("language", f"{language!r} is not a BCP 47 language tag")
+    images = c.objects(doc.get("images"), "images", c.image)
+    videos = c.objects(doc.get("videos"), "videos", c.video)
+    related = c.objects(doc.get("related"), "related", c.related)
+    status: ArticleStatus | None = c.choice(  # type: ignore[assignment]
+        doc.get("status", "published"), "status", get_args(ArticleStatus)
+    )
+    if c.errors:
+        raise DocumentError(c.errors)
+    assert article_id and url and title and published and status  # guaranteed when no errors
+    return Article(
+        id=article_id,
+        url=url,
+        section=section,
+        title=title.strip(),
+        published=published,
+        updated=updated or published,
+        summary=summary.strip() if summary and summary.strip() else None,
+        body=body if body and body.strip() else None,
+        authors=authors,
+        tags=tags,
+        language=language,
+        images=images,
+        videos=videos,
+        related=related,
+        status=status,
+    )

@@ -1,0 +1,134 @@
+"""`feedsvc import`: files in, validated articles upserted in batches, bad lines named.
+
+A bad line never stops the rest: it is reported as `file:line: field: reason` and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from tqdm import tqdm
+
+from feedsvc.config import Settings
+from feedsvc.ingest.document import DocumentError, FieldError, parse_article
+from feedsvc.ingest.pagetext import looks_like_page_text, parse_page
+from feedsvc.model import Article
+from feedsvc.store import Store
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 1000
+
+
+@dataclass(slots=True)
+class ImportReport:
+    accepted: int = 0
+    rejected: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.accepted} imported, {self.rejected} rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    where: str  # "file:line" or "file"
+    errors: list[FieldError]
+
+
+class Importer:
+    def __init__(self, settings: Settings, store: Store, *, errors: TextIO = sys.stderr,
+                 progress: bool | None = None):
+        self.settings = settings
+        self.store = store
+        self.errors = errors
+        self.progress = progress  # None: a bar only when stderr is a terminal
+
+    def import_paths(self, paths: list[Path], *, published: str | None = None) -> ImportReport:
+        report = ImportReport()
+        batch: list[Article] = []
+        for path in paths:
+            for result in self._read(path, published):
+                if isinstance(result, Rejection):
+                    report.rejected += 1
+                    for error in result.errors:
+                        print(f"{result.where}: {error}", file=self.errors)
+                    continue
+                batch.append(result)
+                if len(batch) >= BATCH_SIZE:
+                    report.accepted += self._flush(batch)
+        report.accepted += self._flush(batch)
+        log.info("import: %s", report)
+        return report
+
+    def _flush(self, batch: list[Article]) -> int:
+        count = len(batch)
+        if batch:
+            self.store.upsert(batch)
+            batch.clear()
+        return count
+
+    def _parse(self, doc: object) -> Article:
+        return parse_article(doc, origin=self.settings.origin, timezone=self.settings.timezone)
+
+    def _read(self, path: Path, published: str | None) -> Iterator[Article | Rejection]:
+        try:
+            is_page = path.suffix.lower() == ".txt" or (
+                path.suffix.lower() not in (".jsonl", ".json", ".ndjson")
+                and looks_like_page_text(_head(path))
+            )
+            if is_page:
+                yield self._read_page(path, published)
+            else:
+                yield from self._read_jsonl(path)
+        except OSError as exc:
+            yield Rejection(str(path), [FieldError("(file)", exc.strerror or str(exc))])
+
+    def _read_page(self, path: Path, published: str | None) -> Article | Rejection:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+            return self._parse(parse_page(text, published=published, source=str(path)))
+        except UnicodeDecodeError as exc:
+            return Rejection(str(path), [FieldError("(file)", f"not UTF-8: {exc.reason}")])
+        except DocumentError as exc:
+            return Rejection(str(path), exc.errors)
+
+    def _read_jsonl(self, path: Path) -> Iterator[Article | Rejection]:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh, tqdm(
+            total=size, unit="B", unit_scale=True, desc=path.name, file=sys.stderr,
+            disable=self._bar_disabled(size), mininterval=0.5,
+        ) as bar:
+            for number, raw in enumerate(fh, start=1):
+                bar.update(len(raw))
+                if not raw.strip():
+                    continue
+                where = f"{path}:{number}"
+                try:
+                    doc = json.loads(raw)
+                except UnicodeDecodeError as exc:
+                    yield Rejection(where, [FieldError("(line)", f"not UTF-8: {exc.reason}")])
+                    continue
+                except json.JSONDecodeError as exc:
+                    yield Rejection(where, [FieldError("(line)", f"not JSON: {exc.msg} at "
+                                                                 f"column {exc.colno}")])
+                    continue
+                try:
+                    yield self._parse(doc)
+                except DocumentError as exc:
+                    yield Rejection(where, exc.errors)
+
+    def _bar_disabled(self, size: int) -> bool:
+        if self.progress is None:
+            return not sys.stderr.isatty() or size < 1_000_000
+        return not self.progress
+
+
+def _head(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return fh.read(4096).decode("utf-8", errors="replace")

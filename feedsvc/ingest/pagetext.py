@@ -1,0 +1,155 @@
+"""Reader for the publisher's plain-text page format (design §2).
+
+Part of the publisher's archive is text dumps of article pages rather than JSON Lines: a breadcrumb,
+the headline, photo captions with "(Photo by …)" credits, paragraphs, "Read More:" markers whose
+links were lost, and the site footer. `parse_page` turns such a page into the raw article document
+that `parse_article` validates, so both import formats go through the same rules. The page carries
+no date, no URL and no id: the caller gives `published`, the URL is built from section and
+headline, and the id is a hash of the content so importing the same page again is an update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from html import escape
+
+from feedsvc.ingest.document import MAX_SECTION_DEPTH, DocumentError, FieldError
+from feedsvc.model import section_slug, slugify, split_section
+
+SUMMARY_LIMIT = 300
+MAX_HEADLINE = 300  # a longer second block is a paragraph: the page has no headline
+MAX_CRUMB = 40  # a breadcrumb names sections, a few words each
+MAX_CAPTION = 400  # captions without a credit are recognised only when short
+
+_BLANK_LINES = re.compile(r"\n(?:[^\S\n]*\n)+")
+_CREDIT = re.compile(r"\s*\(\s*(?:photo|picture|image)s?\s+by\s+([^()]+?)\s*\)$", re.IGNORECASE)
+_PHOTO_CAPTION = re.compile(
+    r"^(?:an?|the|this)\s+(?:handout\s+|file\s+)?(?:photo|picture|image)\b", re.IGNORECASE
+)
+_NBSP_END = re.compile(r"\xa0\s*$")  # the page dump leaves it after captions and link titles
+_READ_MORE = re.compile(r"^read more\s*:?$", re.IGNORECASE)
+_FOOTER = re.compile(r"\balternate addresses\s*:?$", re.IGNORECASE)
+_ROKU_LINE = re.compile(r"\bRoku$")
+
+
+def looks_like_page_text(text: str) -> bool:
+    """Sniff the format: anything non-blank that does not open like JSON is a page."""
+    start = text.lstrip("\ufeff").lstrip()
+    return bool(start) and start[0] not in "{["
+
+
+def parse_page(text: str, *, published: str | None, source: str = "<page>") -> dict:
+    """Turn one page into a raw article document; raise `DocumentError` if it is not usable."""
+    blocks = _without_footer(_blocks(text))
+    errors = []
+    names = _breadcrumb(blocks[0]) if blocks else None
+    if names is None:
+        errors.append(
+            FieldError(
+                "section", f"{source} does not start with a breadcrumb such as 'News / Turkey'"
+            )
+        )
+    else:
+        blocks = blocks[1:]
+    title = _clean(blocks[0]) if blocks else ""
+    if not title or len(title) > MAX_HEADLINE:
+        errors.append(FieldError("title", f"{source} has no headline after the breadcrumb"))
+    if published is None:
+        errors.append(
+            FieldError("published", f"{source} carries no date: give it with --published")
+        )
+    if errors:
+        raise DocumentError(errors)
+    assert names is not None
+
+    body, summary = _body(blocks[1:], title)
+    section = "/".join(names)
+    digest = hashlib.sha256("\n".join([section, title, *body]).encode()).hexdigest()
+    doc_id = "page-" + digest[:16]
+    doc = {
+        "id": doc_id,
+        "url": f"/{section_slug(names)}/{slugify(title) or doc_id}",
+        "section": section,
+        "title": title,
+        "published": published,
+    }
+    if body:
+        doc["body"] = "\n".join(body)
+    if summary:
+        doc["summary"] = summary
+    return doc
+
+
+def _blocks(text: str) -> list[str]:
+    """The blank-line separated blocks, as written (line breaks and trailing spaces kept)."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    return [block for block in _BLANK_LINES.split(text) if block.strip()]
+
+
+def _clean(block: str) -> str:
+    """The block's text on one line, runs of whitespace (also no-break spaces) as one space."""
+    return " ".join(block.split())
+
+
+def _without_footer(blocks: list[str]) -> list[str]:
+    """Drop the site footer: the alternate-addresses sentence onwards and a final Roku line."""
+    for i, block in enumerate(blocks):
+        if _FOOTER.search(_clean(block)):
+            blocks = blocks[:i]
+            break
+    while blocks and _ROKU_LINE.search(_clean(blocks[-1])):
+        blocks = blocks[:-1]
+    return blocks
+
+
+def _breadcrumb(block: str) -> tuple[str, ...] | None:
+    """`News / Turkey` -> ("News", "Turkey"); None unless the block is one such line."""
+    if "\n" in block.strip():
+        return None
+    names = tuple(_clean(name) for name in split_section(block))
+    if not 2 <= len(names) <= MAX_SECTION_DEPTH:
+        return None
+    if all(slugify(name) and len(name) <= MAX_CRUMB for name in names):
+        return names
+    return None
+
+
+def _body(blocks: list[str], title: str) -> tuple[list[str], str | None]:
+    """The body as HTML blocks, and the summary taken from its first paragraph."""
+    body: list[str] = []
+    summary = None
+    for block in blocks:
+        text = _clean(block)
+        if _READ_MORE.match(text) or text.casefold() == title.casefold():
+            continue  # a "Read More" marker or a related link reduced to its title
+        figure = _figure(block, text)
+        if figure:
+            body.append(figure)
+        else:
+            body.append(f"<p>{escape(text, quote=False)}</p>")
+            summary = summary or _truncate(text, SUMMARY_LIMIT)
+    return body, summary
+
+
+def _figure(block: str, text: str) -> str | None:
+    """A photo caption as `<figure>`, the credit apart from the caption; None for a paragraph."""
+    credit = _CREDIT.search(text)
+    if credit:
+        caption, by = text[: credit.start()], credit.group(1)
+    elif len(text) <= MAX_CAPTION and (_PHOTO_CAPTION.match(text) or _NBSP_END.search(block)):
+        caption, by = text, None
+    else:
+        return None
+    parts = [escape(caption, quote=False)] if caption else []
+    if by:
+        parts.append(f'<span class="credit">{escape(by, quote=False)}</span>')
+    return f"<figure><figcaption>{' '.join(parts)}</figcaption></figure>"
+
+
+def _truncate(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to at most `limit` characters plus an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0][:limit]
+    return cut.rstrip(" ,;:") + "…"

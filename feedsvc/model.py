@@ -1,0 +1,138 @@
+"""Domain types shared by every stage: the article document (design §2) and sections.
+
+They are plain frozen dataclasses so that the store, the renderers and the tests pass the same
+values around without any of them depending on SQLAlchemy, feedgen or Flask.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+ArticleStatus = Literal["published", "deleted"]
+VideoType = Literal["mp4", "hls", "dash"]
+VideoQuality = Literal["SD", "HD", "FHD", "UHD"]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    url: str
+    caption: str | None = None
+    credit: str | None = None
+    width: int | None = None
+    height: int | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Video:
+    url: str
+    type: VideoType | None = None
+    quality: VideoQuality | None = None
+    duration: int | None = None
+    thumbnail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedLink:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One validated article; datetimes are timezone-aware (UTC)."""
+
+    id: str
+    url: str
+    section: tuple[str, ...]
+    title: str
+    published: datetime
+    updated: datetime
+    summary: str | None = None
+    body: str | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    images: tuple[Image, ...] = ()
+    videos: tuple[Video, ...] = ()
+    related: tuple[RelatedLink, ...] = ()
+    status: ArticleStatus = "published"
+
+    @property
+    def section_path(self) -> str:
+        return section_slug(self.section)
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON-ready document the store keeps: the import shape, normalised."""
+        doc = asdict(self)
+        doc["section"] = list(self.section)
+        doc["published"] = self.published.isoformat()
+        doc["updated"] = self.updated.isoformat()
+        for key in ("authors", "tags"):
+            doc[key] = list(doc[key])
+        for key in ("images", "videos", "related"):
+            doc[key] = [{k: v for k, v in item.items() if v is not None} for item in doc[key]]
+        return {k: v for k, v in doc.items() if v not in (None, [], ())}
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> Article:
+        """Rebuild an article from a document written by `to_document` (trusted input)."""
+        return cls(
+            id=doc["id"],
+            url=doc["url"],
+            section=tuple(doc["section"]),
+            title=doc["title"],
+            published=datetime.fromisoformat(doc["published"]),
+            updated=datetime.fromisoformat(doc["updated"]),
+            summary=doc.get("summary"),
+            body=doc.get("body"),
+            authors=tuple(doc.get("authors", ())),
+            tags=tuple(doc.get("tags", ())),
+            language=doc.get("language"),
+            images=tuple(Image(**i) for i in doc.get("images", ())),
+            videos=tuple(Video(**v) for v in doc.get("videos", ())),
+            related=tuple(RelatedLink(**r) for r in doc.get("related", ())),
+            status=doc.get("status", "published"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A node of the section tree; the root (names == ()) is the whole site."""
+
+    names: tuple[str, ...]
+    title: str
+    description: str = ""
+
+    @property
+    def path(self) -> str:
+        return section_slug(self.names)
+
+
+_SLUG_JUNK = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def slugify(name: str) -> str:
+    """`Middle East` -> `middle-east`; non-ASCII letters are kept (IRIs allow them)."""
+    return _SLUG_JUNK.sub("-", name.strip().lower()).strip("-_")
+
+
+def section_slug(names: tuple[str, ...] | list[str]) -> str:
+    """The URL path of a section: slugged names joined by `/`; '' is the whole site."""
+    return "/".join(slugify(n) for n in names)
+
+
+def split_section(value: str) -> tuple[str, ...]:
+    """`"News / Turkey"` -> `("News", "Turkey")`: spaces around `/` are ignored."""
+    return tuple(part.strip() for part in value.split("/"))
+
+
+def ancestor_paths(path: str) -> list[str]:
+    """Every feed an article filed under `path` appears in: the site (''), then each ancestor."""
+    if not path:
+        return [""]
+    parts = path.split("/")
+    return [""] + ["/".join(parts[: i + 1]) for i in range(len(parts))]

@@ -1,0 +1,73 @@
+"""Renders feeds from the store into cache entries: every format on every address.
+
+Each feed's articles are read and sanitised once, then placed on each address and rendered in
+each format, so a feed costs one query whatever the number of mirrors and formats.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tqdm import tqdm
+
+from feedsvc.cache import CachedFeed, FeedCache, FeedKey, make_entry
+from feedsvc.config import Settings
+from feedsvc.render.catalog import FeedSpec, build_catalog
+from feedsvc.render.feeds import FORMATS, FeedContext
+from feedsvc.render.items import place, prepare
+from feedsvc.render.links import Rebase
+from feedsvc.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshReport:
+    feeds: int
+    documents: int
+    seconds: float
+
+
+class FeedRenderer:
+    def __init__(self, settings: Settings, store: Store, cache: FeedCache):
+        self.settings = settings
+        self.store = store
+        self.cache = cache
+        self._rebases = [Rebase(settings.origin, a) for a in settings.addresses]
+
+    def catalog(self) -> dict[str, FeedSpec]:
+        return build_catalog(self.settings, self.store.section_names())
+
+    def render(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, CachedFeed]:
+        """Every document of one feed: each format on each address."""
+        articles = self.store.newest(spec.path, self.settings.items_per_feed, now)
+        items = [prepare(a) for a in articles]
+        entries = {}
+        for rebase in self._rebases:
+            placed = [
+                place(i, rebase, self.settings.addresses, self.settings.mirror_footer)
+                for i in items
+            ]
+            ctx = FeedContext(spec, placed, rebase.target, self.settings)
+            for fmt in FORMATS.values():
+                key = FeedKey(spec.path, fmt.filename, rebase.target)
+                entries[key] = make_entry(fmt.render(ctx), fmt.content_type, ctx.updated)
+        return entries
+
+    def refresh_all(self, *, progress: bool = False) -> RefreshReport:
+        """Render and publish every feed of the site (the full rebuild)."""
+        started = time.perf_counter()
+        now = datetime.now(UTC)
+        catalog = self.catalog()
+        documents = 0
+        for spec in tqdm(catalog.values(), desc="feeds", unit="feed", disable=not progress):
+            entries = self.render(spec, now)
+            self.cache.put_many(entries)
+            documents += len(entries)
+        report = RefreshReport(len(catalog), documents, time.perf_counter() - started)
+        log.info("refresh: %d feeds, %d documents in %.2fs", report.feeds, report.documents,
+                 report.seconds)
+        return report

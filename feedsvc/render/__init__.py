@@ -1,0 +1,1 @@
+"""Rendering: articles from the store into feed documents, one per (feed, format, address)."""

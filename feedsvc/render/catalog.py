@@ -1,0 +1,53 @@
+"""Which feeds the site has: the whole site, each configured section and each section that
+articles were filed in, with every ancestor of those."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from feedsvc.config import Settings
+from feedsvc.model import ancestor_paths, split_section
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """One feed of the site: `path` is the slugged section path, '' for the whole site."""
+
+    path: str
+    title: str
+    description: str
+
+    def page_url(self, origin: str) -> str:
+        """The publisher's own page for this section (RSS channel link, Atom alternate)."""
+        return f"{origin}/{self.path}" if self.path else f"{origin}/"
+
+    def feed_url(self, origin: str, filename: str) -> str:
+        return f"{origin}/feeds/{self.path}/{filename}" if self.path else f"{origin}/feeds/{filename}"
+
+
+def build_catalog(settings: Settings, stored_sections: Mapping[str, str]) -> dict[str, FeedSpec]:
+    """All feeds by path, site first; `stored_sections` maps slug path -> 'News/Turkey' names
+    for the sections articles were filed in."""
+    configured = settings.section_by_path()
+    names = dict(stored_sections)
+    for section in settings.sections:
+        names.setdefault(section.path, "/".join(section.names))
+    for path, name in list(names.items()):
+        parts = split_section(name)
+        for i, ancestor in enumerate(ancestor_paths(path)[1:-1]):
+            names.setdefault(ancestor, "/".join(parts[: i + 1]))
+    catalog = {"": FeedSpec("", settings.site_title, settings.site_description)}
+    for path in sorted(names):
+        if path in configured:
+            section = configured[path]
+            catalog[path] = FeedSpec(
+                path, f"{settings.site_title}: {section.title}",
+                section.description or f"{section.title} from {settings.site_title}",
+            )
+        else:
+            title = split_section(names[path])[-1]
+            catalog[path] = FeedSpec(
+                path, f"{settings.site_title}: {title}", f"{title} from {settings.site_title}"
+            )
+    return catalog

@@ -1,0 +1,99 @@
+"""Feed documents built with feedgen: RSS 2.0 and Atom 1.0, byte-stable for unchanged data.
+
+feedgen's traps (design §7) are handled here: dates always come from the data, entries are
+appended in our order, the self link is added before the alternate one, and rendering is
+serialised because feedgen switches the process-wide locale to format RSS dates.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feedgen.feed import FeedGenerator
+
+from feedsvc.config import Settings
+from feedsvc.render.catalog import FeedSpec
+from feedsvc.render.items import Item
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_feedgen_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class FeedContext:
+    """One feed as seen from one address: `items` are already placed on `origin`."""
+
+    spec: FeedSpec
+    items: Sequence[Item]
+    origin: str
+    settings: Settings
+
+    @property
+    def updated(self) -> datetime:
+        """Newest item change: the feed's own date, so unchanged data gives unchanged bytes."""
+        return max((i.updated for i in self.items), default=EPOCH)
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    filename: str
+    content_type: str
+    render: Callable[[FeedContext], bytes]
+
+
+def _generator(ctx: FeedContext, filename: str) -> FeedGenerator:
+    s = ctx.settings
+    fg = FeedGenerator()
+    fg.load_extension("dc", atom=False, rss=True)
+    fg.id(ctx.spec.feed_url(s.origin, "atom.xml"))  # canonical: the same on every address
+    fg.title(ctx.spec.title)
+    fg.subtitle(ctx.spec.description)  # RSS description / Atom subtitle
+    fg.link(href=ctx.spec.feed_url(ctx.origin, filename), rel="self")
+    fg.link(href=ctx.spec.page_url(ctx.origin), rel="alternate")
+    fg.language(s.language)
+    fg.author(name=s.site_title)
+    fg.generator("feedsvc")
+    fg.updated(ctx.updated)
+    fg.ttl(max(1, s.refresh_interval // 60))
+    for item in ctx.items:
+        fe = fg.add_entry(order="append")
+        fe.id(item.id)
+        fe.guid(item.id, permalink=False)
+        fe.title(item.title)
+        fe.link(href=item.url, rel="alternate")
+        fe.published(item.published)
+        fe.updated(item.updated)
+        if item.summary:
+            fe.description(item.summary)
+        if item.content_html:
+            fe.content(item.content_html, type="html")
+        for author in item.authors:
+            fe.author(name=author)
+            fe.dc.dc_creator(author)
+        for tag in item.tags:
+            fe.category(term=tag)
+    return fg
+
+
+def render_rss(ctx: FeedContext) -> bytes:
+    fg = _generator(ctx, "rss.xml")
+    with _feedgen_lock:
+        return fg.rss_str(pretty=False, xml_declaration=True)
+
+
+def render_atom(ctx: FeedContext) -> bytes:
+    fg = _generator(ctx, "atom.xml")
+    with _feedgen_lock:
+        return fg.atom_str(pretty=False, xml_declaration=True)
+
+
+FORMATS: dict[str, Format] = {
+    f.filename: f
+    for f in (
+        Format("rss.xml", "application/rss+xml; charset=utf-8", render_rss),
+        Format("atom.xml", "application/atom+xml; charset=utf-8", render_atom),
+    )
+}

@@ -1,0 +1,109 @@
+"""Articles turned into feed items: sanitised once per refresh, then placed on each address."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from feedsvc.model import Article, Image, RelatedLink, Video
+from feedsvc.render.links import Rebase
+from feedsvc.render.text import plain_text, sanitize_html, shorten, xml_safe
+
+SUMMARY_LENGTH = 300
+# Item ids are UUIDs named by the article id alone: the same on every address, across
+# renders, and when the site's domain or an article's headline changes.
+_ITEM_NAMESPACE = uuid.UUID("5b0d7c8e-7a0b-4c1f-9d55-2f7f1b0e6a11")
+
+
+def item_id(article_id: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, article_id)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """Everything a renderer needs of one article, XML-safe and with absolute URLs."""
+
+    id: str
+    url: str
+    title: str
+    summary: str
+    content_html: str
+    published: datetime
+    updated: datetime
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    language: str | None
+    images: tuple[Image, ...]
+    videos: tuple[Video, ...]
+    related: tuple[RelatedLink, ...]
+
+
+def prepare(article: Article) -> Item:
+    """Sanitise and normalise `article` for every format (canonical links)."""
+    body = sanitize_html(article.body, article.url) if article.body else ""
+    summary = xml_safe(article.summary) if article.summary else shorten(
+        plain_text(body), SUMMARY_LENGTH
+    )
+    return Item(
+        id=item_id(article.id),
+        url=article.url,
+        title=xml_safe(article.title),
+        summary=summary,
+        content_html=body,
+        published=article.published,
+        updated=max(article.updated, article.published),
+        authors=tuple(xml_safe(a) for a in article.authors),
+        tags=tuple(xml_safe(t) for t in article.tags),
+        language=article.language,
+        images=tuple(
+            dataclasses.replace(
+                i, caption=i.caption and xml_safe(i.caption), credit=i.credit and xml_safe(i.credit)
+            )
+            for i in article.images
+        ),
+        videos=article.videos,
+        related=tuple(RelatedLink(xml_safe(r.title), r.url) for r in article.related),
+    )
+
+
+def place(item: Item, rebase: Rebase, addresses: Sequence[str], footer: bool) -> Item:
+    """`item` as served on `rebase.target`: canonical links rewritten to that address and,
+    with `footer`, a closing paragraph linking the article on the other `addresses`."""
+    content = rebase.html(item.content_html)
+    if footer:
+        content += mirror_footer(item.url, rebase, addresses)
+    return dataclasses.replace(
+        item,
+        url=rebase.url(item.url),
+        content_html=content,
+        images=tuple(
+            dataclasses.replace(i, url=rebase.url(i.url)) for i in item.images
+        ),
+        videos=tuple(
+            dataclasses.replace(
+                v, url=rebase.url(v.url), thumbnail=v.thumbnail and rebase.url(v.thumbnail)
+            )
+            for v in item.videos
+        ),
+        related=tuple(RelatedLink(r.title, rebase.url(r.url)) for r in item.related),
+    )
+
+
+def mirror_footer(canonical_url: str, rebase: Rebase, addresses: Sequence[str]) -> str:
+    """Links to the article on every address but the reader's own; '' for a foreign URL."""
+    if not canonical_url.lower().startswith(rebase.canonical.lower()):
+        return ""
+    links = [
+        f'<a href="{html.escape(Rebase(rebase.canonical, a).url(canonical_url))}">'
+        f"{html.escape(urlsplit(a).netloc)}</a>"
+        for a in addresses
+        if a != rebase.target
+    ]
+    if not links:
+        return ""
+    return f'<p class="mirrors">Also available at: {" · ".join(links)}</p>'

@@ -1,0 +1,5 @@
+"""The source store: articles in SQL (SQLite by default, PostgreSQL in production)."""
+
+from feedsvc.store.repository import ChangedArticle, Store
+
+__all__ = ["ChangedArticle", "Store"]

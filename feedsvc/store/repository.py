@@ -1,0 +1,168 @@
+"""Reads and writes of the source store; the only module that speaks SQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, delete, event, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, make_url
+
+from feedsvc.model import Article, ancestor_paths, section_slug
+from feedsvc.store.schema import articles, feed_items, metadata, sections
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedArticle:
+    """What the refresh needs to know of a change: which feeds it touches, and when it landed."""
+
+    id: str
+    section: str
+    status: str
+    changed_at: datetime
+
+
+def _naive_utc(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # WAL lets the web process read while an import writes; the busy timeout waits out locks.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(database_url: str) -> Engine:
+    """An engine for `database_url`; a SQLite file's folder is created when missing."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """Articles and sections in SQL. Tables are created on first use."""
+
+    def __init__(self, database_url: str):
+        self.engine = make_engine(database_url)
+        self._insert = (
+            postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        )
+        metadata.create_all(self.engine, checkfirst=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def upsert(self, batch: Sequence[Article]) -> None:
+        """Insert or replace `batch` in one transaction: an id seen again is an update.
+
+        Later duplicates within the batch win, as they would had they come in separate batches.
+        """
+        latest = {a.id: a for a in batch}
+        if not latest:
+            return
+        changed_at = _naive_utc(datetime.now(UTC))
+        rows = [
+            {
+                "id": a.id,
+                "section": a.section_path,
+                "status": a.status,
+                "published": _naive_utc(a.published),
+                "updated": _naive_utc(a.updated),
+                "changed_at": changed_at,
+                "document": json.dumps(a.to_document(), ensure_ascii=False),
+            }
+            for a in latest.values()
+        ]
+        memberships = [
+            {"article_id": a.id, "feed": feed, "published": _naive_utc(a.published)}
+            for a in latest.values()
+            if a.status == "published"
+            for feed in ancestor_paths(a.section_path)
+        ]
+        section_rows = {
+            section_slug(a.section[: i + 1]): "/".join(a.section[: i + 1])
+            for a in latest.values()
+            for i in range(len(a.section))
+        }
+        upsert = self._insert(articles)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[articles.c.id],
+            set_={c: upsert.excluded[c] for c in rows[0] if c != "id"},
+        )
+        new_sections = self._insert(sections).on_conflict_do_nothing(
+            index_elements=[sections.c.path]
+        )
+        with self.engine.begin() as conn:
+            conn.execute(upsert, rows)
+            conn.execute(delete(feed_items).where(feed_items.c.article_id.in_(latest)))
+            if memberships:
+                conn.execute(insert(feed_items), memberships)
+            conn.execute(new_sections, [{"path": p, "name": n} for p, n in section_rows.items()])
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def newest(self, feed: str, limit: int, now: datetime | None = None) -> list[Article]:
+        """The newest `limit` published articles of section `feed` ('' = the site) and all its
+        subsections, newest first; articles embargoed past `now` stay out."""
+        cutoff = _naive_utc(now or datetime.now(UTC))
+        query = (
+            select(articles.c.document)
+            .join(feed_items, feed_items.c.article_id == articles.c.id)
+            .where(feed_items.c.feed == feed, feed_items.c.published <= cutoff)
+            .order_by(feed_items.c.published.desc(), feed_items.c.article_id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [Article.from_document(json.loads(doc)) for (doc,) in conn.execute(query)]
+
+    def changed_since(self, since: datetime, limit: int = 10_000) -> list[ChangedArticle]:
+        """Articles written at or after `since`, oldest change first (an index range scan)."""
+        query = (
+            select(articles.c.id, articles.c.section, articles.c.status, articles.c.changed_at)
+            .where(articles.c.changed_at >= _naive_utc(since))
+            .order_by(articles.c.changed_at, articles.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                ChangedArticle(id=i, section=s, status=st, changed_at=_aware(c))
+                for i, s, st, c in conn.execute(query)
+            ]
+
+    def section_names(self) -> dict[str, str]:
+        """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(sections.c.path, sections.c.name)).all())
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(articles)).scalar_one()
+
+    def get(self, article_id: str) -> Article | None:
+        with self.engine.connect() as conn:
+            doc = conn.execute(
+                select(articles.c.document).where(articles.c.id == article_id)
+            ).scalar_one_or_none()
+        return Article.from_document(json.loads(doc)) if doc else None

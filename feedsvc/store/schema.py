@@ -1,0 +1,42 @@
+"""The source store's tables (SQLAlchemy Core; the same DDL on SQLite and PostgreSQL).
+
+`articles` keeps the full document plus the columns feeds filter on. `feed_items` is the
+membership of each published article in every feed it appears in (its section, each ancestor and
+the site, path ''), so "newest N of a section and all its subsections" is one index range scan
+on (feed, published) whatever the size of the store, instead of a prefix match and a sort.
+"""
+
+from sqlalchemy import Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("section", String(1000), nullable=False),
+    Column("status", String(16), nullable=False),
+    # Naive UTC everywhere: SQLite has no time zones, and one convention avoids mix-ups.
+    Column("published", DateTime, nullable=False),
+    Column("updated", DateTime, nullable=False),
+    Column("changed_at", DateTime, nullable=False),
+    Column("document", Text, nullable=False),
+    Index("ix_articles_changed_at", "changed_at"),
+)
+
+feed_items = Table(
+    "feed_items",
+    metadata,
+    Column("article_id", String(200), ForeignKey("articles.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("feed", String(1000), primary_key=True),
+    Column("published", DateTime, nullable=False),
+    Index("ix_feed_items_feed_published", "feed", "published", "article_id"),
+)
+
+sections = Table(
+    "sections",
+    metadata,
+    Column("path", String(1000), primary_key=True),
+    Column("name", String(1000), nullable=False),
+)

@@ -1,0 +1,57 @@
+"""Flask application factory: `gunicorn 'feedsvc.web:create_app()'`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from feedsvc.cache import FeedCache, open_cache
+from feedsvc.config import Settings, load_settings
+from feedsvc.refresh import FeedRenderer
+from feedsvc.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What request handlers use; kept on `app.extensions["feedsvc"]`."""
+
+    settings: Settings
+    store: Store
+    cache: FeedCache
+    renderer: FeedRenderer
+
+
+def create_app(
+    settings: Settings | None = None, store: Store | None = None, cache: FeedCache | None = None
+) -> Flask:
+    """Build the app from the configuration (or the given parts, for tests and `serve`)."""
+    settings = settings or load_settings()
+    store = store or Store(settings.database_url)
+    cache = cache or open_cache(settings)
+    app = Flask(__name__)
+    app.extensions["feedsvc"] = Services(settings, store, cache, FeedRenderer(settings, store, cache))
+
+    from feedsvc.web import routes
+
+    app.register_blueprint(routes.blueprint)
+
+    @app.errorhandler(HTTPException)
+    def short_error(exc: HTTPException) -> Response:
+        """Short plain-text bodies for every HTTP error; no HTML pages, no stack traces."""
+        response = Response(f"{exc.code} {exc.name}\n", status=exc.code, mimetype="text/plain")
+        for header in ("Allow", "Retry-After"):
+            if header in exc.get_response().headers:
+                response.headers[header] = exc.get_response().headers[header]
+        return response
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return Response("500 Internal Server Error\n", status=500, mimetype="text/plain")
+
+    return app

@@ -1,0 +1,41 @@
+"""`feedsvc serve`: gunicorn in-process, one threaded worker that also runs the scheduler.
+
+One worker because the embedded defaults keep the cache in process memory; the scheduler is
+started inside that worker (not in the arbiter) so that it fills the cache the worker serves.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from gunicorn.app.base import BaseApplication
+
+from feedsvc.config import Settings
+from feedsvc.refresh.scheduler import add_refresh_jobs
+from feedsvc.web.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServer(BaseApplication):
+    def __init__(self, settings: Settings, host: str, port: int, threads: int = 8):
+        self.settings = settings
+        self.bind = f"{host}:{port}"
+        self.threads = threads
+        super().__init__()
+
+    def load_config(self) -> None:
+        self.cfg.set("bind", self.bind)
+        self.cfg.set("workers", 1)
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("threads", self.threads)
+        self.cfg.set("accesslog", None)
+
+    def load(self):
+        app = create_app(self.settings)
+        services = app.extensions["feedsvc"]
+        services.renderer.refresh_all()
+        add_refresh_jobs(BackgroundScheduler(daemon=True), services.renderer, run_now=False).start()
+        log.info("serving on http://%s/feeds/rss.xml", self.bind)
+        return app
