@@ -219,7 +219,8 @@ def settings_from_mapping(
         section = raw.get(table, {})
         if not isinstance(section, dict):
             raise ConfigError(f"{source}: {table}: must be a table")
-        unknown = set(section) - {o.key.split(".")[1] for o in _OPTIONS if o.key.startswith(table + ".")}
+        allowed = {o.key.split(".")[1] for o in _OPTIONS if o.key.startswith(table + ".")}
+        unknown = set(section) - allowed
         if unknown:
             raise ConfigError(f"{source}: {table}.{sorted(unknown)[0]}: unknown key")
         value = section.get(name, option.default)

@@ -17,7 +17,7 @@ import json
 import random
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -28,10 +28,15 @@ DEFAULT_START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DEFAULT_COUNT = 200
 DEFAULT_OUT = Path(__file__).with_name("articles.jsonl")
 
-_TEHRAN = timezone(timedelta(hours=3, minutes=30))  # the publisher's offset (no DST since 2022)
-_LOOKAHEAD = 24  # "Read More" links point at one of the next (older) articles
+_TEHRAN_SECONDS = 12_600  # the publisher's +03:30 (Iran has had no DST since 2022)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_STORIES = 2048  # distinct headlines; longer runs reuse them (on other dates, so other URLs)
+_LOOKAHEAD = 24  # links point at the next (older) articles
 _PARAGRAPHS_PER_COUNTRY = 60
-_CAPTIONS_PER_COUNTRY = 20
+_PHOTOS_PER_COUNTRY = 24
+# Time of day as text by minute and second: formatting ints is the slowest step otherwise.
+_MINUTES = tuple(f"T{hour:02d}:{minute:02d}:" for hour in range(24) for minute in range(60))
+_SECONDS = tuple(f"{second:02d}" for second in range(60))
 
 # country: (adjective, cities with the capital first)
 _COUNTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -206,7 +211,6 @@ _AUTHORS = (
 )
 _CREDITS = ("AFP", "AFP", "Reuters", "Reuters", "AP", "Press TV", "Press TV", "Anadolu", "IRNA",
             "EPA", "Getty Images")
-_CREDIT_SLUGS = {credit: slugify(credit) for credit in _CREDITS}
 _IMAGE_SIZES = ((1200, 800), (1920, 1080), (800, 533), (1024, 683))
 _QUALITIES = ("HD", "HD", "SD", "FHD")
 
@@ -220,28 +224,46 @@ class _Section(NamedTuple):
     focus: tuple[str, ...]
 
 
-class _Headline(NamedTuple):
-    """What other articles need to link to one: drawn ahead of its body."""
+class _Story(NamedTuple):
+    """A headline and its lead: the costly text, drawn once and reused by long runs."""
 
-    index: int
-    country: str  # the one the story is about: picks its captions and paragraphs
-    id: str
-    path: str
     section: _Section
+    country: str  # the one the story is about: picks its captions and paragraphs
     title: str
     title_html: str
-    lead: str
-    lead_html: str
+    slug: str
+    lead: str  # says "on {day}" where the weekday of publication goes
+    lead_html: str  # the lead as a <p>
     tags: tuple[str, ...]
+    more_tags: tuple[str, ...]  # the tags and one more
+
+
+class _Photo(NamedTuple):
+    """An image's caption, credit and optional fields, ready to get a file name."""
+
+    cdn: str  # URL prefix on the agency's CDN, or "" for the publisher's /images/
+    fields: dict[str, Any]
+    caption_html: str
+
+
+class _Headline(NamedTuple):
+    """What other articles need to link to one, so it is drawn ahead of its body."""
+
+    index: int
+    story: _Story
     published: int  # POSIX seconds
+    path: str
     month: str  # "2026/11", for media paths
+    weekday: str
 
 
-def _stamp(seconds: int, zulu: bool) -> str:
-    """RFC 3339 in UTC with "Z", or in the publisher's +03:30 offset."""
-    if zulu:
-        return datetime.fromtimestamp(seconds, UTC).isoformat()[:-6] + "Z"
-    return datetime.fromtimestamp(seconds, _TEHRAN).isoformat()
+class _Days(dict[int, tuple[str, str, str]]):
+    """Day count since 1970-01-01 -> ("2026-11-20", "2026/11/20", "Friday"), filled on demand."""
+
+    def __missing__(self, day: int) -> tuple[str, str, str]:
+        when = date.fromordinal(_EPOCH_ORDINAL + day)
+        found = self[day] = (when.isoformat(), f"{when:%Y/%m/%d}", _DAYS[when.weekday()])
+        return found
 
 
 class _Generator:
@@ -261,11 +283,16 @@ class _Generator:
             country: [self._paragraph(country) for _ in range(_PARAGRAPHS_PER_COUNTRY)]
             for country in _ALL_COUNTRIES
         }
-        self.captions = {
-            country: [self.pick(_CAPTIONS).format_map(self._slots((country,))[0])
-                      for _ in range(_CAPTIONS_PER_COUNTRY)]
+        self.photos = {
+            country: [self._photo(country) for _ in range(_PHOTOS_PER_COUNTRY)]
             for country in _ALL_COUNTRIES
         }
+        # 15 % without a byline, 65 % with one author, 20 % with two
+        self.bylines = ([()] * 15 + [(self.pick(_AUTHORS),) for _ in range(65)]
+                        + [tuple(self.rng.sample(_AUTHORS, 2)) for _ in range(20)])
+        self.stories: list[_Story] = []
+        self.slugs: set[str] = set()
+        self.days = _Days()
 
     @staticmethod
     def _section(text: str) -> _Section:
@@ -300,101 +327,135 @@ class _Generator:
         sentences = self.rng.sample(_SENTENCES, 2 + int(self.rnd() * 2))
         return "<p>" + " ".join(s.format_map(slots) for s in sentences) + "</p>"
 
-    def headline(self, index: int) -> _Headline:
-        section = self.pick(self.sections)
-        title_template, lead_template, names_b, names_topic = self.pick(_HEADLINES)
-        slots, topic_tag = self._slots(section.focus)
-        published = int(self.start - self.spacing * (index + 0.9 * self.rnd()))
-        local = datetime.fromtimestamp(published, _TEHRAN)
-        slots["day"] = _DAYS[local.weekday()]
-        title = title_template.format_map(slots)
+    def _photo(self, country: str) -> _Photo:
+        caption = self.pick(_CAPTIONS).format_map(self._slots((country,))[0])
+        credit = self.pick(_CREDITS)
+        fields: dict[str, Any] = {"caption": caption, "credit": credit}
+        if self.rnd() < 0.5:
+            fields["width"], fields["height"] = self.pick(_IMAGE_SIZES)
+        if self.rnd() < 0.9:
+            fields["type"] = "image/jpeg"
+        on_cdn = self.rnd() < 0.25
+        cdn = f"https://cdn.photos-agency.example/{slugify(credit)}/" if on_cdn else ""
+        return _Photo(cdn, fields, html.escape(caption))
+
+    def _story(self) -> _Story:
+        """A headline not used before in this run (so URLs stay unique)."""
+        while True:
+            section = self.pick(self.sections)
+            title_template, lead_template, names_b, names_topic = self.pick(_HEADLINES)
+            slots, topic_tag = self._slots(section.focus)
+            title = title_template.format_map(slots)
+            slug = slugify(title)
+            if slug not in self.slugs:
+                break
+        self.slugs.add(slug)
+        slots["day"] = "{day}"
         lead = lead_template.format_map(slots)
-        day = f"{local.year}/{local.month:02d}/{local.day:02d}"
         tags = (slots["a"],) + (slots["b"],) * names_b + (topic_tag,) * names_topic
-        return _Headline(
-            index=index,
-            country=slots["a"],
-            id=f"ex-{local.year}-{index + 1:06d}",
-            path=f"/{section.slug}/{day}/{slugify(title)}",
+        extra = self.pick(_TAGS)
+        return _Story(
             section=section,
+            country=slots["a"],
             title=title,
             title_html=html.escape(title, quote=False),
+            slug=slug,
             lead=lead,
-            lead_html=html.escape(lead, quote=False),
+            lead_html=f"<p>{html.escape(lead, quote=False)}</p>",
             tags=tags,
-            published=published,
-            month=day[:7],
+            more_tags=tags if extra in tags else (*tags, extra),
         )
+
+    def stamp(self, seconds: int, zulu: bool) -> str:
+        """RFC 3339 in UTC with "Z", or in the publisher's +03:30 (datetime is too slow here)."""
+        day, rest = divmod(seconds if zulu else seconds + _TEHRAN_SECONDS, 86400)
+        offset = "Z" if zulu else "+03:30"
+        return f"{self.days[day][0]}{_MINUTES[rest // 60]}{_SECONDS[rest % 60]}{offset}"
+
+    def headline(self, index: int) -> _Headline:
+        """Called for index 0, 1, 2, …: the first stories are new, later ones cycle."""
+        if index < _STORIES:
+            self.stories.append(self._story())
+        story = self.stories[index % _STORIES]
+        published = int(self.start - self.spacing * (index + 0.9 * self.rnd()))
+        _, day, weekday = self.days[(published + _TEHRAN_SECONDS) // 86400]
+        path = f"/{story.section.slug}/{day}/{story.slug}"
+        return _Headline(index, story, published, path, day[:7], weekday)
 
     def article(self, head: _Headline, ahead: deque[_Headline], count: int) -> dict[str, Any]:
         """The document of `head`; `ahead` are the next (older) headlines, for links."""
         rnd = self.rnd
+        story = head.story
         zulu = rnd() < 0.4
         doc: dict[str, Any] = {
-            "id": head.id,
+            "id": f"ex-{head.month[:4]}-{str(head.index + 1).zfill(6)}",
             "url": head.path if rnd() < 0.9 else self.origin + head.path,
-            "section": head.section.text if rnd() < 0.6 else list(head.section.names),
-            "title": head.title,
-            "published": _stamp(head.published, zulu),
+            "section": story.section.text if rnd() < 0.6 else list(story.section.names),
+            "title": story.title,
+            "published": self.stamp(head.published, zulu),
         }
         if rnd() < 0.2:
             edited = head.published + 600 + int(rnd() * 6 * 3600)
-            doc["updated"] = _stamp(min(edited, max(self.start, head.published)), zulu)
+            doc["updated"] = self.stamp(min(edited, max(self.start, head.published)), zulu)
         if rnd() < 0.7:
-            doc["summary"] = head.lead
+            doc["summary"] = story.lead.replace("{day}", head.weekday)
         related = self._related(ahead, count)
-        images = self._images(head)
-        doc["body"] = self._body(head, ahead, count, images, related)
-        authors = self._authors()
+        images, figure = self._images(head) if rnd() < 0.85 else ([], "")
+        doc["body"] = self._body(head, figure, related)
+        authors = self.bylines[int(rnd() * len(self.bylines))]
         if authors:
-            doc["authors"] = authors
-        tags = self._tags(head)
-        if tags:
-            doc["tags"] = tags
-        language = rnd()
-        if language < 0.97:
-            doc["language"] = "en" if language < 0.95 else "en-GB"
+            doc["authors"] = list(authors)
+        r = rnd()
+        if r >= 0.1:
+            doc["tags"] = list(story.tags if r < 0.6 else story.more_tags)
+        r = rnd()
+        if r < 0.97:
+            doc["language"] = "en" if r < 0.95 else "en-GB"
         if images:
             doc["images"] = images
         if rnd() < 0.15:
             doc["videos"] = [self._video(head)]
         if related:
-            doc["related"] = [{"title": r.title, "url": r.path} for r in related]
+            doc["related"] = [{"title": r.story.title, "url": r.path} for r in related]
         if rnd() < 0.01:
             doc["status"] = "deleted"
         return doc
 
     def _related(self, ahead: deque[_Headline], count: int) -> list[_Headline]:
-        """0–3 distinct older articles, only ones inside the generated range."""
+        """0–3 distinct older articles (35 % none), only ones inside the generated range."""
         r = self.rnd()
-        wanted = 0 if r < 0.35 else 1 if r < 0.65 else 2 if r < 0.85 else 3
-        picks = sorted({int(self.rnd() * len(ahead)) for _ in range(wanted)})
-        return [ahead[p] for p in picks if ahead[p].index < count]
-
-    def _images(self, head: _Headline) -> list[dict[str, Any]]:
-        r = self.rnd()
-        if r >= 0.85:
+        if r < 0.35:
             return []
-        return [self._image(head) for _ in range(2 if r < 0.2 else 1)]
+        first = int(self.rnd() * (_LOOKAHEAD - 11))
+        related = [ahead[first]]
+        if r >= 0.65:
+            related.append(ahead[first + 5])
+        if r >= 0.85:
+            related.append(ahead[first + 11])
+        if ahead[-1].index >= count:  # near the end of the run
+            return [head for head in related if head.index < count]
+        return related
 
-    def _image(self, head: _Headline) -> dict[str, Any]:
-        rnd = self.rnd
-        caption = self.pick(self.captions[head.country])
-        credit = self.pick(_CREDITS)
-        name = f"{self.rng.getrandbits(32):08x}.jpg"
-        if rnd() < 0.75:
-            url = f"/images/{head.month}/{name}"
-        else:
-            url = f"https://cdn.photos-agency.example/{_CREDIT_SLUGS[credit]}/{name}"
-        image: dict[str, Any] = {"url": url, "caption": caption, "credit": credit}
-        if rnd() < 0.5:
-            image["width"], image["height"] = self.pick(_IMAGE_SIZES)
-        if rnd() < 0.9:
-            image["type"] = "image/jpeg"
-        return image
+    def _images(self, head: _Headline) -> tuple[list[dict[str, Any]], str]:
+        """1–2 images, and half the time a <figure> of the lead one if it is ours."""
+        rnd, bits = self.rnd, self.rng.getrandbits
+        photos = self.photos[head.story.country]
+        ours = f"/images/{head.month}/"
+        lead = photos[int(rnd() * _PHOTOS_PER_COUNTRY)]
+        lead_url = f"{lead.cdn or ours}{bits(32).to_bytes(4).hex()}.jpg"
+        images = [{"url": lead_url, **lead.fields}]
+        if rnd() < 0.25:
+            other = photos[int(rnd() * _PHOTOS_PER_COUNTRY)]
+            images.append({"url": f"{other.cdn or ours}{bits(32).to_bytes(4).hex()}.jpg",
+                           **other.fields})
+        if rnd() < 0.5 and not lead.cdn:
+            return images, (f'<figure><img src="{lead_url}" alt="{lead.caption_html}">'
+                            f"<figcaption>{lead.caption_html} (Photo by "
+                            f'{lead.fields["credit"]})</figcaption></figure>')
+        return images, ""
 
     def _video(self, head: _Headline) -> dict[str, Any]:
-        name = f"{self.rng.getrandbits(40):010x}"
+        name = self.rng.getrandbits(40).to_bytes(5).hex()
         if self.rnd() < 0.6:
             url, kind = f"https://video.news.example/{head.month}/{name}.mp4", "mp4"
         else:
@@ -407,58 +468,33 @@ class _Generator:
             "thumbnail": f"/images/{head.month}/{name}-thumb.jpg",
         }
 
-    def _body(self, head: _Headline, ahead: deque[_Headline], count: int,
-              images: list[dict[str, Any]], related: list[_Headline]) -> str:
-        """The lead, maybe a figure, 2–7 more paragraphs of which some carry links."""
+    def _body(self, head: _Headline, figure: str, related: list[_Headline]) -> str:
+        """The lead, maybe a figure, then 2–7 paragraphs of which some carry links."""
         rnd = self.rnd
-        paragraphs = 3 + int(rnd() * 6)
         links = []
-        if rnd() < 0.7 and related:
-            links.append(f'<p>Read More: <a href="{related[0].path}">{related[0].title_html}'
-                         "</a></p>")
-        earlier = self.pick(ahead)
-        if rnd() < 0.2 and earlier.index < count and earlier not in related:
+        if related and rnd() < 0.7:
+            links.append(f'<p>Read More: <a href="{related[0].path}">'
+                         f"{related[0].story.title_html}</a></p>")
+        if len(related) > 1 and rnd() < 0.5:
+            earlier = related[-1]
             links.append(f'<p>For background, see our earlier report: <a href="{self.origin}'
-                         f'{earlier.path}">{earlier.title_html}</a>.</p>')
+                         f'{earlier.path}">{earlier.story.title_html}</a>.</p>')
         if rnd() < 0.2:
-            links.append(self.pick(_FOREIGN_LINKS))
-        fillers = max(0, paragraphs - 1 - len(links))
+            links.append(_FOREIGN_LINKS[int(rnd() * len(_FOREIGN_LINKS))])
+        fillers = max(0, 2 + int(rnd() * 6) - len(links))
         first = int(rnd() * (_PARAGRAPHS_PER_COUNTRY - fillers))
-        text = self.paragraphs[head.country][first:first + fillers]
+        text = self.paragraphs[head.story.country][first:first + fillers]
         middle = (fillers + 1) // 2
-        parts = [f"<p>{head.lead_html}</p>"]
-        if rnd() < 0.5 and images and images[0]["url"].startswith("/"):
-            lead = images[0]
-            caption = html.escape(lead["caption"])
-            parts.append(f'<figure><img src="{lead["url"]}" alt="{caption}"><figcaption>'
-                         f'{caption} (Photo by {lead["credit"]})</figcaption></figure>')
-        parts += text[:middle] + links + text[middle:]
+        parts = [head.story.lead_html.replace("{day}", head.weekday)]
+        if figure:
+            parts.append(figure)
+        parts += text[:middle]
+        parts += links
+        parts += text[middle:]
         if rnd() < 0.02:
             parts.insert(1, "<script>alert(1)</script>")
             parts.insert(-1, self.pick(_HOSTILE))
         return "\n".join(parts)
-
-    def _authors(self) -> list[str]:
-        r = self.rnd()
-        if r < 0.15:
-            return []
-        first = int(self.rnd() * len(_AUTHORS))
-        authors = [_AUTHORS[first]]
-        if r >= 0.8:
-            other = first + 1 + int(self.rnd() * (len(_AUTHORS) - 1))
-            authors.append(_AUTHORS[other % len(_AUTHORS)])
-        return authors
-
-    def _tags(self, head: _Headline) -> list[str]:
-        r = self.rnd()
-        if r < 0.1:
-            return []
-        tags = list(head.tags)
-        if r >= 0.6:
-            extra = self.pick(_TAGS)
-            if extra not in tags:
-                tags.append(extra)
-        return tags
 
 
 def generate_articles(

@@ -168,7 +168,7 @@ class _Checker:
     def count(self, value: Any, field: str) -> int | None:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**63:
             self.fail(field, "must be a non-negative number")
             return None
         if isinstance(value, float) and not value.is_integer() and field.endswith("duration"):
@@ -252,13 +252,14 @@ def parse_article(doc: Any, *, origin: str, timezone: tzinfo) -> Article:
     authors = c.names(doc.get("authors"), "authors")
     tags = c.names(doc.get("tags"), "tags")
     language = c.text(doc.get("language"), "language", limit=35, required=False)
-    if language is not None and not _BCP47.match(language):
+    if language is not None and not _BCP47.fullmatch(language):
         c.fail("language", f"{language!r} is not a BCP 47 language tag")
     images = c.objects(doc.get("images"), "images", c.image)
     videos = c.objects(doc.get("videos"), "videos", c.video)
     related = c.objects(doc.get("related"), "related", c.related)
     status: ArticleStatus | None = c.choice(  # type: ignore[assignment]
-        doc.get("status", "published"), "status", get_args(ArticleStatus)
+        "published" if doc.get("status") is None else doc["status"],  # null: the default
+        "status", get_args(ArticleStatus),
     )
     if c.errors:
         raise DocumentError(c.errors)

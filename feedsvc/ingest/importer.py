@@ -42,11 +42,11 @@ class Rejection:
 
 
 class Importer:
-    def __init__(self, settings: Settings, store: Store, *, errors: TextIO = sys.stderr,
+    def __init__(self, settings: Settings, store: Store, *, errors: TextIO | None = None,
                  progress: bool | None = None):
         self.settings = settings
         self.store = store
-        self.errors = errors
+        self.errors = sys.stderr if errors is None else errors  # bound per call, not at import
         self.progress = progress  # None: a bar only when stderr is a terminal
 
     def import_paths(self, paths: list[Path], *, published: str | None = None) -> ImportReport:

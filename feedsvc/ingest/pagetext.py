@@ -17,7 +17,6 @@ from html import escape
 from feedsvc.ingest.document import MAX_SECTION_DEPTH, DocumentError, FieldError
 from feedsvc.model import section_slug, slugify, split_section
 
-SUMMARY_LIMIT = 300
 MAX_HEADLINE = 300  # a longer second block is a paragraph: the page has no headline
 MAX_CRUMB = 40  # a breadcrumb names sections, a few words each
 MAX_CAPTION = 400  # captions without a credit are recognised only when short
@@ -63,7 +62,7 @@ def parse_page(text: str, *, published: str | None, source: str = "<page>") -> d
         raise DocumentError(errors)
     assert names is not None
 
-    body, summary = _body(blocks[1:], title)
+    body = _body(blocks[1:], title)
     section = "/".join(names)
     digest = hashlib.sha256("\n".join([section, title, *body]).encode()).hexdigest()
     doc_id = "page-" + digest[:16]
@@ -76,8 +75,6 @@ def parse_page(text: str, *, published: str | None, source: str = "<page>") -> d
     }
     if body:
         doc["body"] = "\n".join(body)
-    if summary:
-        doc["summary"] = summary
     return doc
 
 
@@ -115,10 +112,9 @@ def _breadcrumb(block: str) -> tuple[str, ...] | None:
     return None
 
 
-def _body(blocks: list[str], title: str) -> tuple[list[str], str | None]:
-    """The body as HTML blocks, and the summary taken from its first paragraph."""
+def _body(blocks: list[str], title: str) -> list[str]:
+    """The body as HTML blocks (the renderers derive the summary from its paragraphs)."""
     body: list[str] = []
-    summary = None
     for block in blocks:
         text = _clean(block)
         if _READ_MORE.match(text) or text.casefold() == title.casefold():
@@ -128,8 +124,7 @@ def _body(blocks: list[str], title: str) -> tuple[list[str], str | None]:
             body.append(figure)
         else:
             body.append(f"<p>{escape(text, quote=False)}</p>")
-            summary = summary or _truncate(text, SUMMARY_LIMIT)
-    return body, summary
+    return body
 
 
 def _figure(block: str, text: str) -> str | None:
@@ -146,10 +141,3 @@ def _figure(block: str, text: str) -> str | None:
         parts.append(f'<span class="credit">{escape(by, quote=False)}</span>')
     return f"<figure><figcaption>{' '.join(parts)}</figcaption></figure>"
 
-
-def _truncate(text: str, limit: int) -> str:
-    """`text` cut at a word boundary to at most `limit` characters plus an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit + 1].rsplit(" ", 1)[0][:limit]
-    return cut.rstrip(" ,;:") + "…"

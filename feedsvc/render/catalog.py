@@ -23,7 +23,8 @@ class FeedSpec:
         return f"{origin}/{self.path}" if self.path else f"{origin}/"
 
     def feed_url(self, origin: str, filename: str) -> str:
-        return f"{origin}/feeds/{self.path}/{filename}" if self.path else f"{origin}/feeds/{filename}"
+        prefix = f"{origin}/feeds/{self.path}" if self.path else f"{origin}/feeds"
+        return f"{prefix}/{filename}"
 
 
 def build_catalog(settings: Settings, stored_sections: Mapping[str, str]) -> dict[str, FeedSpec]:

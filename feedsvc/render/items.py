@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from feedsvc.model import Article, Image, RelatedLink, Video
 from feedsvc.render.links import Rebase
-from feedsvc.render.text import plain_text, sanitize_html, shorten, xml_safe
+from feedsvc.render.text import sanitize_html, summary_from_body, xml_safe
 
 SUMMARY_LENGTH = 300
 # Item ids are UUIDs named by the article id alone: the same on every address, across
@@ -46,8 +46,8 @@ class Item:
 def prepare(article: Article) -> Item:
     """Sanitise and normalise `article` for every format (canonical links)."""
     body = sanitize_html(article.body, article.url) if article.body else ""
-    summary = xml_safe(article.summary) if article.summary else shorten(
-        plain_text(body), SUMMARY_LENGTH
+    summary = (
+        xml_safe(article.summary) if article.summary else summary_from_body(body, SUMMARY_LENGTH)
     )
     return Item(
         id=item_id(article.id),

@@ -11,9 +11,12 @@ import nh3
 # XML 1.0 forbids C0 controls other than tab/LF/CR, lone surrogates and U+FFFE/U+FFFF; lxml
 # refuses them, so one such byte in one article would otherwise fail a whole feed.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_BLOCK_TAG = re.compile(r"</?(?:p|div|br|li|ul|ol|h[1-6]|figure|figcaption|blockquote|tr|td)\b[^>]*>",
-                        re.IGNORECASE)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|br|li|ul|ol|h[1-6]|figure|figcaption|blockquote|tr|td)\b[^>]*>", re.IGNORECASE
+)
 _SPACES = re.compile(r"\s+")
+_FIGURE = re.compile(r"<figure\b.*?</figure>", re.IGNORECASE | re.DOTALL)
+_PARAGRAPH = re.compile(r"<p\b.*?</p>", re.IGNORECASE | re.DOTALL)
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dl", "dt",
@@ -59,8 +62,18 @@ def sanitize_html(fragment: str, base_url: str) -> str:
 
 def plain_text(fragment: str) -> str:
     """The text of an HTML fragment on one line: block boundaries become spaces."""
-    stripped = nh3.clean(_BLOCK_TAG.sub(" ", fragment), tags=set(), clean_content_tags={"script", "style"})
+    stripped = nh3.clean(
+        _BLOCK_TAG.sub(" ", fragment), tags=set(), clean_content_tags={"script", "style"}
+    )
     return _SPACES.sub(" ", html.unescape(stripped)).strip()
+
+
+def summary_from_body(sanitized_html: str, limit: int) -> str:
+    """A teaser: the body's first paragraph with text (else all its text), leaving out photo
+    captions (figures)."""
+    text = _FIGURE.sub(" ", sanitized_html)
+    first = next((p for p in map(plain_text, _PARAGRAPH.findall(text)) if p), None)
+    return shorten(first or plain_text(text), limit)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -34,7 +34,8 @@ def create_app(
     store = store or Store(settings.database_url)
     cache = cache or open_cache(settings)
     app = Flask(__name__)
-    app.extensions["feedsvc"] = Services(settings, store, cache, FeedRenderer(settings, store, cache))
+    renderer = FeedRenderer(settings, store, cache)
+    app.extensions["feedsvc"] = Services(settings, store, cache, renderer)
 
     from feedsvc.web import routes
 

@@ -1,0 +1,233 @@
+"""What both benchmarks share: the store they run against, timing, sizes and budget checks.
+
+Kept in one place so the import and query figures are taken the same way (same settings, same
+PostgreSQL isolation, same percentiles) and neither script carries a copy of the other's code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import resource
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+
+from feedsvc.config import Settings, settings_from_mapping
+from feedsvc.ingest.document import parse_article
+from feedsvc.model import Article
+from feedsvc.store import Store
+
+BATCH = 5_000  # articles per Store.upsert when filling
+
+
+def validate(doc: Any, settings: Settings) -> Article:
+    """The importer's validation of one decoded document (raises DocumentError)."""
+    return parse_article(doc, origin=settings.origin, timezone=settings.timezone)
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ---- the database under test ----------------------------------------------------------------
+
+def normalise_url(url: str) -> str:
+    """The URL as the service would use it (postgresql: -> postgresql+psycopg:)."""
+    return settings_from_mapping({"store": {"database_url": url}}).database_url
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+@contextlib.contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """A schema of our own (bench_<random>) on the server of `url`, dropped on exit; yields a
+    store URL whose search_path points at it, so nothing else in the database is touched."""
+    parsed = make_url(url)
+    libpq = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    print(f"PostgreSQL schema {schema} (dropped at the end)")
+    try:
+        yield parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(libpq, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextlib.contextmanager
+def open_store(url: str) -> Iterator[Store]:
+    """A Store on `url`: a SQLite file as given, or a fresh schema of our own on PostgreSQL."""
+    url = normalise_url(url)
+    with contextlib.ExitStack() as stack:
+        if not is_sqlite(url):
+            url = stack.enter_context(pg_schema(url))
+        store = Store(url)
+        stack.callback(store.close)
+        yield store
+
+
+def store_size(store: Store) -> int:
+    """Bytes on disk: the SQLite file (after a WAL checkpoint), or every table of our schema with
+    its indexes and TOAST on PostgreSQL."""
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            path = Path(store.engine.url.database or "")
+            return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+        return conn.execute(text(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+        )).scalar_one()
+
+
+def backend(store: Store) -> str:
+    engine = store.engine
+    if engine.dialect.name == "sqlite":
+        return f"SQLite {engine.dialect.dbapi.sqlite_version} ({engine.url.database})"
+    with engine.connect() as conn:
+        version = conn.exec_driver_sql("SHOW server_version").scalar_one()
+    return f"PostgreSQL {version} ({engine.url.host}:{engine.url.port}/{engine.url.database})"
+
+
+# ---- SQL inspection -------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def recorded_sql(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The statements (with their driver parameters) that `engine` sends while inside, so the
+    exact query a Store method runs can be EXPLAINed without re-writing it here."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _executemany):
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def explain(engine: Engine, statement: str, parameters: Any) -> list[str]:
+    """The query plan: EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL."""
+    prefix = ("EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite"
+              else "EXPLAIN (ANALYZE, BUFFERS) ")
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(prefix + statement, parameters).all()
+    if engine.dialect.name == "sqlite":  # (id, parent, notused, detail)
+        depth = {0: 0}
+        lines = []
+        for node, parent, _, detail in rows:
+            depth[node] = depth.get(parent, 0) + 1
+            lines.append("  " * depth[node] + detail)
+        return lines
+    return [row[0] for row in rows]
+
+
+# ---- measuring ------------------------------------------------------------------------------
+
+class Timer:
+    """`with Timer() as t: ...` then `t.seconds`."""
+
+    seconds: float = 0.0
+
+    def __enter__(self) -> Timer:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def median_p95_ms(samples: Sequence[float]) -> tuple[float, float]:
+    """Median and 95th percentile (nearest rank) of durations in seconds, in milliseconds."""
+    ordered = sorted(samples)
+    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    return statistics.median(ordered) * 1e3, p95 * 1e3
+
+
+class Progress:
+    """A progress line every `every` seconds: readable in a terminal and in a CI log alike."""
+
+    def __init__(self, label: str, total: int, every: float = 15.0):
+        self.label, self.total, self.every = label, total, every
+        self.start = self.last = time.perf_counter()
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every and done < self.total:
+            return
+        self.last = now
+        rate = done / (now - self.start)
+        eta = (self.total - done) / rate if rate else 0
+        print(f"  {self.label}: {done:,}/{self.total:,} ({100 * done / self.total:.0f} %), "
+              f"{rate:,.0f}/s, {eta / 60:.1f} min left", file=sys.stderr, flush=True)
+
+
+class Budget:
+    """Limits the run must stay within; `exit_code()` is 1 when any was exceeded."""
+
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+
+    def check(self, what: str, value: float, limit: float, unit: str) -> None:
+        ok = value < limit
+        print(f"budget {'ok  ' if ok else 'OVER'} {what}: {value:,.2f} {unit} (limit "
+              f"{limit:,.2f} {unit})")
+        if not ok:
+            self.failures.append(what)
+
+    def exit_code(self) -> int:
+        if self.failures:
+            print(f"FAILED: over budget: {', '.join(self.failures)}", file=sys.stderr)
+            return 1
+        return 0
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """A plain aligned table: first column left-aligned, the others right-aligned."""
+    cells = [list(map(str, headers))] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

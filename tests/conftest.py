@@ -1,0 +1,149 @@
+"""Shared fixtures: real Redis and PostgreSQL (never mocked, never skipped), each test in a key
+prefix or schema of its own, and a real HTTP server around the Flask app."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from werkzeug.serving import make_server
+
+from feedsvc.cache import MemoryCache, RedisCache
+from feedsvc.config import Settings, load_settings
+from feedsvc.refresh import FeedRenderer
+from feedsvc.store import Store
+from feedsvc.web import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FEEDSVC_SHARED", ROOT.parent / "shared"))
+SAMPLE_PAGE = ROOT / "feedsvc" / "demo" / "sample-page.txt"
+DEMO_ARTICLES = ROOT / "feedsvc" / "demo" / "articles.jsonl"
+REDIS_URL = os.environ.get("FEEDSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get(
+    "FEEDSVC_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> redis.Redis:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {REDIS_URL} is required and unreachable: {exc}", pytrace=False)
+    return client
+
+
+@pytest.fixture
+def redis_prefix(redis_client: redis.Redis) -> Iterator[str]:
+    """A key prefix of this test's own; its keys (and only those) are deleted afterwards."""
+    prefix = f"feedsvc-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    keys = list(redis_client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        redis_client.delete(*keys)
+
+
+@pytest.fixture
+def redis_cache(redis_client: redis.Redis, redis_prefix: str) -> RedisCache:
+    return RedisCache(redis_client, redis_prefix)
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> None:
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required and unreachable: {exc}",
+                    pytrace=False)
+
+
+@pytest.fixture
+def postgres_url(postgres_available: None) -> Iterator[str]:
+    """A database URL whose search_path is a schema of this test's own, dropped afterwards."""
+    schema = f"feedsvc_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on a SQLite file and once on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def settings(sqlite_url: str) -> Settings:
+    """The repository's demo configuration on a fresh SQLite store, no Redis."""
+    return dataclasses.replace(
+        load_settings(ROOT / "config" / "feedsvc.toml", environ={}),
+        database_url=sqlite_url,
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    store = Store(settings.database_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def renderer(settings: Settings, store: Store) -> FeedRenderer:
+    return FeedRenderer(settings, store, MemoryCache())
+
+
+class LiveServer:
+    """The Flask app behind a real HTTP server on a loopback port, in a thread."""
+
+    def __init__(self, app):
+        self.app = app
+        self.port = free_port()
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def live_server_factory() -> Iterator:
+    servers: list[LiveServer] = []
+
+    def start(settings: Settings, store: Store, cache) -> LiveServer:
+        server = LiveServer(create_app(settings, store, cache))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh machine: installs what the tests need,
+# makes sure the real Redis and PostgreSQL they talk to are up (starting or installing them),
+# then runs ruff and pytest. Fails loudly; never skips a test for lack of a service.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REDIS_HOST=127.0.0.1 REDIS_PORT=6379
+PG_HOST=127.0.0.1 PG_PORT=5432 PG_DB=test
+
+say() { printf '\n== %s\n' "$*"; }
+reachable() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+wait_for() {
+  for _ in $(seq 1 30); do reachable "$1" "$2" && return 0; sleep 1; done
+  return 1
+}
+apt_install() {
+  command -v apt-get >/dev/null || { echo "FATAL: $* missing and no apt-get to install it" >&2; exit 1; }
+  [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+say "Python environment (.venv)"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+say "Redis on $REDIS_HOST:$REDIS_PORT"
+if ! reachable $REDIS_HOST $REDIS_PORT; then
+  command -v redis-server >/dev/null || apt_install redis-server
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port $REDIS_PORT --save "" \
+    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for $REDIS_HOST $REDIS_PORT || { echo "FATAL: Redis did not start" >&2; exit 1; }
+fi
+echo "reachable"
+
+say "PostgreSQL on $PG_HOST:$PG_PORT, database $PG_DB"
+if ! reachable $PG_HOST $PG_PORT; then
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  cluster=$(ls /etc/postgresql | sort -V | tail -n 1)
+  pg_ctlcluster --skip-systemctl-redirect "$cluster" main start || true
+  wait_for $PG_HOST $PG_PORT || { echo "FATAL: PostgreSQL did not start" >&2; exit 1; }
+fi
+pg_login() {
+  .venv/bin/python -c "import psycopg; psycopg.connect('postgresql://postgres@$PG_HOST:$PG_PORT/$PG_DB').close()" 2>/dev/null
+}
+if ! pg_login; then
+  # A freshly installed cluster: trust local TCP logins and create the test database.
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | sort -V | tail -n 1)
+  grep -q '^host all all 127.0.0.1/32 trust' "$hba" \
+    || sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  su postgres -c "psql -qc 'select pg_reload_conf()'" >/dev/null
+  su postgres -c "createdb $PG_DB" 2>/dev/null || true
+  pg_login || { echo "FATAL: cannot log in to PostgreSQL database $PG_DB" >&2; exit 1; }
+fi
+echo "reachable"
+
+export FEEDSVC_TEST_REDIS_URL="${FEEDSVC_TEST_REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT/0}"
+export FEEDSVC_TEST_DATABASE_URL="${FEEDSVC_TEST_DATABASE_URL:-postgresql://postgres@$PG_HOST:$PG_PORT/$PG_DB}"
+
+say "ruff"
+.venv/bin/ruff check .
+
+say "pytest"
+.venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"

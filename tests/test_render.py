@@ -1,0 +1,185 @@
+"""Rendering checked by real parsers: feedparser (no bozo), lxml, the Atom RELAX NG schema."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import feedparser
+import pytest
+from lxml import etree
+
+from conftest import DEMO_ARTICLES, SAMPLE_PAGE, SHARED
+from feedsvc.cache import FeedKey
+from feedsvc.ingest.document import parse_article
+from feedsvc.ingest.importer import Importer
+from feedsvc.render.feeds import FORMATS
+from feedsvc.render.items import item_id
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+SAMPLE_TITLE = "Putin, Erdogan warn over escalating al-Quds tensions"
+
+
+@pytest.fixture
+def demo_renderer(settings, store, renderer):
+    importer = Importer(settings, store, progress=False)
+    assert importer.import_paths([DEMO_ARTICLES]).rejected == 0
+    assert importer.import_paths([SAMPLE_PAGE], published="2026-11-20T14:00:00+03:30").accepted == 1
+    return renderer
+
+
+@pytest.fixture(scope="module")
+def atom_schema() -> etree.RelaxNG:
+    path = SHARED / "schemas" / "atom.rng"
+    assert path.is_file(), f"the Atom schema is missing at {path} (set FEEDSVC_SHARED)"
+    return etree.RelaxNG(etree.parse(str(path)))
+
+
+def _all_documents(renderer) -> dict[FeedKey, bytes]:
+    documents = {}
+    for spec in renderer.catalog().values():
+        documents.update({k: e.body for k, e in renderer.render(spec).items()})
+    return documents
+
+
+MIRROR_FOOTER = re.compile(r'<p class="mirrors">.*?</p>')
+
+
+def _urls(root: etree._Element) -> list[str]:
+    """Every URL in a feed document (link/href/src attributes, <link> texts, body HTML) except
+    the mirror footer's, which links the other addresses on purpose."""
+    urls = list(root.xpath("//@href | //@url | //@src"))
+    urls += [e.text for e in root.iter("link") if e.text]
+    for html in root.xpath("//*[local-name()='encoded' or local-name()='content']/text()"):
+        urls += re.findall(r'(?:href|src)="([^"]+)"', MIRROR_FOOTER.sub("", html))
+    return urls
+
+
+def test_every_feed_on_every_address_parses_and_validates(demo_renderer, settings, atom_schema):
+    documents = _all_documents(demo_renderer)
+    catalog = demo_renderer.catalog()
+    assert set(catalog) == {"", "news", "news/turkey", "news/middle-east", "news/iran", "world"}
+    assert len(documents) == len(catalog) * len(FORMATS) * len(settings.addresses)
+    for key, body in documents.items():
+        assert body.startswith(b"<?xml"), key
+        parsed = feedparser.parse(body)
+        assert not parsed.bozo, (key, parsed.get("bozo_exception"))
+        assert 0 < len(parsed.entries) <= settings.items_per_feed, key
+        root = etree.fromstring(body)
+        if key.filename == "atom.xml":
+            assert atom_schema.validate(root), (key, atom_schema.error_log.last_error)
+        host = urlsplit(key.origin).netloc
+        canonical_host = urlsplit(settings.origin).netloc
+        for url in _urls(root):
+            parts = urlsplit(url)
+            assert parts.scheme in ("http", "https", "mailto"), (key, url)
+            if parts.scheme != "mailto":
+                assert parts.netloc, (key, url)
+            if key.origin != settings.origin:
+                assert parts.netloc != canonical_host, (key, url)
+        assert host.encode() in body
+
+
+def test_section_feed_includes_subsections_newest_first(demo_renderer, store):
+    """The `news` feed is the newest 50 of News and all its subsections, in that order."""
+    expected = store.newest("news", 50)
+    assert {a.section_path for a in expected} >= {"news/turkey", "news/iran", "news/middle-east"}
+    assert "world" not in {a.section_path for a in expected}
+    body = demo_renderer.render(demo_renderer.catalog()["news"])[
+        FeedKey("news", "rss.xml", "https://news.example")].body
+    entries = feedparser.parse(body).entries
+    assert [e.id for e in entries] == [item_id(a.id) for a in expected]
+    dates = [e.published_parsed for e in entries]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_sample_page_in_turkey_feed(demo_renderer):
+    entries = {
+        key: feedparser.parse(entry.body).entries
+        for key, entry in demo_renderer.render(demo_renderer.catalog()["news/turkey"]).items()
+    }
+    for key, items in entries.items():
+        titles = [e.title for e in items]
+        assert SAMPLE_TITLE in titles, key
+        sample = items[titles.index(SAMPLE_TITLE)]
+        content = sample.content[0].value
+        assert "<figcaption>" in content and "AFP" in content
+        assert "(Photo by" not in content and "Read More" not in content
+
+
+def test_ids_are_the_same_on_every_address_and_links_follow_the_address(demo_renderer, settings):
+    rendered = demo_renderer.render(demo_renderer.catalog()["world"])
+    ids = {}
+    for key, entry in rendered.items():
+        parsed = feedparser.parse(entry.body)
+        ids.setdefault(key.filename, set()).add(tuple(e.id for e in parsed.entries))
+        host = urlsplit(key.origin).netloc
+        assert all(urlsplit(e.link).netloc in (host, "www.un.org") or "news.example" not in
+                   e.link for e in parsed.entries)
+        self_links = [link.href for link in parsed.feed.links if link.rel == "self"]
+        assert self_links == [f"{key.origin}/feeds/world/{key.filename}"]
+    assert all(len(variants) == 1 for variants in ids.values())
+
+
+def test_mirror_footer_links_the_article_on_the_other_addresses(demo_renderer, settings):
+    rendered = demo_renderer.render(demo_renderer.catalog()["news/iran"])
+    for key, entry in rendered.items():
+        if key.filename != "rss.xml":
+            continue
+        item = feedparser.parse(entry.body).entries[0]
+        footer = MIRROR_FOOTER.findall(item.content[0].value)
+        assert len(footer) == 1
+        others = [a for a in settings.addresses if a != key.origin]
+        path = urlsplit(item.link).path
+        linked = re.findall(r'href="([^"]+)"', footer[0])
+        assert linked == [f"{origin}{path}" for origin in others]
+
+
+def test_rendering_twice_gives_identical_bytes(demo_renderer):
+    first = _all_documents(demo_renderer)
+    second = _all_documents(demo_renderer)
+    assert first == second
+
+
+def test_feed_dates_come_from_the_data_not_now(demo_renderer, store):
+    body = demo_renderer.render(demo_renderer.catalog()[""])[
+        FeedKey("", "atom.xml", "https://news.example")].body
+    root = etree.fromstring(body)
+    feed_updated = datetime.fromisoformat(root.findtext(f"{ATOM}updated"))
+    newest = max(datetime.fromisoformat(e.text) for e in root.iter(f"{ATOM}updated")
+                 if e.getparent() is not root)
+    assert feed_updated == newest
+    assert feed_updated < datetime.now(UTC).replace(year=datetime.now(UTC).year)
+
+
+def test_hostile_article_cannot_break_or_poison_a_feed(settings, store, renderer):
+    hostile = parse_article({
+        "id": "hostile-1",
+        "url": "/news/iran/hostile",
+        "section": "News/Iran",
+        "title": "Bad \x00\x0b bytes <b>and</b> ]]> markup \ufffe",
+        "published": "2026-11-01T10:00:00Z",
+        "summary": "summary with \x1f control",
+        "body": (
+            '<p onclick="steal()">Hi <script>alert(1)</script><a href="javascript:alert(2)">x</a>'
+            '<iframe src="https://evil.example/"></iframe><style>p{}</style>'
+            '<a href="relative/page">rel</a> ]]> <img src="/i.jpg" onerror="x()"></p>\x08'
+        ),
+        "tags": ["<tag>", "ok"],
+        "authors": ["A & B"],
+    }, origin=settings.origin, timezone=settings.timezone)
+    store.upsert([hostile])
+    for key, entry in renderer.render(renderer.catalog()["news/iran"]).items():
+        parsed = feedparser.parse(entry.body)
+        assert not parsed.bozo, (key, parsed.get("bozo_exception"))
+        etree.fromstring(entry.body)
+        item = parsed.entries[0]
+        assert item.title == "Bad  bytes <b>and</b> ]]> markup"
+        html = item.content[0].value
+        for forbidden in ("<script", "onclick", "javascript:", "<iframe", "<style", "onerror",
+                          "evil.example"):
+            assert forbidden not in html, (key, forbidden)
+        origin = key.origin
+        assert f'href="{origin}/news/iran/relative/page"' in html
+        assert f'src="{origin}/i.jpg"' in html

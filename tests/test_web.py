@@ -1,0 +1,153 @@
+"""The Flask app over real HTTP, its cache in the real Redis: routes, status codes, validators."""
+
+from __future__ import annotations
+
+import gzip
+from email.utils import formatdate
+
+import feedparser
+import pytest
+import requests
+
+from conftest import DEMO_ARTICLES
+from feedsvc.cache import FeedKey
+from feedsvc.ingest.importer import Importer
+from feedsvc.refresh import FeedRenderer
+
+
+@pytest.fixture
+def server(settings, store, redis_cache, live_server_factory):
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    FeedRenderer(settings, store, redis_cache).refresh_all()
+    return live_server_factory(settings, store, redis_cache)
+
+
+CONTENT_TYPES = {
+    "rss.xml": "application/rss+xml; charset=utf-8",
+    "atom.xml": "application/atom+xml; charset=utf-8",
+}
+
+
+@pytest.mark.parametrize("path", ["/feeds/rss.xml", "/feeds/atom.xml",
+                                  "/feeds/news/turkey/rss.xml", "/feeds/news/middle-east/atom.xml",
+                                  "/feeds/world/rss.xml"])
+def test_feeds_are_served_with_their_content_type(server, path):
+    response = requests.get(server.url + path, timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == CONTENT_TYPES[path.rsplit("/", 1)[1]]
+    parsed = feedparser.parse(response.content)
+    assert not parsed.bozo and parsed.entries
+    for header in ("ETag", "Last-Modified", "Cache-Control"):
+        assert header in response.headers
+    assert response.headers["Vary"] == "Accept-Encoding"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_cache_is_redis_and_a_hit_serves_its_bytes(server, redis_cache):
+    entry = redis_cache.get(FeedKey("news/turkey", "rss.xml", "https://news.example"))
+    assert entry is not None
+    response = requests.get(server.url + "/feeds/news/turkey/rss.xml",
+                            headers={"Accept-Encoding": "identity"}, timeout=5)
+    assert response.content == entry.body
+    assert response.headers["ETag"] == entry.etag
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/feeds/no-such-section/rss.xml", 404),
+    ("/feeds/news/rss.html", 404),
+    ("/feeds/news/turkey/feed.xml", 404),
+    ("/feeds/", 404),
+    ("/nothing-here", 404),
+])
+def test_unknown_section_or_format_is_404_with_a_short_body(server, path, status):
+    response = requests.get(server.url + path, timeout=5)
+    assert response.status_code == status
+    assert len(response.content) < 100
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert "Traceback" not in response.text
+
+
+def test_other_methods_are_405(server):
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        response = requests.request(method, server.url + "/feeds/rss.xml", timeout=5)
+        assert response.status_code == 405, method
+        assert "GET" in response.headers["Allow"]
+        assert len(response.content) < 100
+
+
+def test_head_answers_like_get_without_a_body(server):
+    get = requests.get(server.url + "/feeds/atom.xml", timeout=5)
+    head = requests.head(server.url + "/feeds/atom.xml", timeout=5)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["ETag"] == get.headers["ETag"]
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+
+
+def test_conditional_get_answers_304(server):
+    url = server.url + "/feeds/news/rss.xml"
+    first = requests.get(url, timeout=5)
+    etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
+    again = requests.get(url, headers={"If-None-Match": etag}, timeout=5)
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["ETag"] == etag and "Cache-Control" in again.headers
+    listed = requests.get(url, headers={"If-None-Match": f'"other", W/{etag}'}, timeout=5)
+    assert listed.status_code == 304
+    assert requests.get(url, headers={"If-None-Match": "*"}, timeout=5).status_code == 304
+    assert requests.get(url, headers={"If-None-Match": '"stale"'}, timeout=5).status_code == 200
+    since = requests.get(url, headers={"If-Modified-Since": last_modified}, timeout=5)
+    assert since.status_code == 304
+    older = formatdate(0, usegmt=True)
+    assert requests.get(url, headers={"If-Modified-Since": older}, timeout=5).status_code == 200
+    # If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2)
+    both = requests.get(url, headers={"If-None-Match": '"stale"', "If-Modified-Since":
+                                      last_modified}, timeout=5)
+    assert both.status_code == 200
+    garbage = requests.get(url, headers={"If-Modified-Since": "not a date"}, timeout=5)
+    assert garbage.status_code == 200
+
+
+def test_gzip_is_served_from_precompressed_bytes(server):
+    url = server.url + "/feeds/rss.xml"
+    plain = requests.get(url, headers={"Accept-Encoding": "identity"}, timeout=5)
+    raw = requests.get(url, headers={"Accept-Encoding": "gzip"}, timeout=5, stream=True)
+    compressed = raw.raw.read(decode_content=False)
+    assert raw.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(compressed) == plain.content
+    assert len(compressed) < len(plain.content) / 2
+    assert raw.headers["ETag"] != plain.headers["ETag"]  # a strong tag per representation
+    refused = requests.get(url, headers={"Accept-Encoding": "gzip;q=0"}, timeout=5)
+    assert "Content-Encoding" not in refused.headers
+    # the gzip variant's tag validates too
+    revalidate = requests.get(url, headers={"If-None-Match": raw.headers["ETag"]}, timeout=5)
+    assert revalidate.status_code == 304
+
+
+def test_links_follow_the_host_and_unknown_hosts_get_canonical_links(server):
+    for host, origin in [("news-mirror.example", "https://news-mirror.example"),
+                         ("example-news.tv", "https://example-news.tv"),
+                         ("evil.example", "https://news.example")]:
+        response = requests.get(server.url + "/feeds/world/atom.xml",
+                                headers={"Host": host}, timeout=5)
+        assert response.status_code == 200
+        parsed = feedparser.parse(response.content)
+        assert all(e.link.startswith(origin) or "news.example" not in e.link
+                   for e in parsed.entries), host
+        assert b"evil.example" not in response.content
+
+
+def test_a_cache_miss_renders_once_then_serves(settings, store, redis_cache, live_server_factory):
+    """Nothing rendered yet (Redis flushed, say): the first request renders, later ones hit."""
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    server = live_server_factory(settings, store, redis_cache)
+    key = FeedKey("world", "rss.xml", "https://news.example")
+    assert redis_cache.get(key) is None
+    response = requests.get(server.url + "/feeds/world/rss.xml", timeout=5)
+    assert response.status_code == 200 and feedparser.parse(response.content).entries
+    assert redis_cache.get(key).body == response.content
+
+
+def test_healthz_reports_store_and_cache(server):
+    response = requests.get(server.url + "/healthz", timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "store": True, "cache": True}
