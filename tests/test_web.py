@@ -9,8 +9,8 @@ import feedparser
 import pytest
 import requests
 
-from conftest import DEMO_ARTICLES
-from feedsvc.cache import FeedKey
+from conftest import DEMO_ARTICLES, free_port
+from feedsvc.cache import FeedKey, RedisCache
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import FeedRenderer
 
@@ -145,6 +145,20 @@ def test_a_cache_miss_renders_once_then_serves(settings, store, redis_cache, liv
     response = requests.get(server.url + "/feeds/world/rss.xml", timeout=5)
     assert response.status_code == 200 and feedparser.parse(response.content).entries
     assert redis_cache.get(key).body == response.content
+
+
+def test_redis_down_degrades_to_rendering_from_the_store(settings, store, live_server_factory):
+    """Nothing listens where the cache should be: feeds are still served whole, health says so."""
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    unreachable = RedisCache.from_url(f"redis://127.0.0.1:{free_port()}/0", prefix="x:")
+    server = live_server_factory(settings, store, unreachable)
+    response = requests.get(server.url + "/feeds/news/rss.xml", timeout=10)
+    assert response.status_code == 200
+    parsed = feedparser.parse(response.content)
+    assert not parsed.bozo and len(parsed.entries) == settings.items_per_feed
+    health = requests.get(server.url + "/healthz", timeout=10)
+    assert health.status_code == 503
+    assert health.json() == {"status": "degraded", "store": True, "cache": False}
 
 
 def test_healthz_reports_store_and_cache(server):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feedsvc.cache.entry import CachedFeed, FeedKey, make_entry
+from feedsvc.cache.entry import CachedFeed, CacheUnavailable, FeedKey, make_entry
 from feedsvc.cache.memory import MemoryCache
 from feedsvc.cache.redis import RedisCache
 from feedsvc.config import Settings
@@ -17,5 +17,7 @@ def open_cache(settings: Settings) -> FeedCache:
     return MemoryCache()
 
 
-__all__ = ["CachedFeed", "FeedCache", "FeedKey", "MemoryCache", "RedisCache", "make_entry",
-           "open_cache"]
+__all__ = [
+    "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "MemoryCache", "RedisCache",
+    "make_entry", "open_cache",
+]

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
+class CacheUnavailable(RuntimeError):
+    """The shared cache cannot be reached; callers degrade (render from the store) instead."""
+
+
 @dataclass(frozen=True, slots=True)
 class FeedKey:
     """Which document: the feed's section path ('' = site), the format's file name, the

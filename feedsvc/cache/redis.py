@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import redis
 
-from feedsvc.cache.entry import CachedFeed, FeedKey
+from feedsvc.cache.entry import CachedFeed, CacheUnavailable, FeedKey
 
 _FIELDS = (b"body", b"gzip", b"etag", b"last_modified", b"content_type")
 
@@ -24,7 +24,10 @@ class RedisCache:
         return f"{self.prefix}feed:{key}"
 
     def get(self, key: FeedKey) -> CachedFeed | None:
-        values = self.client.hmget(self._key(key), _FIELDS)
+        try:
+            values = self.client.hmget(self._key(key), _FIELDS)
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
         if any(v is None for v in values):
             return None
         body, gz, etag, last_modified, content_type = values
@@ -32,16 +35,19 @@ class RedisCache:
 
     def put_many(self, entries: Mapping[FeedKey, CachedFeed]) -> None:
         """Write all `entries` in one MULTI/EXEC: readers see all of them or none."""
-        with self.client.pipeline(transaction=True) as pipe:
-            for key, entry in entries.items():
-                pipe.hset(self._key(key), mapping={
-                    "body": entry.body,
-                    "gzip": entry.gzip,
-                    "etag": entry.etag,
-                    "last_modified": entry.last_modified,
-                    "content_type": entry.content_type,
-                })
-            pipe.execute()
+        try:
+            with self.client.pipeline(transaction=True) as pipe:
+                for key, entry in entries.items():
+                    pipe.hset(self._key(key), mapping={
+                        "body": entry.body,
+                        "gzip": entry.gzip,
+                        "etag": entry.etag,
+                        "last_modified": entry.last_modified,
+                        "content_type": entry.content_type,
+                    })
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
 
     def ping(self) -> bool:
         try:

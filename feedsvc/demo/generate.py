@@ -32,7 +32,7 @@ _TEHRAN_SECONDS = 12_600  # the publisher's +03:30 (Iran has had no DST since 20
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _STORIES = 2048  # distinct headlines; longer runs reuse them (on other dates, so other URLs)
 _LOOKAHEAD = 24  # links point at the next (older) articles
-_PARAGRAPHS_PER_COUNTRY = 60
+_PARAGRAPHS_PER_COUNTRY = 40
 _PHOTOS_PER_COUNTRY = 24
 # Time of day as text by minute and second: formatting ints is the slowest step otherwise.
 _MINUTES = tuple(f"T{hour:02d}:{minute:02d}:" for hour in range(24) for minute in range(60))
@@ -225,15 +225,17 @@ class _Section(NamedTuple):
 
 
 class _Story(NamedTuple):
-    """A headline and its lead: the costly text, drawn once and reused by long runs."""
+    """The costly text of an article, drawn once and reused by long runs."""
 
     section: _Section
-    country: str  # the one the story is about: picks its captions and paragraphs
+    country: str  # the one the story is about: picks its photos
     title: str
     title_html: str
     slug: str
-    lead: str  # says "on {day}" where the weekday of publication goes
-    lead_html: str  # the lead as a <p>
+    leads: tuple[str, ...]  # by weekday of publication (Monday first): it says "on Friday"
+    leads_html: tuple[str, ...]  # the same as <p>
+    opening: str  # paragraphs after the lead, before any links
+    closing: str  # paragraphs after the links
     tags: tuple[str, ...]
     more_tags: tuple[str, ...]  # the tags and one more
 
@@ -254,15 +256,15 @@ class _Headline(NamedTuple):
     published: int  # POSIX seconds
     path: str
     month: str  # "2026/11", for media paths
-    weekday: str
+    weekday: int  # Monday is 0
 
 
-class _Days(dict[int, tuple[str, str, str]]):
-    """Day count since 1970-01-01 -> ("2026-11-20", "2026/11/20", "Friday"), filled on demand."""
+class _Days(dict[int, tuple[str, str, int]]):
+    """Day count since 1970-01-01 -> ("2026-11-20", "2026/11/20", weekday), filled on demand."""
 
-    def __missing__(self, day: int) -> tuple[str, str, str]:
+    def __missing__(self, day: int) -> tuple[str, str, int]:
         when = date.fromordinal(_EPOCH_ORDINAL + day)
-        found = self[day] = (when.isoformat(), f"{when:%Y/%m/%d}", _DAYS[when.weekday()])
+        found = self[day] = (when.isoformat(), f"{when:%Y/%m/%d}", when.weekday())
         return found
 
 
@@ -350,8 +352,10 @@ class _Generator:
             if slug not in self.slugs:
                 break
         self.slugs.add(slug)
-        slots["day"] = "{day}"
-        lead = lead_template.format_map(slots)
+        leads = tuple(lead_template.format_map({**slots, "day": day}) for day in _DAYS)
+        # 2–4 paragraphs: with the lead and 0–3 link paragraphs, bodies have 3–8
+        paragraphs = self.rng.sample(self.paragraphs[slots["a"]], 2 + int(self.rnd() * 3))
+        middle = (len(paragraphs) + 1) // 2
         tags = (slots["a"],) + (slots["b"],) * names_b + (topic_tag,) * names_topic
         extra = self.pick(_TAGS)
         return _Story(
@@ -360,8 +364,10 @@ class _Generator:
             title=title,
             title_html=html.escape(title, quote=False),
             slug=slug,
-            lead=lead,
-            lead_html=f"<p>{html.escape(lead, quote=False)}</p>",
+            leads=leads,
+            leads_html=tuple(f"<p>{html.escape(lead, quote=False)}</p>" for lead in leads),
+            opening="\n".join(paragraphs[:middle]),
+            closing="\n".join(paragraphs[middle:]),
             tags=tags,
             more_tags=tags if extra in tags else (*tags, extra),
         )
@@ -398,7 +404,7 @@ class _Generator:
             edited = head.published + 600 + int(rnd() * 6 * 3600)
             doc["updated"] = self.stamp(min(edited, max(self.start, head.published)), zulu)
         if rnd() < 0.7:
-            doc["summary"] = story.lead.replace("{day}", head.weekday)
+            doc["summary"] = story.leads[head.weekday]
         related = self._related(ahead, count)
         images, figure = self._images(head) if rnd() < 0.85 else ([], "")
         doc["body"] = self._body(head, figure, related)
@@ -469,28 +475,22 @@ class _Generator:
         }
 
     def _body(self, head: _Headline, figure: str, related: list[_Headline]) -> str:
-        """The lead, maybe a figure, then 2–7 paragraphs of which some carry links."""
+        """The lead, maybe a figure, the story's paragraphs with up to 3 link paragraphs."""
         rnd = self.rnd
-        links = []
+        story = head.story
+        parts = [story.leads_html[head.weekday], story.opening]
+        if figure:
+            parts.insert(1, figure)
         if related and rnd() < 0.7:
-            links.append(f'<p>Read More: <a href="{related[0].path}">'
+            parts.append(f'<p>Read More: <a href="{related[0].path}">'
                          f"{related[0].story.title_html}</a></p>")
         if len(related) > 1 and rnd() < 0.5:
             earlier = related[-1]
-            links.append(f'<p>For background, see our earlier report: <a href="{self.origin}'
+            parts.append(f'<p>For background, see our earlier report: <a href="{self.origin}'
                          f'{earlier.path}">{earlier.story.title_html}</a>.</p>')
         if rnd() < 0.2:
-            links.append(_FOREIGN_LINKS[int(rnd() * len(_FOREIGN_LINKS))])
-        fillers = max(0, 2 + int(rnd() * 6) - len(links))
-        first = int(rnd() * (_PARAGRAPHS_PER_COUNTRY - fillers))
-        text = self.paragraphs[head.story.country][first:first + fillers]
-        middle = (fillers + 1) // 2
-        parts = [head.story.lead_html.replace("{day}", head.weekday)]
-        if figure:
-            parts.append(figure)
-        parts += text[:middle]
-        parts += links
-        parts += text[middle:]
+            parts.append(_FOREIGN_LINKS[int(rnd() * len(_FOREIGN_LINKS))])
+        parts.append(story.closing)
         if rnd() < 0.02:
             parts.insert(1, "<script>alert(1)</script>")
             parts.insert(-1, self.pick(_HOSTILE))

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, delete, event, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.model import Article, ancestor_paths, section_slug
 from feedsvc.store.schema import articles, feed_items, metadata, sections
@@ -155,6 +156,15 @@ class Store:
         """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""
         with self.engine.connect() as conn:
             return dict(conn.execute(select(sections.c.path, sections.c.name)).all())
+
+    def ping(self) -> bool:
+        """Whether the store answers a trivial query (for /healthz; never scans)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+            return True
+        except SQLAlchemyError:
+            return False
 
     def count(self) -> int:
         with self.engine.connect() as conn:

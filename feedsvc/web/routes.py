@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
-from feedsvc.cache import FeedKey
+from feedsvc.cache import CacheUnavailable, FeedKey
 from feedsvc.render.feeds import FORMATS
 from feedsvc.web.responses import feed_response
 
@@ -37,14 +37,19 @@ def feed(filename: str, section: str = ""):
         raise NotFound()
     services = _services()
     key = FeedKey(section, filename, _origin_for_request(services.settings))
-    entry = services.cache.get(key)
+    try:
+        entry = services.cache.get(key)
+    except CacheUnavailable as exc:
+        log.warning("cache unavailable, rendering %s from the store: %s", key, exc)
+        entry = None
     if entry is None:
         entry = _render_on_miss(services, key)
     return feed_response(request, entry, services.settings.refresh_interval)
 
 
 def _render_on_miss(services, key: FeedKey):
-    """A feed not (or no longer) in the cache: render it once for every format and address."""
+    """A feed not (or no longer) in the cache: render it once for every format and address,
+    and cache it if the cache is there."""
     try:
         spec = services.renderer.catalog().get(key.path)
         if spec is None:
@@ -53,18 +58,17 @@ def _render_on_miss(services, key: FeedKey):
     except SQLAlchemyError as exc:
         log.error("store unavailable while rendering %s: %s", key, exc)
         raise ServiceUnavailable(retry_after=30) from None
-    services.cache.put_many(entries)
+    try:
+        services.cache.put_many(entries)
+    except CacheUnavailable as exc:
+        log.warning("cache unavailable, %s served uncached: %s", key, exc)
     return entries[key]
 
 
 @blueprint.get("/healthz")
 def healthz():
     services = _services()
-    try:
-        services.store.count()
-        store_ok = True
-    except SQLAlchemyError:
-        store_ok = False
+    store_ok = services.store.ping()
     cache_ok = services.cache.ping()
     status = "ok" if store_ok and cache_ok else "degraded"
     return jsonify(status=status, store=store_ok, cache=cache_ok), 200 if cache_ok else 503
