@@ -14,7 +14,7 @@ from conftest import DEMO_ARTICLES, SAMPLE_PAGE, SHARED
 from feedsvc.cache import FeedKey
 from feedsvc.ingest.document import parse_article
 from feedsvc.ingest.importer import Importer
-from feedsvc.render.feeds import FORMATS
+from feedsvc.render.formats import FORMATS
 from feedsvc.render.items import item_id
 
 ATOM = "{http://www.w3.org/2005/Atom}"

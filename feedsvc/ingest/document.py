@@ -97,14 +97,18 @@ class _Checker:
         if text is None:
             return None
         text = text.strip()
+        if any(c.isspace() for c in text):
+            self.fail(field, "must not contain white space")
+            return None
         if text.startswith("/") and not text.startswith("//"):
             return self.origin + text
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+        except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+            self.fail(field, f"is not a URL ({exc})")
+            return None
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             self.fail(field, "must be an http(s) URL or a path starting with '/'")
-            return None
-        if " " in text:
-            self.fail(field, "must not contain spaces")
             return None
         return text
 
@@ -122,7 +126,11 @@ class _Checker:
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=self.timezone)
-        return when.astimezone(UTC)
+        try:
+            return when.astimezone(UTC)
+        except OverflowError:
+            self.fail(field, f"{text!r} is out of range")
+            return None
 
     def items(self, value: Any, field: str) -> list[Any]:
         if value is None:
@@ -201,7 +209,7 @@ class _Checker:
     def image(self, item: dict[str, Any], where: str) -> Image | None:
         url = self.url(item.get("url"), f"{where}.url")
         mime = self.text(item.get("type"), f"{where}.type", limit=100, required=False)
-        if mime is not None and not _MIME.match(mime):
+        if mime is not None and not _MIME.fullmatch(mime):
             self.fail(f"{where}.type", f"{mime!r} is not a media type")
         image = Image(
             url=url or "",

@@ -16,7 +16,8 @@ from tqdm import tqdm
 from feedsvc.cache import CachedFeed, FeedCache, FeedKey, make_entry
 from feedsvc.config import Settings
 from feedsvc.render.catalog import FeedSpec, build_catalog
-from feedsvc.render.feeds import FORMATS, FeedContext
+from feedsvc.render.context import FeedContext
+from feedsvc.render.formats import FORMATS
 from feedsvc.render.items import place, prepare
 from feedsvc.render.links import Rebase
 from feedsvc.store import Store

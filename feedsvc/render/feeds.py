@@ -8,40 +8,12 @@ serialised because feedgen switches the process-wide locale to format RSS dates.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from feedgen.feed import FeedGenerator
 
-from feedsvc.config import Settings
-from feedsvc.render.catalog import FeedSpec
-from feedsvc.render.items import Item
+from feedsvc.render.context import FeedContext
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _feedgen_lock = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class FeedContext:
-    """One feed as seen from one address: `items` are already placed on `origin`."""
-
-    spec: FeedSpec
-    items: Sequence[Item]
-    origin: str
-    settings: Settings
-
-    @property
-    def updated(self) -> datetime:
-        """Newest item change: the feed's own date, so unchanged data gives unchanged bytes."""
-        return max((i.updated for i in self.items), default=EPOCH)
-
-
-@dataclass(frozen=True, slots=True)
-class Format:
-    filename: str
-    content_type: str
-    render: Callable[[FeedContext], bytes]
 
 
 def _generator(ctx: FeedContext, filename: str) -> FeedGenerator:
@@ -88,12 +60,3 @@ def render_atom(ctx: FeedContext) -> bytes:
     fg = _generator(ctx, "atom.xml")
     with _feedgen_lock:
         return fg.atom_str(pretty=False, xml_declaration=True)
-
-
-FORMATS: dict[str, Format] = {
-    f.filename: f
-    for f in (
-        Format("rss.xml", "application/rss+xml; charset=utf-8", render_rss),
-        Format("atom.xml", "application/atom+xml; charset=utf-8", render_atom),
-    )
-}

@@ -30,6 +30,7 @@ class Item:
 
     id: str
     url: str
+    section: tuple[str, ...]
     title: str
     summary: str
     content_html: str
@@ -52,6 +53,7 @@ def prepare(article: Article) -> Item:
     return Item(
         id=item_id(article.id),
         url=article.url,
+        section=article.section,
         title=xml_safe(article.title),
         summary=summary,
         content_html=body,

@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from feedsvc.cache import CacheUnavailable, FeedKey
-from feedsvc.render.feeds import FORMATS
+from feedsvc.render.formats import FORMATS
 from feedsvc.web.responses import feed_response
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,40 @@
+"""What every format renderer receives: one feed, its items placed on one address."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feedsvc.config import Settings
+from feedsvc.render.catalog import FeedSpec
+from feedsvc.render.items import Item
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedContext:
+    """One feed as seen from one address: `items` are already placed on `origin`."""
+
+    spec: FeedSpec
+    items: Sequence[Item]
+    origin: str
+    settings: Settings
+
+    @property
+    def updated(self) -> datetime:
+        """Newest item change: the feed's own date, so unchanged data gives unchanged bytes."""
+        return max((i.updated for i in self.items), default=EPOCH)
+
+    def feed_url(self, filename: str) -> str:
+        return self.spec.feed_url(self.origin, filename)
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """A feed format: the file name in URLs, its media type and its renderer."""
+
+    filename: str
+    content_type: str
+    render: Callable[[FeedContext], bytes]
