@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -11,9 +12,10 @@ import pytest
 from lxml import etree
 
 from conftest import DEMO_ARTICLES, SAMPLE_PAGE, SHARED
-from feedsvc.cache import FeedKey
+from feedsvc.cache import FeedKey, MemoryCache
 from feedsvc.ingest.document import parse_article
 from feedsvc.ingest.importer import Importer
+from feedsvc.refresh import FeedRenderer
 from feedsvc.render.formats import FORMATS
 from feedsvc.render.items import item_id
 
@@ -183,3 +185,87 @@ def test_hostile_article_cannot_break_or_poison_a_feed(settings, store, renderer
         origin = key.origin
         assert f'href="{origin}/news/iran/relative/page"' in html
         assert f'src="{origin}/i.jpg"' in html
+
+
+MEDIA = "{http://search.yahoo.com/mrss/}"
+
+
+def _article_with_media(settings):
+    return parse_article({
+        "id": "media-1", "url": "/world/media-1", "section": "World", "title": "With media",
+        "published": "2026-11-02T10:00:00Z", "body": "<p>Body.</p>",
+        "images": [{"url": "/images/lead.jpg", "caption": "The lead photo.", "credit": "AFP",
+                    "width": 1200, "height": 800},
+                   {"url": "https://cdn.example.org/second.png"}],
+        "videos": [{"url": "https://video.example.org/clip.m3u8", "duration": 95,
+                    "thumbnail": "/images/clip.jpg", "quality": "HD"}],
+        "related": [{"title": "Earlier story", "url": "/world/earlier"}],
+    }, origin=settings.origin, timezone=settings.timezone)
+
+
+def test_media_rss_lead_photo_and_video(settings, store, renderer):
+    store.upsert([_article_with_media(settings)])
+    origin = "https://example-news.tv"
+    body = renderer.render(renderer.catalog()["world"])[FeedKey("world", "rss.xml", origin)].body
+    item = etree.fromstring(body).find("channel/item")
+    image, video = item.findall(f"{MEDIA}content")
+    assert image.attrib == {"url": f"{origin}/images/lead.jpg", "medium": "image",
+                            "type": "image/jpeg", "width": "1200", "height": "800"}
+    assert image.findtext(f"{MEDIA}description") == "The lead photo."
+    assert image.findtext(f"{MEDIA}credit") == "AFP"
+    assert item.find(f"{MEDIA}thumbnail").get("url") == f"{origin}/images/lead.jpg"
+    assert video.attrib == {"url": "https://video.example.org/clip.m3u8", "medium": "video",
+                            "type": "application/vnd.apple.mpegurl", "duration": "95"}
+    assert video.find(f"{MEDIA}thumbnail").get("url") == f"{origin}/images/clip.jpg"
+    parsed = feedparser.parse(body)
+    assert not parsed.bozo
+    assert parsed.entries[0].media_credit[0]["content"] == "AFP"
+
+
+def test_atom_related_and_enclosure_links(settings, store, renderer, atom_schema):
+    store.upsert([_article_with_media(settings)])
+    body = renderer.render(renderer.catalog()["world"])[
+        FeedKey("world", "atom.xml", settings.origin)].body
+    root = etree.fromstring(body)
+    assert atom_schema.validate(root), atom_schema.error_log.last_error
+    links = [(link.get("rel"), link.get("href"), link.get("type"))
+             for link in root.find(f"{ATOM}entry").findall(f"{ATOM}link")]
+    assert links == [
+        (None, "https://news.example/world/media-1", None),  # alternate is the default rel
+        ("related", "https://news.example/world/earlier", None),
+        ("enclosure", "https://news.example/images/lead.jpg", "image/jpeg"),
+        ("enclosure", "https://cdn.example.org/second.png", "image/png"),
+        ("enclosure", "https://video.example.org/clip.m3u8", "application/vnd.apple.mpegurl"),
+    ]
+    entry = feedparser.parse(body).entries[0]
+    assert entry.enclosures[0].href == "https://news.example/images/lead.jpg"
+
+
+def test_hub_links_when_hubs_are_configured(settings, store):
+    hubs = ("https://hub.example/", "https://h2.example/")
+    hubbed = dataclasses.replace(settings, websub_hubs=hubs)
+    renderer = FeedRenderer(hubbed, store, MemoryCache())
+    store.upsert([_article_with_media(settings)])
+    for key, entry in renderer.render(renderer.catalog()[""]).items():
+        parsed = feedparser.parse(entry.body)
+        assert not parsed.bozo
+        hubs = [link.href for link in parsed.feed.links if link.rel == "hub"]
+        assert hubs == ["https://hub.example/", "https://h2.example/"], key
+        if key.filename == "rss.xml":
+            assert parsed.feed.link == f"{key.origin}/"  # channel link: the site, not the feed
+
+
+def test_atom_schematron_rules_hold(demo_renderer):
+    """RFC 4287's Schematron rules, which RELAX NG validators skip: a feed has an author unless
+    every entry has one; an entry has an alternate link or content."""
+    for key, body in _all_documents(demo_renderer).items():
+        if key.filename != "atom.xml":
+            continue
+        root = etree.fromstring(body)
+        entries = root.findall(f"{ATOM}entry")
+        assert root.find(f"{ATOM}author") is not None or all(
+            e.find(f"{ATOM}author") is not None for e in entries), key
+        for e in entries:
+            alternate = [link for link in e.findall(f"{ATOM}link")
+                         if link.get("rel") in (None, "alternate")]
+            assert alternate or e.find(f"{ATOM}content") is not None, key

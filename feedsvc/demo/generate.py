@@ -183,26 +183,26 @@ _CAPTIONS = (
     "Soldiers stand guard at a checkpoint near {city}.",
     "A handout photo released by the {A} presidency shows the {role} in {city}.",
 )
-_FOREIGN_LINKS = (
+_FOREIGN_LINKS = (  # paragraphs, each with its line break
     '<p>The <a href="https://www.un.org/en/situations">United Nations</a> has repeatedly called '
-    "for restraint and the protection of civilians.</p>",
+    "for restraint and the protection of civilians.</p>\n",
     '<p>A recent report by the <a href="https://www.iaea.org/newscenter/pressreleases">'
     "International Atomic Energy Agency</a> said inspectors had been given access to the "
-    "sites.</p>",
+    "sites.</p>\n",
     '<p>According to the <a href="https://www.who.int/emergencies">World Health Organization</a>, '
-    "hospitals in the area are running short of fuel and medicine.</p>",
+    "hospitals in the area are running short of fuel and medicine.</p>\n",
     '<p>Figures published by <a href="https://www.opec.org/opec_web/en/">OPEC</a> show output '
-    "in the region rose for a third consecutive month.</p>",
+    "in the region rose for a third consecutive month.</p>\n",
     '<p>The full text of the resolution is on the <a href="https://press.un.org/en/search?'
-    'q=resolution&amp;lang=en">UN press site</a>.</p>',
+    'q=resolution&amp;lang=en">UN press site</a>.</p>\n',
     '<p>Aid agencies quoted by <a href="https://reliefweb.int/updates">ReliefWeb</a> said more '
-    "than 40,000 people had been displaced.</p>",
+    "than 40,000 people had been displaced.</p>\n",
 )
 _HOSTILE = (  # each hostile body gets the script plus one of these
-    '<p onclick="alert(document.cookie)">Tap to read the full statement.</p>',
-    '<p>Watch the <a href="javascript:alert(1)">full interview</a>.</p>',
-    '<iframe src="https://ads.tracker.example/frame.html" width="1" height="1"></iframe>',
-    "<style>body { display: none }</style><p>Subscribe to our newsletter.</p>",
+    '<p onclick="alert(document.cookie)">Tap to read the full statement.</p>\n',
+    '<p>Watch the <a href="javascript:alert(1)">full interview</a>.</p>\n',
+    '<iframe src="https://ads.tracker.example/frame.html" width="1" height="1"></iframe>\n',
+    "<style>body { display: none }</style><p>Subscribe to our newsletter.</p>\n",
 )
 _AUTHORS = (
     "Sara Ahmadi", "Murat Kaya", "Leila Haddad", "Reza Karimi", "Elif Demir", "Omar Khalil",
@@ -213,6 +213,8 @@ _CREDITS = ("AFP", "AFP", "Reuters", "Reuters", "AP", "Press TV", "Press TV", "A
             "EPA", "Getty Images")
 _IMAGE_SIZES = ((1200, 800), (1920, 1080), (800, 533), (1024, 683))
 _QUALITIES = ("HD", "HD", "SD", "FHD")
+
+_PUNCTUATION = str.maketrans(dict.fromkeys(",.:;!?'\"$“”’", " "))  # for slugs of headlines
 
 T = TypeVar("T")
 
@@ -245,7 +247,7 @@ class _Photo(NamedTuple):
 
     cdn: str  # URL prefix on the agency's CDN, or "" for the publisher's /images/
     fields: dict[str, Any]
-    caption_html: str
+    figure_end: str  # a <figure> of it is '<figure><img src="' + URL + figure_end
 
 
 class _Headline(NamedTuple):
@@ -339,7 +341,10 @@ class _Generator:
             fields["type"] = "image/jpeg"
         on_cdn = self.rnd() < 0.25
         cdn = f"https://cdn.photos-agency.example/{slugify(credit)}/" if on_cdn else ""
-        return _Photo(cdn, fields, html.escape(caption))
+        caption = html.escape(caption)
+        figure_end = (f'" alt="{caption}"><figcaption>{caption} (Photo by {credit})'
+                      "</figcaption></figure>\n")
+        return _Photo(cdn, fields, figure_end)
 
     def _story(self) -> _Story:
         """A headline not used before in this run (so URLs stay unique)."""
@@ -348,14 +353,17 @@ class _Generator:
             title_template, lead_template, names_b, names_topic = self.pick(_HEADLINES)
             slots, topic_tag = self._slots(section.focus)
             title = title_template.format_map(slots)
-            slug = slugify(title)
+            slug = "-".join(title.lower().translate(_PUNCTUATION).split())
             if slug not in self.slugs:
                 break
         self.slugs.add(slug)
-        leads = tuple(lead_template.format_map({**slots, "day": day}) for day in _DAYS)
+        lead = lead_template.format_map({**slots, "day": "\0"})  # \0 marks the weekday
+        lead_html = f"<p>{html.escape(lead, quote=False)}</p>"
         # 2–4 paragraphs: with the lead and 0–3 link paragraphs, bodies have 3–8
-        paragraphs = self.rng.sample(self.paragraphs[slots["a"]], 2 + int(self.rnd() * 3))
-        middle = (len(paragraphs) + 1) // 2
+        size = 2 + int(self.rnd() * 3)
+        first = int(self.rnd() * (_PARAGRAPHS_PER_COUNTRY - size))
+        paragraphs = self.paragraphs[slots["a"]][first:first + size]
+        middle = (size + 1) // 2
         tags = (slots["a"],) + (slots["b"],) * names_b + (topic_tag,) * names_topic
         extra = self.pick(_TAGS)
         return _Story(
@@ -364,8 +372,8 @@ class _Generator:
             title=title,
             title_html=html.escape(title, quote=False),
             slug=slug,
-            leads=leads,
-            leads_html=tuple(f"<p>{html.escape(lead, quote=False)}</p>" for lead in leads),
+            leads=tuple(lead.replace("\0", day) for day in _DAYS),
+            leads_html=tuple(lead_html.replace("\0", day) for day in _DAYS),
             opening="\n".join(paragraphs[:middle]),
             closing="\n".join(paragraphs[middle:]),
             tags=tags,
@@ -455,9 +463,7 @@ class _Generator:
             images.append({"url": f"{other.cdn or ours}{bits(32).to_bytes(4).hex()}.jpg",
                            **other.fields})
         if rnd() < 0.5 and not lead.cdn:
-            return images, (f'<figure><img src="{lead_url}" alt="{lead.caption_html}">'
-                            f"<figcaption>{lead.caption_html} (Photo by "
-                            f'{lead.fields["credit"]})</figcaption></figure>')
+            return images, f'<figure><img src="{lead_url}{lead.figure_end}'
         return images, ""
 
     def _video(self, head: _Headline) -> dict[str, Any]:
@@ -478,23 +484,20 @@ class _Generator:
         """The lead, maybe a figure, the story's paragraphs with up to 3 link paragraphs."""
         rnd = self.rnd
         story = head.story
-        parts = [story.leads_html[head.weekday], story.opening]
-        if figure:
-            parts.insert(1, figure)
+        links = ""
         if related and rnd() < 0.7:
-            parts.append(f'<p>Read More: <a href="{related[0].path}">'
-                         f"{related[0].story.title_html}</a></p>")
+            links = (f'<p>Read More: <a href="{related[0].path}">'
+                     f"{related[0].story.title_html}</a></p>\n")
         if len(related) > 1 and rnd() < 0.5:
             earlier = related[-1]
-            parts.append(f'<p>For background, see our earlier report: <a href="{self.origin}'
-                         f'{earlier.path}">{earlier.story.title_html}</a>.</p>')
+            links += (f'<p>For background, see our earlier report: <a href="{self.origin}'
+                      f'{earlier.path}">{earlier.story.title_html}</a>.</p>\n')
         if rnd() < 0.2:
-            parts.append(_FOREIGN_LINKS[int(rnd() * len(_FOREIGN_LINKS))])
-        parts.append(story.closing)
+            links += _FOREIGN_LINKS[int(rnd() * len(_FOREIGN_LINKS))]
         if rnd() < 0.02:
-            parts.insert(1, "<script>alert(1)</script>")
-            parts.insert(-1, self.pick(_HOSTILE))
-        return "\n".join(parts)
+            figure = "<script>alert(1)</script>\n" + figure
+            links += self.pick(_HOSTILE)
+        return f"{story.leads_html[head.weekday]}\n{figure}{story.opening}\n{links}{story.closing}"
 
 
 def generate_articles(
@@ -519,12 +522,13 @@ def generate_articles(
 
 
 def _stream(generator: _Generator, count: int) -> Iterator[dict[str, Any]]:
-    head = generator.headline(0)
-    ahead = deque(generator.headline(index) for index in range(1, _LOOKAHEAD + 1))
-    for index in range(count):
-        yield generator.article(head, ahead, count)
+    article, headline = generator.article, generator.headline
+    head = headline(0)
+    ahead = deque(headline(index) for index in range(1, _LOOKAHEAD + 1))
+    for index in range(_LOOKAHEAD + 1, count + _LOOKAHEAD + 1):
+        yield article(head, ahead, count)
         head = ahead.popleft()
-        ahead.append(generator.headline(index + _LOOKAHEAD + 1))
+        ahead.append(headline(index))
 
 
 def write_jsonl(path: str | Path, articles: Iterable[dict[str, Any]]) -> int:

@@ -12,6 +12,7 @@ import threading
 from feedgen.feed import FeedGenerator
 
 from feedsvc.render.context import FeedContext
+from feedsvc.render.feedgen_ext import AtomEntryLinks, AtomFeedHubs, RssChannel, RssItemMedia
 
 _feedgen_lock = threading.Lock()
 
@@ -20,11 +21,14 @@ def _generator(ctx: FeedContext, filename: str) -> FeedGenerator:
     s = ctx.settings
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
+    fg.register_extension("rss_media", RssChannel, RssItemMedia, atom=False, rss=True)
+    fg.register_extension("atom_links", AtomFeedHubs, AtomEntryLinks, atom=True, rss=False)
+    fg.rss_media.hubs = fg.atom_links.hubs = s.websub_hubs
     fg.id(ctx.spec.feed_url(s.origin, "atom.xml"))  # canonical: the same on every address
     fg.title(ctx.spec.title)
     fg.subtitle(ctx.spec.description)  # RSS description / Atom subtitle
     fg.link(href=ctx.spec.feed_url(ctx.origin, filename), rel="self")
-    fg.link(href=ctx.spec.page_url(ctx.origin), rel="alternate")
+    fg.link(href=ctx.spec.page_url(ctx.origin), rel="alternate")  # last: RSS channel link
     fg.language(s.language)
     fg.author(name=s.site_title)
     fg.generator("feedsvc")
@@ -32,6 +36,7 @@ def _generator(ctx: FeedContext, filename: str) -> FeedGenerator:
     fg.ttl(max(1, s.refresh_interval // 60))
     for item in ctx.items:
         fe = fg.add_entry(order="append")
+        fe.rss_media.item = fe.atom_links.item = item
         fe.id(item.id)
         fe.guid(item.id, permalink=False)
         fe.title(item.title)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import mimetypes
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,30 @@ SUMMARY_LENGTH = 300
 # Item ids are UUIDs named by the article id alone: the same on every address, across
 # renders, and when the site's domain or an article's headline changes.
 _ITEM_NAMESPACE = uuid.UUID("5b0d7c8e-7a0b-4c1f-9d55-2f7f1b0e6a11")
+
+
+_VIDEO_TYPES = {"mp4": "video/mp4", "hls": "application/vnd.apple.mpegurl",
+                "dash": "application/dash+xml"}
+_VIDEO_EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".m3u8": "hls", ".mpd": "dash"}
+
+
+def video_kind(video: Video) -> str:
+    """mp4, hls or dash: as declared, else from the URL's extension, else mp4."""
+    if video.type:
+        return video.type
+    path = urlsplit(video.url).path.lower()
+    return next((k for ext, k in _VIDEO_EXTENSIONS.items() if path.endswith(ext)), "mp4")
+
+
+def video_type(video: Video) -> str:
+    """The video's media type, for Media RSS, Atom enclosures and JSON Feed attachments."""
+    return _VIDEO_TYPES[video_kind(video)]
+
+
+def image_type(image: Image) -> str:
+    """The image's media type: as declared, else guessed from its URL, else image/jpeg."""
+    guessed, _ = mimetypes.guess_type(urlsplit(image.url).path)
+    return image.type or (guessed if guessed and guessed.startswith("image/") else "image/jpeg")
 
 
 def item_id(article_id: str) -> str:

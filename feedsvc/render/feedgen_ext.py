@@ -1,0 +1,106 @@
+"""feedgen extensions for what feedgen 1.0 cannot say itself (design §7):
+
+- RSS: WebSub `hub` links (feedgen's RSS keeps only the `self` link) and Media RSS with
+  caption and credit (feedgen's `media` extension knows neither, and groups everything);
+- Atom: entry links with a `rel` (feedgen 1.0 drops `rel`/`type` on entry links, upstream #135),
+  so `related` and `enclosure` links are written here.
+
+Each extension reads the `Item` (or the hub list) it was given and writes plain elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from lxml.etree import SubElement
+
+from feedsvc.render.items import Item, image_type, video_type
+
+MEDIA_NS = "http://search.yahoo.com/mrss/"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+
+
+class RssChannel(BaseExtension):
+    """Declares the `media` prefix and adds `<atom:link rel="hub">` after the self link."""
+
+    hubs: Sequence[str] = ()
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"media": MEDIA_NS}
+
+    def extend_rss(self, feed):
+        channel = feed[0]
+        anchor = channel.find(f"{{{ATOM_NS}}}link")
+        position = channel.index(anchor) + 1 if anchor is not None else len(channel)
+        for offset, hub in enumerate(self.hubs):
+            link = channel.makeelement(f"{{{ATOM_NS}}}link", {"href": hub, "rel": "hub"})
+            channel.insert(position + offset, link)
+        return feed
+
+
+class RssItemMedia(BaseEntryExtension):
+    """Media RSS for one item: the lead photo with caption and credit, then each video with
+    its thumbnail nested (what Roku's RSS parser reads)."""
+
+    item: Item | None = None
+
+    def extend_rss(self, entry):
+        if self.item is None:
+            return entry
+        if self.item.images:
+            lead = self.item.images[0]
+            content = SubElement(entry, f"{{{MEDIA_NS}}}content", _attributes(
+                url=lead.url, medium="image", type=image_type(lead),
+                width=lead.width, height=lead.height))
+            if lead.caption:
+                description = SubElement(content, f"{{{MEDIA_NS}}}description", type="plain")
+                description.text = lead.caption
+            if lead.credit:
+                credit = SubElement(content, f"{{{MEDIA_NS}}}credit")
+                credit.text = lead.credit
+            SubElement(entry, f"{{{MEDIA_NS}}}thumbnail", url=lead.url)
+        for video in self.item.videos:
+            content = SubElement(entry, f"{{{MEDIA_NS}}}content", _attributes(
+                url=video.url, medium="video", type=video_type(video), duration=video.duration))
+            thumbnail = video.thumbnail or (self.item.images[0].url if self.item.images else None)
+            if thumbnail:
+                SubElement(content, f"{{{MEDIA_NS}}}thumbnail", url=thumbnail)
+        return entry
+
+
+class AtomFeedHubs(BaseExtension):
+    """Feed-level `rel="hub"` links for Atom. (feedgen writes Atom elements unqualified under
+    a default namespace, so these are too.)"""
+
+    hubs: Sequence[str] = ()
+
+    def extend_atom(self, feed):
+        for hub in self.hubs:
+            SubElement(feed, "link", href=hub, rel="hub")
+        return feed
+
+
+class AtomEntryLinks(BaseEntryExtension):
+    """`rel="related"` per Read More link and `rel="enclosure"` per photo and video."""
+
+    item: Item | None = None
+
+    def extend_atom(self, entry):
+        if self.item is None:
+            return entry
+        for related in self.item.related:
+            SubElement(entry, "link", href=related.url, rel="related",
+                       title=related.title)
+        for image in self.item.images:
+            SubElement(entry, "link", _attributes(
+                href=image.url, rel="enclosure", type=image_type(image)))
+        for video in self.item.videos:
+            SubElement(entry, "link", _attributes(
+                href=video.url, rel="enclosure", type=video_type(video)))
+        return entry
+
+
+def _attributes(**values: object) -> dict[str, str]:
+    """XML attributes from the values that are known."""
+    return {k: str(v) for k, v in values.items() if v is not None}
