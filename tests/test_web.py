@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from email.utils import formatdate
 
 import feedparser
+import lxml.html
 import pytest
 import requests
+from lxml import etree
 
 from conftest import DEMO_ARTICLES, free_port
 from feedsvc.cache import FeedKey, RedisCache
@@ -157,7 +160,7 @@ def test_redis_down_degrades_to_rendering_from_the_store(settings, store, live_s
     parsed = feedparser.parse(response.content)
     assert not parsed.bozo and len(parsed.entries) == settings.items_per_feed
     health = requests.get(server.url + "/healthz", timeout=10)
-    assert health.status_code == 503
+    assert health.status_code == 200
     assert health.json() == {"status": "degraded", "store": True, "cache": False}
 
 
@@ -165,3 +168,53 @@ def test_healthz_reports_store_and_cache(server):
     response = requests.get(server.url + "/healthz", timeout=5)
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "store": True, "cache": True}
+
+
+def test_opml_lists_every_feed_on_the_requesting_host(server, settings):
+    response = requests.get(server.url + "/feeds.opml", headers={"Host": "example-news.tv"},
+                            timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/x-opml; charset=utf-8"
+    root = etree.fromstring(response.content)
+    assert root.tag == "opml" and root.get("version") == "2.0"
+    urls = {o.get("xmlUrl") for o in root.iter("outline")}
+    for path in ("", "news/", "news/turkey/", "news/middle-east/", "news/iran/", "world/"):
+        for filename in ("rss.xml", "atom.xml"):
+            assert f"https://example-news.tv/feeds/{path}{filename}" in urls
+    assert all(u.startswith("https://example-news.tv/") for u in urls)
+    assert all(o.get("htmlUrl").startswith("https://example-news.tv/")
+               for o in root.iter("outline"))
+
+
+def test_index_page_has_autodiscovery_links(server):
+    response = requests.get(server.url + "/", headers={"Host": "news-mirror.example"}, timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    page = lxml.html.fromstring(response.content)
+    alternates = {(link.get("type"), link.get("href"))
+                  for link in page.xpath("//head/link[@rel='alternate']")}
+    assert ("application/rss+xml", "https://news-mirror.example/feeds/rss.xml") in alternates
+    assert ("application/atom+xml",
+            "https://news-mirror.example/feeds/news/turkey/atom.xml") in alternates
+    assert "https://news.example/" in response.text  # the other addresses are named
+
+
+def test_mirrors_json(server, settings):
+    response = requests.get(server.url + "/mirrors.json", timeout=5)
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"canonical": "https://news.example",
+                               "alternates": ["https://news-mirror.example",
+                                              "https://example-news.tv"]}
+
+
+def test_x_forwarded_host_counts_only_from_trusted_proxies(settings, store, redis_cache,
+                                                           live_server_factory):
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    forwarded = {"X-Forwarded-Host": "example-news.tv", "X-Forwarded-Proto": "https"}
+    untrusted = live_server_factory(settings, store, redis_cache)
+    body = requests.get(untrusted.url + "/feeds/world/rss.xml", headers=forwarded, timeout=5)
+    assert feedparser.parse(body.content).feed.link == "https://news.example/world"
+    trusted_settings = dataclasses.replace(settings, trusted_proxies=("127.0.0.1",))
+    trusted = live_server_factory(trusted_settings, store, redis_cache)
+    body = requests.get(trusted.url + "/feeds/world/rss.xml", headers=forwarded, timeout=5)
+    assert feedparser.parse(body.content).feed.link == "https://example-news.tv/world"

@@ -16,8 +16,8 @@ from tqdm import tqdm
 from feedsvc.cache import CachedFeed, FeedCache, FeedKey, make_entry
 from feedsvc.config import Settings
 from feedsvc.render.catalog import FeedSpec, build_catalog
-from feedsvc.render.context import FeedContext
-from feedsvc.render.formats import FORMATS
+from feedsvc.render.context import EPOCH, FeedContext
+from feedsvc.render.formats import FORMATS, SITE_DOCUMENTS
 from feedsvc.render.items import place, prepare
 from feedsvc.render.links import Rebase
 from feedsvc.store import Store
@@ -58,6 +58,20 @@ class FeedRenderer:
                 entries[key] = make_entry(fmt.render(ctx), fmt.content_type, ctx.updated)
         return entries
 
+    def render_site(self, catalog: dict[str, FeedSpec] | None = None) -> dict[FeedKey, CachedFeed]:
+        """The site documents (OPML, index page, address list) on every address; they change
+        when the site feed does."""
+        catalog = catalog or self.catalog()
+        newest = self.store.newest("", 1)
+        updated = max((a.updated for a in newest), default=EPOCH)
+        entries = {}
+        for origin in self.settings.addresses:
+            for document in SITE_DOCUMENTS.values():
+                body = document.render(catalog.values(), FORMATS.values(), origin, self.settings)
+                key = FeedKey("", document.filename, origin)
+                entries[key] = make_entry(body, document.content_type, updated)
+        return entries
+
     def refresh_all(self, *, progress: bool = False) -> RefreshReport:
         """Render and publish every feed of the site (the full rebuild)."""
         started = time.perf_counter()
@@ -68,6 +82,9 @@ class FeedRenderer:
             entries = self.render(spec, now)
             self.cache.put_many(entries)
             documents += len(entries)
+        site = self.render_site(catalog)
+        self.cache.put_many(site)
+        documents += len(site)
         report = RefreshReport(len(catalog), documents, time.perf_counter() - started)
         log.info("refresh: %d feeds, %d documents in %.2fs", report.feeds, report.documents,
                  report.seconds)
