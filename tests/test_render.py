@@ -64,6 +64,8 @@ def test_every_feed_on_every_address_parses_and_validates(demo_renderer, setting
     assert set(catalog) == {"", "news", "news/turkey", "news/middle-east", "news/iran", "world"}
     assert len(documents) == len(catalog) * len(FORMATS) * len(settings.addresses)
     for key, body in documents.items():
+        if not key.filename.endswith(".xml"):
+            continue  # JSON Feed and Roku: tests/test_jsonfeed_roku.py
         assert body.startswith(b"<?xml"), key
         parsed = feedparser.parse(body)
         assert not parsed.bozo, (key, parsed.get("bozo_exception"))
@@ -100,6 +102,7 @@ def test_sample_page_in_turkey_feed(demo_renderer):
     entries = {
         key: feedparser.parse(entry.body).entries
         for key, entry in demo_renderer.render(demo_renderer.catalog()["news/turkey"]).items()
+        if key.filename.endswith(".xml")
     }
     for key, items in entries.items():
         titles = [e.title for e in items]
@@ -114,6 +117,8 @@ def test_ids_are_the_same_on_every_address_and_links_follow_the_address(demo_ren
     rendered = demo_renderer.render(demo_renderer.catalog()["world"])
     ids = {}
     for key, entry in rendered.items():
+        if not key.filename.endswith(".xml"):
+            continue
         parsed = feedparser.parse(entry.body)
         ids.setdefault(key.filename, set()).add(tuple(e.id for e in parsed.entries))
         host = urlsplit(key.origin).netloc
@@ -173,6 +178,8 @@ def test_hostile_article_cannot_break_or_poison_a_feed(settings, store, renderer
     }, origin=settings.origin, timezone=settings.timezone)
     store.upsert([hostile])
     for key, entry in renderer.render(renderer.catalog()["news/iran"]).items():
+        if not key.filename.endswith(".xml"):
+            continue
         parsed = feedparser.parse(entry.body)
         assert not parsed.bozo, (key, parsed.get("bozo_exception"))
         etree.fromstring(entry.body)
@@ -247,6 +254,8 @@ def test_hub_links_when_hubs_are_configured(settings, store):
     renderer = FeedRenderer(hubbed, store, MemoryCache())
     store.upsert([_article_with_media(settings)])
     for key, entry in renderer.render(renderer.catalog()[""]).items():
+        if not key.filename.endswith(".xml"):
+            continue
         parsed = feedparser.parse(entry.body)
         assert not parsed.bozo
         hubs = [link.href for link in parsed.feed.links if link.rel == "hub"]

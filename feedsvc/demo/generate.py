@@ -1,10 +1,12 @@
 """Deterministic generator of realistic article documents (design §2).
 
 `feedsvc demo` loads 200 of them (the committed `articles.jsonl`) and the benchmarks need 100,000
-to 1,000,000, so the articles are streamed, the text is drawn from pools built once per run and
-each article costs a few dozen cheap random draws. The data is deliberately messy the way real
-imports are: both section forms, both offset styles, relative and absolute URLs, missing optional
-fields and, in about 2 % of bodies, markup a sanitiser has to remove.
+to 1,000,000, so articles are streamed and assembled from pools drawn once per run: stories
+(headline, lead, paragraphs), photos and "shapes" (which optional fields and links an article
+has). An article then costs a handful of draws and string joins; runs longer than the story pool
+reuse its headlines on other dates. The data is deliberately messy the way real imports are: both
+section forms, both offset styles, relative and absolute URLs, missing optional fields and, in
+about 2 % of bodies, markup a sanitiser has to remove.
 
     python -m feedsvc.demo.generate [--count N] [--seed S] [--out PATH]
 """
@@ -17,9 +19,10 @@ import json
 import random
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from feedsvc.model import section_slug, slugify, split_section
 
@@ -30,8 +33,10 @@ DEFAULT_OUT = Path(__file__).with_name("articles.jsonl")
 
 _TEHRAN_SECONDS = 12_600  # the publisher's +03:30 (Iran has had no DST since 2022)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_STORIES = 2048  # distinct headlines; longer runs reuse them (on other dates, so other URLs)
+_SHAPE_BITS = 10  # 1024 shapes
+_STORIES = 1024  # distinct headlines; longer runs reuse them (on other dates, so other URLs)
 _LOOKAHEAD = 24  # links point at the next (older) articles
+_RELATED_OFFSETS = (0, 5, 11)  # which of them, from a random first one
 _PARAGRAPHS_PER_COUNTRY = 40
 _PHOTOS_PER_COUNTRY = 24
 # Time of day as text by minute and second: formatting ints is the slowest step otherwise.
@@ -219,14 +224,16 @@ _PUNCTUATION = str.maketrans(dict.fromkeys(",.:;!?'\"$“”’", " "))  # for s
 T = TypeVar("T")
 
 
-class _Section(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _Section:
     text: str  # "News/Middle East"
     names: tuple[str, ...]
     slug: str  # "news/middle-east"
     focus: tuple[str, ...]
 
 
-class _Story(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _Story:
     """The costly text of an article, drawn once and reused by long runs."""
 
     section: _Section
@@ -242,7 +249,8 @@ class _Story(NamedTuple):
     more_tags: tuple[str, ...]  # the tags and one more
 
 
-class _Photo(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _Photo:
     """An image's caption, credit and optional fields, ready to get a file name."""
 
     cdn: str  # URL prefix on the agency's CDN, or "" for the publisher's /images/
@@ -250,24 +258,59 @@ class _Photo(NamedTuple):
     figure_end: str  # a <figure> of it is '<figure><img src="' + URL + figure_end
 
 
-class _Headline(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """The choices made for one article, drawn ahead into a pool: one draw per article then."""
+
+    zulu: bool  # dates in UTC with "Z" rather than in +03:30
+    absolute: bool  # the canonical absolute URL rather than a path
+    section_list: bool  # ["News", "Turkey"] rather than "News/Turkey"
+    edited_after: int  # seconds from published to updated; 0: no `updated`
+    summary: bool
+    related: tuple[int, ...]  # positions in the lookahead window
+    photos: tuple[int, ...]  # positions in the country's photo pool, 0–2 of them
+    figure: bool  # the lead photo also as a <figure> in the body
+    read_more: bool  # a "Read More:" paragraph linking the first related article
+    background: bool  # a paragraph with an absolute canonical link to the last one
+    foreign: str  # a paragraph linking another site, or ""
+    hostile: str  # markup a sanitiser must remove, or ""
+    authors: tuple[str, ...]
+    tags: int  # 0: none, 1: the story's, 2: the story's and one more
+    language: str | None
+    video: tuple[str, str, int] | None  # type, quality, duration
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    iso: str  # "2026-11-20"
+    path: str  # "2026/11/20"
+    weekday: int  # Monday is 0
+    id_prefix: str  # "ex-2026-"
+    month: str  # "2026/11", for media paths
+    images: str  # "/images/2026/11/"
+
+
+class _Days(dict[int, _Day]):
+    """Day count since 1970-01-01 -> its strings, filled on demand."""
+
+    def __missing__(self, day: int) -> _Day:
+        when = date.fromordinal(_EPOCH_ORDINAL + day)
+        found = self[day] = _Day(when.isoformat(), f"{when:%Y/%m/%d}", when.weekday(),
+                                 f"ex-{when.year}-", f"{when:%Y/%m}", f"/images/{when:%Y/%m}/")
+        return found
+
+
+@dataclass(slots=True)  # not frozen: made per article, and frozen ones build slower
+class _Headline:
     """What other articles need to link to one, so it is drawn ahead of its body."""
 
     index: int
+    id: str
     story: _Story
     published: int  # POSIX seconds
+    day: _Day  # of publication in the publisher's time zone
     path: str
-    month: str  # "2026/11", for media paths
-    weekday: int  # Monday is 0
-
-
-class _Days(dict[int, tuple[str, str, int]]):
-    """Day count since 1970-01-01 -> ("2026-11-20", "2026/11/20", weekday), filled on demand."""
-
-    def __missing__(self, day: int) -> tuple[str, str, int]:
-        when = date.fromordinal(_EPOCH_ORDINAL + day)
-        found = self[day] = (when.isoformat(), f"{when:%Y/%m/%d}", when.weekday())
-        return found
 
 
 class _Generator:
@@ -291,9 +334,7 @@ class _Generator:
             country: [self._photo(country) for _ in range(_PHOTOS_PER_COUNTRY)]
             for country in _ALL_COUNTRIES
         }
-        # 15 % without a byline, 65 % with one author, 20 % with two
-        self.bylines = ([()] * 15 + [(self.pick(_AUTHORS),) for _ in range(65)]
-                        + [tuple(self.rng.sample(_AUTHORS, 2)) for _ in range(20)])
+        self.shapes = [self._shape() for _ in range(1 << _SHAPE_BITS)]
         self.stories: list[_Story] = []
         self.slugs: set[str] = set()
         self.days = _Days()
@@ -346,6 +387,35 @@ class _Generator:
                       "</figcaption></figure>\n")
         return _Photo(cdn, fields, figure_end)
 
+    def _shape(self) -> _Shape:
+        """The per-article probabilities, all in one place."""
+        rnd, pick, sample = self.rnd, self.pick, self.rng.sample
+        first = int(rnd() * (_LOOKAHEAD - _RELATED_OFFSETS[-1]))
+        related = pick((0,) * 35 + (1,) * 30 + (2,) * 20 + (3,) * 15)
+        photos = pick((0,) * 15 + (1,) * 64 + (2,) * 21)
+        authors = pick((0,) * 15 + (1,) * 65 + (2,) * 20)
+        language = rnd()
+        return _Shape(
+            zulu=rnd() < 0.4,
+            absolute=rnd() < 0.1,
+            section_list=rnd() < 0.4,
+            edited_after=600 + int(rnd() * 6 * 3600) if rnd() < 0.2 else 0,
+            summary=rnd() < 0.7,
+            related=tuple(first + offset for offset in _RELATED_OFFSETS[:related]),
+            photos=tuple(sample(range(_PHOTOS_PER_COUNTRY), photos)),
+            figure=rnd() < 0.5,
+            read_more=rnd() < 0.7,
+            background=rnd() < 0.5,
+            foreign=pick(_FOREIGN_LINKS) if rnd() < 0.2 else "",
+            hostile=pick(_HOSTILE) if rnd() < 0.02 else "",
+            authors=tuple(sample(_AUTHORS, authors)),
+            tags=pick((0,) * 10 + (1,) * 50 + (2,) * 40),
+            language="en" if language < 0.95 else "en-GB" if language < 0.97 else None,
+            video=(pick(("mp4", "mp4", "hls")), pick(_QUALITIES), 30 + int(rnd() * 871))
+            if rnd() < 0.15 else None,
+            deleted=rnd() < 0.01,
+        )
+
     def _story(self) -> _Story:
         """A headline not used before in this run (so URLs stay unique)."""
         while True:
@@ -384,7 +454,7 @@ class _Generator:
         """RFC 3339 in UTC with "Z", or in the publisher's +03:30 (datetime is too slow here)."""
         day, rest = divmod(seconds if zulu else seconds + _TEHRAN_SECONDS, 86400)
         offset = "Z" if zulu else "+03:30"
-        return f"{self.days[day][0]}{_MINUTES[rest // 60]}{_SECONDS[rest % 60]}{offset}"
+        return f"{self.days[day].iso}{_MINUTES[rest // 60]}{_SECONDS[rest % 60]}{offset}"
 
     def headline(self, index: int) -> _Headline:
         """Called for index 0, 1, 2, …: the first stories are new, later ones cycle."""
@@ -392,112 +462,94 @@ class _Generator:
             self.stories.append(self._story())
         story = self.stories[index % _STORIES]
         published = int(self.start - self.spacing * (index + 0.9 * self.rnd()))
-        _, day, weekday = self.days[(published + _TEHRAN_SECONDS) // 86400]
-        path = f"/{story.section.slug}/{day}/{story.slug}"
-        return _Headline(index, story, published, path, day[:7], weekday)
+        day = self.days[(published + _TEHRAN_SECONDS) // 86400]
+        path = f"/{story.section.slug}/{day.path}/{story.slug}"
+        return _Headline(index, day.id_prefix + str(index + 1).zfill(6), story, published, day,
+                         path)
 
     def article(self, head: _Headline, ahead: deque[_Headline], count: int) -> dict[str, Any]:
         """The document of `head`; `ahead` are the next (older) headlines, for links."""
-        rnd = self.rnd
+        shape = self.shapes[self.rng.getrandbits(_SHAPE_BITS)]
         story = head.story
-        zulu = rnd() < 0.4
         doc: dict[str, Any] = {
-            "id": f"ex-{head.month[:4]}-{str(head.index + 1).zfill(6)}",
-            "url": head.path if rnd() < 0.9 else self.origin + head.path,
-            "section": story.section.text if rnd() < 0.6 else list(story.section.names),
+            "id": head.id,
+            "url": self.origin + head.path if shape.absolute else head.path,
+            "section": list(story.section.names) if shape.section_list else story.section.text,
             "title": story.title,
-            "published": self.stamp(head.published, zulu),
+            "published": self.stamp(head.published, shape.zulu),
         }
-        if rnd() < 0.2:
-            edited = head.published + 600 + int(rnd() * 6 * 3600)
-            doc["updated"] = self.stamp(min(edited, max(self.start, head.published)), zulu)
-        if rnd() < 0.7:
-            doc["summary"] = story.leads[head.weekday]
-        related = self._related(ahead, count)
-        images, figure = self._images(head) if rnd() < 0.85 else ([], "")
-        doc["body"] = self._body(head, figure, related)
-        authors = self.bylines[int(rnd() * len(self.bylines))]
-        if authors:
-            doc["authors"] = list(authors)
-        r = rnd()
-        if r >= 0.1:
-            doc["tags"] = list(story.tags if r < 0.6 else story.more_tags)
-        r = rnd()
-        if r < 0.97:
-            doc["language"] = "en" if r < 0.95 else "en-GB"
+        if shape.edited_after:  # but not after `start`, the generator's "now"
+            edited = min(head.published + shape.edited_after, max(self.start, head.published))
+            doc["updated"] = self.stamp(edited, shape.zulu)
+        if shape.summary:
+            doc["summary"] = story.leads[head.day.weekday]
+        related = [ahead[position] for position in shape.related] if shape.related else []
+        if related and ahead[-1].index >= count:  # near the end of the run
+            related = [other for other in related if other.index < count]
+        images, figure = self._images(head, shape) if shape.photos else ([], "")
+        doc["body"] = self._body(head, shape, figure, related)
+        if shape.authors:
+            doc["authors"] = list(shape.authors)
+        if shape.tags:
+            doc["tags"] = list(story.tags if shape.tags == 1 else story.more_tags)
+        if shape.language:
+            doc["language"] = shape.language
         if images:
             doc["images"] = images
-        if rnd() < 0.15:
-            doc["videos"] = [self._video(head)]
+        if shape.video:
+            doc["videos"] = [self._video(head, *shape.video)]
         if related:
-            doc["related"] = [{"title": r.story.title, "url": r.path} for r in related]
-        if rnd() < 0.01:
+            doc["related"] = [{"title": other.story.title, "url": other.path} for other in related]
+        if shape.deleted:
             doc["status"] = "deleted"
         return doc
 
-    def _related(self, ahead: deque[_Headline], count: int) -> list[_Headline]:
-        """0–3 distinct older articles (35 % none), only ones inside the generated range."""
-        r = self.rnd()
-        if r < 0.35:
-            return []
-        first = int(self.rnd() * (_LOOKAHEAD - 11))
-        related = [ahead[first]]
-        if r >= 0.65:
-            related.append(ahead[first + 5])
-        if r >= 0.85:
-            related.append(ahead[first + 11])
-        if ahead[-1].index >= count:  # near the end of the run
-            return [head for head in related if head.index < count]
-        return related
-
-    def _images(self, head: _Headline) -> tuple[list[dict[str, Any]], str]:
-        """1–2 images, and half the time a <figure> of the lead one if it is ours."""
-        rnd, bits = self.rnd, self.rng.getrandbits
+    def _images(self, head: _Headline, shape: _Shape) -> tuple[list[dict[str, Any]], str]:
+        """The shape's photos with new file names, and the lead one as a <figure> maybe."""
         photos = self.photos[head.story.country]
-        ours = f"/images/{head.month}/"
-        lead = photos[int(rnd() * _PHOTOS_PER_COUNTRY)]
-        lead_url = f"{lead.cdn or ours}{bits(32).to_bytes(4).hex()}.jpg"
-        images = [{"url": lead_url, **lead.fields}]
-        if rnd() < 0.25:
-            other = photos[int(rnd() * _PHOTOS_PER_COUNTRY)]
-            images.append({"url": f"{other.cdn or ours}{bits(32).to_bytes(4).hex()}.jpg",
-                           **other.fields})
-        if rnd() < 0.5 and not lead.cdn:
-            return images, f'<figure><img src="{lead_url}{lead.figure_end}'
+        ours = head.day.images
+        images = []
+        for position in shape.photos:
+            photo = photos[position]
+            url = f"{photo.cdn or ours}{self.rng.getrandbits(32).to_bytes(4).hex()}.jpg"
+            images.append({"url": url, **photo.fields})
+        lead = photos[shape.photos[0]]
+        if shape.figure and not lead.cdn:
+            return images, f'<figure><img src="{images[0]["url"]}{lead.figure_end}'
         return images, ""
 
-    def _video(self, head: _Headline) -> dict[str, Any]:
+    def _video(self, head: _Headline, kind: str, quality: str, duration: int) -> dict[str, Any]:
         name = self.rng.getrandbits(40).to_bytes(5).hex()
-        if self.rnd() < 0.6:
-            url, kind = f"https://video.news.example/{head.month}/{name}.mp4", "mp4"
+        if kind == "mp4":
+            url = f"https://video.news.example/{head.day.month}/{name}.mp4"
         else:
-            url, kind = f"https://stream.news.example/hls/{name}/master.m3u8", "hls"
+            url = f"https://stream.news.example/hls/{name}/master.m3u8"
         return {
             "url": url,
             "type": kind,
-            "quality": self.pick(_QUALITIES),
-            "duration": 30 + int(self.rnd() * 871),
-            "thumbnail": f"/images/{head.month}/{name}-thumb.jpg",
+            "quality": quality,
+            "duration": duration,
+            "thumbnail": f"{head.day.images}{name}-thumb.jpg",
         }
 
-    def _body(self, head: _Headline, figure: str, related: list[_Headline]) -> str:
+    def _body(self, head: _Headline, shape: _Shape, figure: str, related: list[_Headline]
+              ) -> str:
         """The lead, maybe a figure, the story's paragraphs with up to 3 link paragraphs."""
-        rnd = self.rnd
         story = head.story
         links = ""
-        if related and rnd() < 0.7:
+        if related and shape.read_more:
             links = (f'<p>Read More: <a href="{related[0].path}">'
                      f"{related[0].story.title_html}</a></p>\n")
-        if len(related) > 1 and rnd() < 0.5:
+        if len(related) > 1 and shape.background:
             earlier = related[-1]
             links += (f'<p>For background, see our earlier report: <a href="{self.origin}'
                       f'{earlier.path}">{earlier.story.title_html}</a>.</p>\n')
-        if rnd() < 0.2:
-            links += _FOREIGN_LINKS[int(rnd() * len(_FOREIGN_LINKS))]
-        if rnd() < 0.02:
+        links += shape.foreign
+        if shape.hostile:
             figure = "<script>alert(1)</script>\n" + figure
-            links += self.pick(_HOSTILE)
-        return f"{story.leads_html[head.weekday]}\n{figure}{story.opening}\n{links}{story.closing}"
+            links += shape.hostile
+        lead = story.leads_html[head.day.weekday]
+        return f"{lead}\n{figure}{story.opening}\n{links}{story.closing}"
 
 
 def generate_articles(
@@ -522,13 +574,14 @@ def generate_articles(
 
 
 def _stream(generator: _Generator, count: int) -> Iterator[dict[str, Any]]:
+    """Headlines are drawn _LOOKAHEAD articles ahead, so bodies can link to older articles."""
     article, headline = generator.article, generator.headline
     head = headline(0)
     ahead = deque(headline(index) for index in range(1, _LOOKAHEAD + 1))
-    for index in range(_LOOKAHEAD + 1, count + _LOOKAHEAD + 1):
+    for upcoming in range(_LOOKAHEAD + 1, count + _LOOKAHEAD + 1):
         yield article(head, ahead, count)
         head = ahead.popleft()
-        ahead.append(headline(index))
+        ahead.append(headline(upcoming))
 
 
 def write_jsonl(path: str | Path, articles: Iterable[dict[str, Any]]) -> int:

@@ -13,6 +13,11 @@ from feedsvc.render.items import Item
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def rfc3339(when: datetime) -> str:
+    """`when` in UTC with a `Z`: one spelling for every date, whatever zone it came in."""
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True, slots=True)
 class FeedContext:
     """One feed as seen from one address: `items` are already placed on `origin`."""

@@ -9,6 +9,8 @@ from feedsvc.config import Settings
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.render.context import Format
 from feedsvc.render.feeds import render_atom, render_rss
+from feedsvc.render.jsonfeed import render_json_feed
+from feedsvc.render.roku import render_roku
 from feedsvc.render.site import render_index, render_mirrors, render_opml
 
 FORMATS: dict[str, Format] = {
@@ -16,6 +18,8 @@ FORMATS: dict[str, Format] = {
     for f in (
         Format("rss.xml", "application/rss+xml; charset=utf-8", render_rss),
         Format("atom.xml", "application/atom+xml; charset=utf-8", render_atom),
+        Format("feed.json", "application/feed+json", render_json_feed),
+        Format("roku.json", "application/json", render_roku),
     )
 }
 

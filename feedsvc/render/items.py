@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from feedsvc.model import Article, Image, RelatedLink, Video
+from feedsvc.model import Article, Image, RelatedLink, Video, VideoType
 from feedsvc.render.links import Rebase
 from feedsvc.render.text import sanitize_html, summary_from_body, xml_safe
 
@@ -21,22 +21,27 @@ SUMMARY_LENGTH = 300
 _ITEM_NAMESPACE = uuid.UUID("5b0d7c8e-7a0b-4c1f-9d55-2f7f1b0e6a11")
 
 
-_VIDEO_TYPES = {"mp4": "video/mp4", "hls": "application/vnd.apple.mpegurl",
-                "dash": "application/dash+xml"}
-_VIDEO_EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".m3u8": "hls", ".mpd": "dash"}
+_VIDEO_TYPES: dict[VideoType, str] = {
+    "mp4": "video/mp4", "hls": "application/vnd.apple.mpegurl", "dash": "application/dash+xml",
+}
+_VIDEO_EXTENSIONS: dict[str, VideoType] = {
+    ".mp4": "mp4", ".m4v": "mp4", ".m3u8": "hls", ".mpd": "dash",
+}
 
 
-def video_kind(video: Video) -> str:
-    """mp4, hls or dash: as declared, else from the URL's extension, else mp4."""
+def video_kind(video: Video) -> VideoType | None:
+    """mp4, hls or dash: as declared, else as the URL's extension implies; None if neither."""
     if video.type:
         return video.type
     path = urlsplit(video.url).path.lower()
-    return next((k for ext, k in _VIDEO_EXTENSIONS.items() if path.endswith(ext)), "mp4")
+    return next((k for ext, k in _VIDEO_EXTENSIONS.items() if path.endswith(ext)), None)
 
 
 def video_type(video: Video) -> str:
     """The video's media type, for Media RSS, Atom enclosures and JSON Feed attachments."""
-    return _VIDEO_TYPES[video_kind(video)]
+    kind = video_kind(video)
+    guessed, _ = mimetypes.guess_type(urlsplit(video.url).path)
+    return _VIDEO_TYPES[kind] if kind else guessed or "application/octet-stream"
 
 
 def image_type(image: Image) -> str:

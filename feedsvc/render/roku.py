@@ -16,9 +16,9 @@ import uuid
 from typing import Any
 
 from feedsvc.model import Video, section_slug
-from feedsvc.render.context import FeedContext
-from feedsvc.render.items import Item
-from feedsvc.render.jsonfeed import as_uri, rfc3339, video_kind
+from feedsvc.render.context import FeedContext, rfc3339
+from feedsvc.render.items import Item, video_kind
+from feedsvc.render.links import as_uri
 from feedsvc.render.text import shorten
 
 log = logging.getLogger(__name__)
