@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import resource
 import statistics
 import sys
@@ -152,16 +153,25 @@ def explain(engine: Engine, statement: str, parameters: Any) -> list[str]:
 # ---- measuring ------------------------------------------------------------------------------
 
 class Timer:
-    """`with Timer() as t: ...` then `t.seconds`."""
+    """`with Timer() as t: ...` then `t.seconds` (wall clock) and `t.cpu` (this process's CPU
+    time: when it is well below `seconds`, something else had the cores, or the database)."""
 
     seconds: float = 0.0
+    cpu: float = 0.0
 
     def __enter__(self) -> Timer:
-        self._start = time.perf_counter()
+        self._start, self._cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
+        self.cpu = time.process_time() - self._cpu
+
+
+def machine() -> str:
+    """CPU count and load, printed with every result: the machine may be shared."""
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    return f"{os.cpu_count()} CPUs, load average {load}"
 
 
 def peak_rss_mb() -> float:

@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 
 from feedsvc.cache import MemoryCache, RedisCache
 from feedsvc.config import Settings, load_settings
+from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web import create_app
@@ -114,6 +115,15 @@ def store(settings: Settings) -> Iterator[Store]:
 @pytest.fixture
 def renderer(settings: Settings, store: Store) -> FeedRenderer:
     return FeedRenderer(settings, store, MemoryCache())
+
+
+@pytest.fixture
+def demo_renderer(settings, store, renderer) -> FeedRenderer:
+    """A renderer over the demo articles and the sample page."""
+    importer = Importer(settings, store, progress=False)
+    assert importer.import_paths([DEMO_ARTICLES]).rejected == 0
+    assert importer.import_paths([SAMPLE_PAGE], published="2026-11-20T14:00:00+03:30").accepted == 1
+    return renderer
 
 
 class LiveServer:

@@ -563,3 +563,13 @@ def test_any_json_value_gives_an_article_or_a_document_error(value):
     else:
         assert isinstance(article, Article)
         assert article.published.utcoffset().total_seconds() == 0
+
+
+def test_lone_surrogates_are_dropped_from_text_and_refused_in_identifiers():
+    """JSON can spell a lone surrogate ("\\ud800") that UTF-8, and so the store, cannot hold."""
+    article = parse_article(doc(title="A\ud800B", body="<p>x\udfffy</p>", summary="s\ud83d"),
+                            origin=ORIGIN, timezone=TEHRAN)
+    assert (article.title, article.body, article.summary) == ("AB", "<p>xy</p>", "s")
+    assert failed_fields(doc(url="/a\ud800")) == ["url"]
+    assert failed_fields(doc(section="News/\ud800")) == ["section"]
+    assert failed_fields(doc(tags=["ok", "t\udc00"])) == ["tags[1]"]

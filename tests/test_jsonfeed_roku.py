@@ -13,16 +13,12 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import hypothesis
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from jsonschema import Draft4Validator, Draft7Validator
-from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
 
-from conftest import DEMO_ARTICLES, ROOT, SAMPLE_PAGE, SHARED
+from conftest import ROOT
+from feedcheck import MIRROR_FOOTER, valid_json
 from feedsvc.config import load_settings
-from feedsvc.ingest.importer import Importer
 from feedsvc.model import Image, Video
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.render.context import FeedContext
@@ -34,50 +30,7 @@ from feedsvc.render.roku import MAX_BYTES, render_roku
 SITE = load_settings(ROOT / "config" / "feedsvc.toml", environ={})
 SPEC = FeedSpec("news/turkey", "Example News: Turkey", "News from Turkey")
 BASE = datetime(2026, 11, 1, 12, tzinfo=UTC)
-MIRROR_FOOTER = re.compile(r'<p class="mirrors">.*?</p>')
 RENDERERS = {"feed.json": render_json_feed, "roku.json": render_roku}
-
-
-def _schema(name: str) -> dict:
-    path = SHARED / "schemas" / name
-    assert path.is_file(), f"the schema is missing at {path} (set FEEDSVC_SHARED)"
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def validators() -> dict[str, Draft4Validator | Draft7Validator]:
-    feed, feed_1 = _schema("jsonfeed-1.1.schema.json"), _schema("jsonfeed-1.schema.json")
-    # The 1.1 schema's "$ref": "feed-1#..." resolves against its id to feed-1's id.
-    registry = Registry().with_resources(
-        (schema["id"], Resource.from_contents(schema)) for schema in (feed, feed_1)
-    )
-    for checker in (Draft4Validator.FORMAT_CHECKER, Draft7Validator.FORMAT_CHECKER):
-        assert {"uri", "date-time"} <= set(checker.checkers), "formats would go unchecked"
-    return {
-        "feed.json": Draft4Validator(
-            feed, registry=registry, format_checker=Draft4Validator.FORMAT_CHECKER
-        ),
-        "roku.json": Draft7Validator(
-            _schema("roku-directpublisher.schema.json"),
-            format_checker=Draft7Validator.FORMAT_CHECKER,
-        ),
-    }
-
-
-def _valid(validators, filename: str, body: bytes, where: object = "") -> dict:
-    """`body` parsed, after checking it is JSON that its schema accepts."""
-    doc = json.loads(body)
-    error = best_match(validators[filename].iter_errors(doc))
-    assert error is None, (where, error and f"{error.json_path}: {error.message}")
-    return doc
-
-
-@pytest.fixture
-def demo_renderer(settings, store, renderer):
-    importer = Importer(settings, store, progress=False)
-    assert importer.import_paths([DEMO_ARTICLES]).rejected == 0
-    assert importer.import_paths([SAMPLE_PAGE], published="2026-11-20T14:00:00+03:30").accepted == 1
-    return renderer
 
 
 def _contexts(renderer) -> Iterator[FeedContext]:
@@ -117,13 +70,13 @@ def _ids(filename: str, doc: dict) -> tuple[str, ...]:
     return tuple(e["id"] for e in entries)
 
 
-def test_every_feed_on_every_address_validates(demo_renderer, settings, validators):
+def test_every_feed_on_every_address_validates(demo_renderer, settings):
     documents = _render_all(demo_renderer)
     hosts = {urlsplit(a).netloc for a in settings.addresses}
     ids: dict[tuple[str, str], set[tuple[str, ...]]] = {}
     for (path, filename, origin), body in documents.items():
         key = (path, filename, origin)
-        doc = _valid(validators, filename, body, key)
+        doc = valid_json(filename, body, key)
         ids.setdefault((path, filename), set()).add(_ids(filename, doc))
         host = urlsplit(origin).netloc
         for url in _urls(filename, doc):
@@ -160,12 +113,12 @@ MIME = {"mp4": "video/mp4", "hls": "application/vnd.apple.mpegurl",
         "dash": "application/dash+xml"}
 
 
-def test_video_articles_on_roku_and_in_json_feed(demo_renderer, settings, validators):
+def test_video_articles_on_roku_and_in_json_feed(demo_renderer, settings):
     """Every demo video article (the demo data is generated, so no ids are hard-coded here)."""
     seen_types, thumbnail_hosts = set(), set()
     for ctx in _contexts(demo_renderer):
-        roku = _valid(validators, "roku.json", render_roku(ctx), ctx.origin)
-        feed = _valid(validators, "feed.json", render_json_feed(ctx), ctx.origin)
+        roku = valid_json("roku.json", render_roku(ctx), ctx.origin)
+        feed = valid_json("feed.json", render_json_feed(ctx), ctx.origin)
         videos = {v["id"]: v for v in roku["shortFormVideos"]}
         items = {i["id"]: i for i in feed["items"]}
         with_video = [i for i in ctx.items if i.videos]
@@ -213,12 +166,12 @@ def _item(n: int, **changes) -> Item:
     return dataclasses.replace(item, **changes)
 
 
-def test_roku_document_stays_under_500_kb(validators):
+def test_roku_document_stays_under_500_kb():
     words = "lengthy " * 120
     items = [_item(n, title=f"{n} {words}", summary=words * 2) for n in range(400)]
     items.reverse()  # newest first, as the store returns them
     body = render_roku(FeedContext(SPEC, items, SITE.origin, SITE))
-    doc = _valid(validators, "roku.json", body)
+    doc = valid_json("roku.json", body)
     kept = len(doc["shortFormVideos"])
     assert len(body) < MAX_BYTES and 0 < kept < len(items)
     newest = [uuid.UUID(i.id.removeprefix("urn:uuid:")).hex for i in items]
@@ -228,7 +181,7 @@ def test_roku_document_stays_under_500_kb(validators):
     assert doc["lastUpdated"] == "2026-11-01T18:39:00Z"  # the data's, not the time of rendering
 
 
-def test_roku_leaves_out_what_it_cannot_play_and_trims_text(validators, caplog):
+def test_roku_leaves_out_what_it_cannot_play_and_trims_text(caplog):
     long_summary = "word " * 80
     items = [
         _item(1, videos=(Video("https://v.example/a.mp4"),)),  # no duration
@@ -243,7 +196,7 @@ def test_roku_leaves_out_what_it_cannot_play_and_trims_text(validators, caplog):
               section=("News", "Middle East", "Gulf States Economy")),
     ]
     with caplog.at_level(logging.INFO, logger="feedsvc.render.roku"):
-        doc = _valid(validators, "roku.json", render_roku(FeedContext(SPEC, items, SITE.origin,
+        doc = valid_json("roku.json", render_roku(FeedContext(SPEC, items, SITE.origin,
                                                                       SITE)))
     assert len([r for r in caplog.records if "left out" in r.getMessage()]) == 5
     dash, short = doc["shortFormVideos"]  # newest first
@@ -260,27 +213,27 @@ def test_roku_leaves_out_what_it_cannot_play_and_trims_text(validators, caplog):
     assert {c["playlistName"] for c in doc["categories"]} == set(names)
 
 
-def test_feeds_without_items_or_videos_are_still_valid(validators):
+def test_feeds_without_items_or_videos_are_still_valid():
     empty = FeedContext(SPEC, [], SITE.origin, SITE)
-    roku = _valid(validators, "roku.json", render_roku(empty))
+    roku = valid_json("roku.json", render_roku(empty))
     assert roku["shortFormVideos"] == [] and roku["lastUpdated"] == "1970-01-01T00:00:00Z"
     assert roku["language"] == "en"
-    assert _valid(validators, "feed.json", render_json_feed(empty))["items"] == []
+    assert valid_json("feed.json", render_json_feed(empty))["items"] == []
     text_only = FeedContext(SPEC, [_item(1, videos=())], SITE.origin, SITE)
-    assert _valid(validators, "roku.json", render_roku(text_only))["shortFormVideos"] == []
+    assert valid_json("roku.json", render_roku(text_only))["shortFormVideos"] == []
 
 
-def test_hubs_are_announced_when_configured(validators):
+def test_hubs_are_announced_when_configured():
     with_hub = dataclasses.replace(SITE, websub_hubs=("https://hub.example/",))
-    doc = _valid(validators, "feed.json",
+    doc = valid_json("feed.json",
                  render_json_feed(FeedContext(SPEC, [_item(1)], SITE.origin, with_hub)))
     assert doc["hubs"] == [{"type": "WebSub", "url": "https://hub.example/"}]
 
 
-def test_non_ascii_paths_become_valid_uris(validators):
+def test_non_ascii_paths_become_valid_uris():
     spec = FeedSpec("haberler/türkiye", "Türkiye", "Haberler")
     item = _item(1, url="https://news.example/haberler/türkiye/ç ok")
-    doc = _valid(validators, "feed.json", render_json_feed(FeedContext(spec, [item], SITE.origin,
+    doc = valid_json("feed.json", render_json_feed(FeedContext(spec, [item], SITE.origin,
                                                                        SITE)))
     assert doc["feed_url"] == "https://news.example/feeds/haberler/t%C3%BCrkiye/feed.json"
     assert doc["items"][0]["url"] == "https://news.example/haberler/t%C3%BCrkiye/%C3%A7%20ok"
@@ -296,12 +249,12 @@ HOSTILE = st.lists(
 
 @hypothesis.settings(max_examples=150, deadline=None)
 @given(title=HOSTILE, summary=HOSTILE, tags=st.lists(HOSTILE, max_size=6))
-def test_arbitrary_text_gives_valid_documents(validators, title, summary, tags):
+def test_arbitrary_text_gives_valid_documents(title, summary, tags):
     ctx = FeedContext(SPEC, [_item(1, title=title, summary=summary, tags=tuple(tags))],
                       SITE.origin, SITE)
-    feed = _valid(validators, "feed.json", render_json_feed(ctx))
+    feed = valid_json("feed.json", render_json_feed(ctx))
     assert feed["items"][0].get("title", "") == title
-    roku = _valid(validators, "roku.json", render_roku(ctx))
+    roku = valid_json("roku.json", render_roku(ctx))
     assert len(roku["shortFormVideos"]) == (1 if title.strip() else 0)
     for video in roku["shortFormVideos"]:
         assert video["title"] == title.strip() and video["shortDescription"]

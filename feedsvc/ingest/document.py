@@ -35,7 +35,9 @@ MAX_NAME = 200
 MAX_SECTION_DEPTH = 8
 MAX_URL = 2_000
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# A lone surrogate (JSON "\ud800") has no UTF-8 form: no store or feed could carry it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$"
 )
@@ -88,9 +90,9 @@ class _Checker:
             self.fail(field, f"is {len(value)} characters long, the limit is {limit}")
             return None
         if single_line and _CONTROL.search(value):
-            self.fail(field, "must not contain control characters")
+            self.fail(field, "must not contain control characters or lone surrogates")
             return None
-        return value
+        return _SURROGATE.sub("", value)
 
     def url(self, value: Any, field: str, *, required: bool = True) -> str | None:
         text = self.text(value, field, limit=MAX_URL, required=required, single_line=True)

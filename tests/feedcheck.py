@@ -1,0 +1,82 @@
+"""Every format we emit, checked by real parsers and the schemas in ../shared/schemas: XML feeds
+by lxml and feedparser (no bozo) and Atom by the RFC 4287 RELAX NG grammar; JSON Feed and Roku
+by their JSON Schemas with format checking."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+import feedparser
+from jsonschema import Draft4Validator, Draft7Validator
+from jsonschema.exceptions import best_match
+from lxml import etree
+from referencing import Registry, Resource
+
+from conftest import SHARED
+
+# The footer that links an article on the other addresses on purpose (design §4).
+MIRROR_FOOTER = re.compile(r'<p class="mirrors">.*?</p>')
+
+
+def schema_path(name: str):
+    path = SHARED / "schemas" / name
+    assert path.is_file(), f"the schema is missing at {path} (set FEEDSVC_SHARED)"
+    return path
+
+
+@functools.cache
+def atom_schema() -> etree.RelaxNG:
+    return etree.RelaxNG(etree.parse(str(schema_path("atom.rng"))))
+
+
+def _json_schema(name: str) -> dict:
+    return json.loads(schema_path(name).read_text(encoding="utf-8"))
+
+
+@functools.cache
+def json_validators() -> dict[str, Draft4Validator | Draft7Validator]:
+    feed, feed_1 = _json_schema("jsonfeed-1.1.schema.json"), _json_schema("jsonfeed-1.schema.json")
+    # The 1.1 schema's "$ref": "feed-1#..." resolves against its id to feed-1's id.
+    registry = Registry().with_resources(
+        (schema["id"], Resource.from_contents(schema)) for schema in (feed, feed_1)
+    )
+    for checker in (Draft4Validator.FORMAT_CHECKER, Draft7Validator.FORMAT_CHECKER):
+        assert {"uri", "date-time"} <= set(checker.checkers), "formats would go unchecked"
+    return {
+        "feed.json": Draft4Validator(
+            feed, registry=registry, format_checker=Draft4Validator.FORMAT_CHECKER
+        ),
+        "roku.json": Draft7Validator(
+            _json_schema("roku-directpublisher.schema.json"),
+            format_checker=Draft7Validator.FORMAT_CHECKER,
+        ),
+    }
+
+
+def valid_json(filename: str, body: bytes, where: object = "") -> dict:
+    """`body` parsed, after checking it is JSON that its schema accepts."""
+    doc = json.loads(body)
+    error = best_match(json_validators()[filename].iter_errors(doc))
+    assert error is None, (where, error and f"{error.json_path}: {error.message}")
+    return doc
+
+
+def valid_xml(filename: str, body: bytes, where: object = "") -> etree._Element:
+    """`body` parsed by lxml, after checking feedparser reads it without bozo and, for Atom,
+    that it is valid against RFC 4287's grammar."""
+    assert body.startswith(b"<?xml"), where
+    parsed = feedparser.parse(body)
+    assert not parsed.bozo, (where, parsed.get("bozo_exception"))
+    root = etree.fromstring(body)
+    if filename == "atom.xml":
+        assert atom_schema().validate(root), (where, atom_schema().error_log.last_error)
+    return root
+
+
+def assert_valid(filename: str, body: bytes, where: object = "") -> None:
+    if filename.endswith(".json"):
+        valid_json(filename, body, where)
+    else:
+        valid_xml(filename, body, where)
