@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from feedsvc.config import Settings, settings_from_mapping
 from feedsvc.ingest.document import parse_article
@@ -100,11 +100,11 @@ def store_size(store: Store) -> int:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             path = Path(store.engine.url.database or "")
             return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
-        return conn.execute(text(
+        return int(conn.execute(text(
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-        )).scalar_one()
+        )).scalar_one())
 
 
 def backend(store: Store) -> str:
@@ -114,40 +114,6 @@ def backend(store: Store) -> str:
     with engine.connect() as conn:
         version = conn.exec_driver_sql("SHOW server_version").scalar_one()
     return f"PostgreSQL {version} ({engine.url.host}:{engine.url.port}/{engine.url.database})"
-
-
-# ---- SQL inspection -------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def recorded_sql(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """The statements (with their driver parameters) that `engine` sends while inside, so the
-    exact query a Store method runs can be EXPLAINed without re-writing it here."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _executemany):
-        seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
-def explain(engine: Engine, statement: str, parameters: Any) -> list[str]:
-    """The query plan: EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL."""
-    prefix = ("EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite"
-              else "EXPLAIN (ANALYZE, BUFFERS) ")
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(prefix + statement, parameters).all()
-    if engine.dialect.name == "sqlite":  # (id, parent, notused, detail)
-        depth = {0: 0}
-        lines = []
-        for node, parent, _, detail in rows:
-            depth[node] = depth.get(parent, 0) + 1
-            lines.append("  " * depth[node] + detail)
-        return lines
-    return [row[0] for row in rows]
 
 
 # ---- measuring ------------------------------------------------------------------------------

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +37,20 @@ from _common import (
     Timer,
     backend,
     batched,
-    explain,
     is_sqlite,
+    machine,
     median_p95_ms,
     open_store,
     print_table,
-    recorded_sql,
     sqlite_url,
     store_size,
     validate,
 )
-from sqlalchemy import DateTime, bindparam, func, inspect, select, text
+from sqlalchemy import DateTime, bindparam, event, func, inspect, select, text
+from sqlalchemy.engine import Engine
 
 from feedsvc.config import Settings, load_settings
 from feedsvc.demo.generate import generate_articles
-from feedsvc.model import Article
 from feedsvc.store import Store
 from feedsvc.store.schema import feed_items
 
@@ -77,6 +76,31 @@ class Feed:
     now: datetime | None = None  # None: the present, as the web process asks
 
 
+@dataclass(frozen=True)
+class Sql:
+    """One SELECT exactly as a call sent it (driver SQL and parameters), to re-run or EXPLAIN
+    without re-writing the store's query here."""
+
+    engine: Engine
+    statement: str
+    parameters: Any
+
+    def run(self) -> list[Any]:
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql(self.statement, self.parameters).all()
+
+    def plan(self) -> list[str]:
+        """EXPLAIN QUERY PLAN on SQLite; EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL."""
+        if self.engine.dialect.name == "sqlite":
+            rows = Sql(self.engine, "EXPLAIN QUERY PLAN " + self.statement, self.parameters).run()
+            depth = {0: 0}
+            for node, parent, _, _ in rows:  # (id, parent, notused, detail)
+                depth[node] = depth.get(parent, 0) + 1
+            return ["  " * depth[node] + detail for node, _, _, detail in rows]
+        explain = "EXPLAIN (ANALYZE, BUFFERS) " + self.statement
+        return [line for (line,) in Sql(self.engine, explain, self.parameters).run()]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     count = QUICK_COUNT if args.quick else args.count
@@ -84,38 +108,49 @@ def main(argv: list[str] | None = None) -> int:
     budget = Budget()
     with _store_url(args) as url, open_store(url) as store:
         print(f"store: {backend(store)}")
-        fill_seconds = _fill_or_reuse(store, count, settings, args.seed)
+        filled = _fill_or_reuse(store, count, settings, args.seed)
         if store.engine.dialect.name == "postgresql":
             _vacuum_analyze(store)
         print(f"store size {store_size(store) / 1e6:,.0f} MB; "
               f"{_count(store, feed_items):,} feed_items rows")
-        if fill_seconds is not None:
-            print(f"filled in {fill_seconds:,.0f} s ({count / fill_seconds:,.0f} articles/s)")
+        if filled is not None:
+            print(f"filled in {filled.seconds:,.0f} s ({count / filled.seconds:,.0f} "
+                  f"articles/s; this process's CPU {filled.cpu:,.0f} s)")
 
         since = _touch(store)
         feeds = _feeds(store)
+        calls: list[tuple[str, Callable[[], Sequence[Any]], int]] = [
+            *((f.label, partial(store.newest, f.path, LIMIT, now=f.now), LIMIT) for f in feeds),
+            (f"changed_since(T, limit=10_000), {TOUCHED} rows after T",
+             partial(store.changed_since, since, limit=10_000), TOUCHED),
+        ]
         rows: list[list[Any]] = []
-        for feed in feeds:
-            median, p95 = _time(lambda f=feed: store.newest(f.path, LIMIT, now=f.now),
-                                LIMIT, args.repeat)
-            rows.append([feed.label, LIMIT, median, p95])
-            budget.check(feed.label, median, MEDIAN_BUDGET_MS, "ms median")
-        label = f"changed_since(T, limit=10_000), {TOUCHED} rows after T"
-        median, p95 = _time(lambda: store.changed_since(since, limit=10_000), TOUCHED,
-                            args.repeat)
-        budget.check(label, median, MEDIAN_BUDGET_MS, "ms median")
-        _print_plan("Store.newest('news', 50)", store, lambda: store.newest("news", LIMIT))
-        _print_plan("Store.changed_since(T)", store, lambda: store.changed_since(since))
+        plans: dict[str, Sql] = {}
+        for label, call, expected in calls:
+            median, p95 = _time(call, expected, args.repeat)
+            budget.check(label, median, MEDIAN_BUDGET_MS, "ms median")
+            plans[label] = sql = _captured(store, call)
+            rows.append([label, expected, median, p95, _time(sql.run, expected, args.repeat)[0]])
 
         with _naive_index(store) as index_note:
-            naive = _naive_reference(store, feeds, rows, args.repeat)
-            _print_plan("naive 'news' (no feed_items)", store, lambda: naive["news"]())
+            for feed, row in zip(feeds, rows, strict=True):
+                naive = _captured(store, _naive_call(store, feed))
+                if naive.run() != plans[feed.label].run():
+                    print(f"warning: the naive query of {feed.label} returns other articles")
+                median, p95 = _time(naive.run, LIMIT, args.repeat)
+                row += [median, p95, f"{median / row[4]:.1f}x"]
+                plans.setdefault(f"naive {feed.path!r}", naive)
+            for label in (feeds[1].label, calls[-1][0], "naive 'news'"):
+                print(f"\nplan of {label}:")
+                print("\n".join("  " + line for line in plans[label].plan()))
 
-    print(f"\n{count:,} articles; {args.repeat} timed runs per query after 5 warm-up runs; "
-          "times include decoding the documents into Articles")
+    print(f"\n{count:,} articles; {args.repeat} timed runs per query after 5 warm-up runs")
+    print(f"machine: {machine()}")
     print(f"naive reference: {index_note}")
-    print_table(["query", "rows", "median ms", "p95 ms", "naive median ms", "naive p95 ms",
-                 "naive / feed_items"], [*rows, [label, TOUCHED, median, p95, "", "", ""]])
+    print("call = the Store method, decoding documents into Articles; SQL = its SELECT alone, "
+          "fetching the rows; naive = the articles-only query, fetching the same documents")
+    print_table(["query", "rows", "call median ms", "call p95 ms", "SQL median ms",
+                 "naive median ms", "naive p95 ms", "naive / SQL"], rows)
     return budget.exit_code()
 
 
@@ -133,8 +168,8 @@ def _store_url(args: argparse.Namespace) -> Iterator[str]:
             yield sqlite_url(Path(tmp) / "queries.sqlite3")
 
 
-def _fill_or_reuse(store: Store, count: int, settings: Settings, seed: int) -> float | None:
-    """Fill an empty store with `count` articles and return the seconds it took; a store that
+def _fill_or_reuse(store: Store, count: int, settings: Settings, seed: int) -> Timer | None:
+    """Fill an empty store with `count` articles and return how long it took; a store that
     already holds exactly `count` (a --reuse file) is used as it is."""
     present = store.count()
     if present == count:
@@ -151,7 +186,7 @@ def _fill_or_reuse(store: Store, count: int, settings: Settings, seed: int) -> f
             store.upsert(batch)
             done += len(batch)
             progress.update(done)
-    return timer.seconds
+    return timer
 
 
 def _vacuum_analyze(store: Store) -> None:
@@ -211,14 +246,30 @@ def _time(query: Callable[[], Sequence[Any]], expected: int, repeat: int) -> tup
     return median_p95_ms(samples)
 
 
-def _print_plan(title: str, store: Store, query: Callable[[], object]) -> None:
+@contextlib.contextmanager
+def recorded_sql(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The statements (with their driver parameters) that `engine` sends while inside, so the
+    exact query a Store method runs can be EXPLAINed without re-writing it here."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _executemany):
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _captured(store: Store, call: Callable[[], object]) -> Sql:
+    """The last SELECT that `call` sends."""
     with recorded_sql(store.engine) as seen:
-        query()
+        call()
     statement, parameters = next(
         s for s in reversed(seen) if s[0].lstrip().upper().startswith("SELECT")
     )
-    print(f"\nplan of {title}:")
-    print("\n".join("  " + line for line in explain(store.engine, statement, parameters)))
+    return Sql(store.engine, statement, parameters)
 
 
 # ---- the naive reference --------------------------------------------------------------------
@@ -243,33 +294,17 @@ def _naive_index(store: Store) -> Iterator[str]:
             conn.exec_driver_sql(f"DROP INDEX {NAIVE_INDEX}")
 
 
-def _naive_reference(store: Store, feeds: list[Feed], rows: list[list[Any]],
-                     repeat: int) -> dict[str, Callable[[], list[Article]]]:
-    """Time the naive query of each feed, check it returns the same articles as Store.newest,
-    and extend each feed's row with its times and the ratio."""
-    queries = {}
-    for feed, row in zip(feeds, rows, strict=True):
-        query = _naive_query(store, feed)
-        expected = [a.id for a in store.newest(feed.path, LIMIT, now=feed.now)]
-        if [a.id for a in query()] != expected:
-            print(f"warning: the naive query of {feed.label} returns other articles")
-        median, p95 = _time(query, LIMIT, repeat)
-        row += [median, p95, f"{median / row[2]:.1f}x"]
-        queries.setdefault(feed.path, query)
-    return queries
-
-
-def _naive_query(store: Store, feed: Feed) -> Callable[[], list[Article]]:
+def _naive_call(store: Store, feed: Feed) -> Callable[[], list[Any]]:
+    """The feed read the way a store without feed_items would: by section prefix."""
     statement = text(NAIVE_SQL.format(section=NAIVE_SECTION if feed.path else "")).bindparams(
         bindparam("cutoff", type_=DateTime())
     )
-    parameters = {"feed": feed.path, "prefix": feed.path + "/%", "limit": LIMIT}
+    cutoff = (feed.now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    parameters = {"feed": feed.path, "prefix": feed.path + "/%", "limit": LIMIT, "cutoff": cutoff}
 
-    def run() -> list[Article]:
-        cutoff = (feed.now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    def run() -> list[Any]:
         with store.engine.connect() as conn:
-            documents = conn.execute(statement, {**parameters, "cutoff": cutoff}).scalars()
-            return [Article.from_document(json.loads(doc)) for doc in documents]
+            return conn.execute(statement, parameters).all()
 
     return run
 

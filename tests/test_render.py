@@ -14,8 +14,11 @@ from feedcheck import MIRROR_FOOTER, valid_xml
 from feedsvc.cache import FeedKey, MemoryCache
 from feedsvc.ingest.document import parse_article
 from feedsvc.refresh import FeedRenderer
+from feedsvc.refresh.renderer import _render_without_bad_items
+from feedsvc.render.catalog import FeedSpec
+from feedsvc.render.context import FeedContext
 from feedsvc.render.formats import FORMATS
-from feedsvc.render.items import item_id
+from feedsvc.render.items import item_id, prepare
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SAMPLE_TITLE = "Putin, Erdogan warn over escalating al-Quds tensions"
@@ -254,3 +257,17 @@ def test_atom_schematron_rules_hold(demo_renderer):
             alternate = [link for link in e.findall(f"{ATOM}link")
                          if link.get("rel") in (None, "alternate")]
             assert alternate or e.find(f"{ATOM}content") is not None, key
+
+
+def test_one_unrenderable_item_is_left_out_not_the_whole_feed(settings, caplog):
+    """An item no format can carry (a lone surrogate in its URL, as a document stored by an
+    older version could hold) is logged and left out; the rest of the feed is served."""
+    good = prepare(_article_with_media(settings))
+    bad = dataclasses.replace(good, id="urn:uuid:bad", url="https://news.example/\ud800")
+    ctx = FeedContext(FeedSpec("world", "World", "World"), [bad, good], settings.origin, settings)
+    for fmt in FORMATS.values():
+        body = _render_without_bad_items(fmt, ctx)
+        assert good.id.removeprefix("urn:uuid:").replace("-", "").encode() in body.replace(
+            b"-", b""), fmt.filename
+        assert b"urn:uuid:bad" not in body
+    assert "urn:uuid:bad" in caplog.text

@@ -6,6 +6,7 @@ each format, so a feed costs one query whatever the number of mirrors and format
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -15,10 +16,11 @@ from tqdm import tqdm
 
 from feedsvc.cache import CachedFeed, FeedCache, FeedKey, make_entry
 from feedsvc.config import Settings
+from feedsvc.model import Article
 from feedsvc.render.catalog import FeedSpec, build_catalog
-from feedsvc.render.context import EPOCH, FeedContext
+from feedsvc.render.context import EPOCH, FeedContext, Format
 from feedsvc.render.formats import FORMATS, SITE_DOCUMENTS
-from feedsvc.render.items import place, prepare
+from feedsvc.render.items import Item, place, prepare
 from feedsvc.render.links import Rebase
 from feedsvc.store import Store
 
@@ -30,6 +32,31 @@ class RefreshReport:
     feeds: int
     documents: int
     seconds: float
+
+
+def _prepare_or_skip(article: Article) -> Item | None:
+    try:
+        return prepare(article)
+    except Exception:  # one bad article must not take its feeds down
+        log.exception("article %r left out of feeds: it cannot be prepared", article.id)
+        return None
+
+
+def _render_without_bad_items(fmt: Format, ctx: FeedContext) -> bytes:
+    """`ctx` rendered in `fmt`; should an item make that fail, the feed is rendered without the
+    items that fail on their own, each logged, instead of failing whole."""
+    try:
+        return fmt.render(ctx)
+    except Exception:
+        log.exception("%s of %r failed; finding the item at fault", fmt.filename, ctx.spec.path)
+    good = []
+    for item in ctx.items:
+        try:
+            fmt.render(dataclasses.replace(ctx, items=[item]))
+            good.append(item)
+        except Exception as exc:
+            log.error("item %s (%s) left out of %s: %s", item.id, item.url, fmt.filename, exc)
+    return fmt.render(dataclasses.replace(ctx, items=good))
 
 
 class FeedRenderer:
@@ -45,7 +72,7 @@ class FeedRenderer:
     def render(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, CachedFeed]:
         """Every document of one feed: each format on each address."""
         articles = self.store.newest(spec.path, self.settings.items_per_feed, now)
-        items = [prepare(a) for a in articles]
+        items = [item for item in map(_prepare_or_skip, articles) if item is not None]
         entries = {}
         for rebase in self._rebases:
             placed = [
@@ -55,7 +82,8 @@ class FeedRenderer:
             ctx = FeedContext(spec, placed, rebase.target, self.settings)
             for fmt in FORMATS.values():
                 key = FeedKey(spec.path, fmt.filename, rebase.target)
-                entries[key] = make_entry(fmt.render(ctx), fmt.content_type, ctx.updated)
+                body = _render_without_bad_items(fmt, ctx)
+                entries[key] = make_entry(body, fmt.content_type, ctx.updated)
         return entries
 
     def render_site(self, catalog: dict[str, FeedSpec] | None = None) -> dict[FeedKey, CachedFeed]:
