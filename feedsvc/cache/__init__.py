@@ -13,7 +13,8 @@ FeedCache = MemoryCache | RedisCache
 def open_cache(settings: Settings) -> FeedCache:
     """Redis when `REDIS_URL` is set, else an in-process cache (one process only)."""
     if settings.redis_url:
-        return RedisCache.from_url(settings.redis_url, prefix=settings.cache_prefix)
+        return RedisCache.from_url(settings.redis_url, prefix=settings.cache_prefix,
+                                   ttl=3 * settings.full_rebuild_interval)
     return MemoryCache()
 
 

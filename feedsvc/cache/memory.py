@@ -11,6 +11,7 @@ from feedsvc.cache.entry import CachedFeed, FeedKey
 class MemoryCache:
     def __init__(self) -> None:
         self._entries: dict[FeedKey, CachedFeed] = {}
+        self._state: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def get(self, key: FeedKey) -> CachedFeed | None:
@@ -19,6 +20,12 @@ class MemoryCache:
     def put_many(self, entries: Mapping[FeedKey, CachedFeed]) -> None:
         with self._lock:
             self._entries.update(entries)
+
+    def get_state(self, name: str) -> str | None:
+        return self._state.get(name)
+
+    def set_state(self, name: str, value: str) -> None:
+        self._state[name] = value
 
     def ping(self) -> bool:
         return True

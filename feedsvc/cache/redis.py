@@ -12,13 +12,19 @@ _FIELDS = (b"body", b"gzip", b"etag", b"last_modified", b"content_type")
 
 
 class RedisCache:
-    def __init__(self, client: redis.Redis, prefix: str):
+    """Feed entries as one hash each, expiring `ttl` seconds after their last write: a full
+    rebuild rewrites every live feed well within it, so only orphans (a section gone, an
+    address removed) expire. Small named state values (the refresh's) live beside them."""
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl: int = 3 * 86400):
         self.client = client
         self.prefix = prefix
+        self.ttl = ttl
 
     @classmethod
-    def from_url(cls, url: str, prefix: str) -> RedisCache:
-        return cls(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2), prefix)
+    def from_url(cls, url: str, prefix: str, ttl: int = 3 * 86400) -> RedisCache:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        return cls(client, prefix, ttl)
 
     def _key(self, key: FeedKey) -> str:
         return f"{self.prefix}feed:{key}"
@@ -45,7 +51,21 @@ class RedisCache:
                         "last_modified": entry.last_modified,
                         "content_type": entry.content_type,
                     })
+                    pipe.expire(self._key(key), self.ttl)
                 pipe.execute()
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    def get_state(self, name: str) -> str | None:
+        try:
+            value = self.client.get(f"{self.prefix}state:{name}")
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return value.decode() if value is not None else None
+
+    def set_state(self, name: str, value: str) -> None:
+        try:
+            self.client.set(f"{self.prefix}state:{name}", value)
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 
