@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -59,6 +60,12 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None) 
     store = Store(settings.database_url)
     report = Importer(settings, store).import_paths(list(paths), published=published)
     click.echo(str(report), err=True)
+    if report.accepted and settings.redis_url:
+        from feedsvc.cache import RedisCache
+        from feedsvc.refresh.trigger import announce
+
+        cache = RedisCache.from_url(settings.redis_url, settings.cache_prefix)
+        announce(cache.client, cache.prefix)
     ctx.exit(1 if report.rejected else 0)
 
 
@@ -66,10 +73,15 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None) 
 @click.pass_context
 def refresh(ctx: click.Context) -> None:
     """Render every feed now and publish it to the cache (one shot, e.g. from cron)."""
-    renderer = _renderer(_settings(ctx))
-    report = renderer.refresh_all(progress=True)
-    click.echo(f"{report.feeds} feeds, {report.documents} documents in {report.seconds:.2f}s",
-               err=True)
+    from feedsvc.refresh import Refresher
+    from feedsvc.refresh.websub import WebSubPublisher
+
+    settings = _settings(ctx)
+    websub = WebSubPublisher(settings.websub_hubs)
+    report = Refresher(_renderer(settings), on_changed=websub.publish).full(progress=True)
+    websub.close()
+    click.echo(f"{report.feeds} feeds, {report.documents} documents, "
+               f"{len(report.changed_urls)} changed, in {report.seconds:.2f}s", err=True)
 
 
 @main.command()
@@ -78,13 +90,20 @@ def scheduler(ctx: click.Context) -> None:
     """Run the refresh jobs until stopped (the Procfile `scheduler` process)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from feedsvc.refresh.scheduler import add_refresh_jobs
+    from feedsvc.refresh.scheduler import RefreshService
 
     settings = _settings(ctx)
     if not settings.redis_url:
         log.warning("REDIS_URL is not set: this scheduler fills an in-process cache that no "
                     "web process can see")
-    add_refresh_jobs(BlockingScheduler(), _renderer(settings)).start()
+    service = RefreshService(settings, _renderer(settings), BlockingScheduler())
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # Procfile platforms stop with TERM
+    try:
+        service.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        service.shutdown()
 
 
 @main.command()

@@ -40,6 +40,8 @@ class Settings:
     refresh_interval: int
     full_rebuild_interval: int
     websub_hubs: tuple[str, ...]
+    leader_lease: int
+    change_overlap: int
     database_url: str
     redis_url: str | None
     cache_prefix: str
@@ -171,6 +173,8 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("feeds.refresh_interval", "refresh_interval", int, 60, _positive),
     _Option("feeds.full_rebuild_interval", "full_rebuild_interval", int, 3600, _positive),
     _Option("feeds.websub_hubs", "websub_hubs", list, [], _each(_url)),
+    _Option("scheduler.leader_lease", "leader_lease", int, 15, _positive),
+    _Option("scheduler.change_overlap", "change_overlap", int, 30, _positive),
     _Option("store.database_url", "database_url", str, DEFAULT_DATABASE_URL, _database_url,
             env="DATABASE_URL"),
     _Option("cache.redis_url", "redis_url", str, "", _redis_url, env="REDIS_URL"),

@@ -151,8 +151,9 @@ def test_changed_since_lists_later_changes_oldest_first(db):
 
     changes = db.changed_since(since)
     assert [c.id for c in changes] == ["a", "c", "b"]
-    assert changes[0] == ChangedArticle(id="a", section="news/turkey", status="deleted",
-                                        changed_at=changes[0].changed_at)
+    assert changes[0] == ChangedArticle(id="a", section="news/turkey", previous_section=None,
+                                        status="deleted", changed_at=changes[0].changed_at)
+    assert changes[0].feeds == {"", "news", "news/turkey"}
     assert changes[2].section == "world"
     stamps = [c.changed_at for c in changes]
     assert stamps == sorted(stamps)
@@ -204,3 +205,20 @@ def test_tables_are_created_on_first_use_and_shared(database_url):
         assert second.section_names() == {"news": "News", "news/turkey": "News/Turkey"}
     finally:
         second.close()
+
+
+def test_a_move_remembers_the_previous_section(db):
+    db.upsert([art("m", "News/Iran")])
+    db.upsert([art("m", "World")])
+    (change,) = db.changed_since(datetime(2000, 1, 1, tzinfo=UTC))
+    assert (change.section, change.previous_section) == ("world", "news/iran")
+    assert change.feeds == {"", "world", "news", "news/iran"}
+
+
+def test_published_between_finds_embargoed_articles_coming_due(db):
+    db.upsert([art("due", "News/Iran", published="2030-01-01T10:00:00Z"),
+               art("later", "World", published="2030-01-02T10:00:00Z"),
+               art("past", "World", published="2020-01-01T10:00:00Z")])
+    start = datetime(2030, 1, 1, 9, tzinfo=UTC)
+    assert db.published_between(start, start + timedelta(hours=1)) == ["news/iran"]
+    assert db.published_between(start + timedelta(hours=1), start + timedelta(hours=2)) == []

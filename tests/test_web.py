@@ -15,13 +15,13 @@ from lxml import etree
 from conftest import DEMO_ARTICLES, free_port
 from feedsvc.cache import FeedKey, RedisCache
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer
+from feedsvc.refresh import FeedRenderer, Refresher
 
 
 @pytest.fixture
 def server(settings, store, redis_cache, live_server_factory):
     Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
-    FeedRenderer(settings, store, redis_cache).refresh_all()
+    Refresher(FeedRenderer(settings, store, redis_cache)).full()
     return live_server_factory(settings, store, redis_cache)
 
 

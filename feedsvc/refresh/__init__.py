@@ -1,5 +1,6 @@
 """Refresh: read the store, render the affected feeds on every address, publish to the cache."""
 
-from feedsvc.refresh.renderer import FeedRenderer, RefreshReport
+from feedsvc.refresh.refresher import Refresher, RefreshReport
+from feedsvc.refresh.renderer import FeedRenderer
 
-__all__ = ["FeedRenderer", "RefreshReport"]
+__all__ = ["FeedRenderer", "RefreshReport", "Refresher"]

@@ -1,4 +1,5 @@
 """Renders feeds from the store into cache entries: every format on every address.
+Deciding what to render and publishing it is `refresher.py`'s job.
 
 Each feed's articles are read and sanitised once, then placed on each address and rendered in
 each format, so a feed costs one query whatever the number of mirrors and formats.
@@ -8,11 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
-
-from tqdm import tqdm
+from datetime import datetime
 
 from feedsvc.cache import CachedFeed, FeedCache, FeedKey, make_entry
 from feedsvc.config import Settings
@@ -25,13 +22,6 @@ from feedsvc.render.links import Rebase
 from feedsvc.store import Store
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshReport:
-    feeds: int
-    documents: int
-    seconds: float
 
 
 def _prepare_or_skip(article: Article) -> Item | None:
@@ -99,21 +89,3 @@ class FeedRenderer:
                 key = FeedKey("", document.filename, origin)
                 entries[key] = make_entry(body, document.content_type, updated)
         return entries
-
-    def refresh_all(self, *, progress: bool = False) -> RefreshReport:
-        """Render and publish every feed of the site (the full rebuild)."""
-        started = time.perf_counter()
-        now = datetime.now(UTC)
-        catalog = self.catalog()
-        documents = 0
-        for spec in tqdm(catalog.values(), desc="feeds", unit="feed", disable=not progress):
-            entries = self.render(spec, now)
-            self.cache.put_many(entries)
-            documents += len(entries)
-        site = self.render_site(catalog)
-        self.cache.put_many(site)
-        documents += len(site)
-        report = RefreshReport(len(catalog), documents, time.perf_counter() - started)
-        log.info("refresh: %d feeds, %d documents in %.2fs", report.feeds, report.documents,
-                 report.seconds)
-        return report

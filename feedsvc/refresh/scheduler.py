@@ -1,42 +1,84 @@
-"""APScheduler wiring: the periodic refresh, in its own process or inside `feedsvc serve`."""
+"""The scheduler process (and the one inside `feedsvc serve`): APScheduler jobs for the
+incremental refresh, the full rebuild and the leader lease, plus refreshes triggered at once
+by imports. Only the leader refreshes; refreshes never overlap within a process."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
 
+from feedsvc.cache import CacheUnavailable, RedisCache
+from feedsvc.config import Settings
+from feedsvc.refresh.leader import LeaderLock, SoleLeader
+from feedsvc.refresh.refresher import Refresher
 from feedsvc.refresh.renderer import FeedRenderer
+from feedsvc.refresh.trigger import TriggerListener
+from feedsvc.refresh.websub import WebSubPublisher
 
 log = logging.getLogger(__name__)
 
 
-def add_refresh_jobs(
-    scheduler: BaseScheduler, renderer: FeedRenderer, *, run_now: bool = True
-) -> BaseScheduler:
-    """Schedule the refresh every `refresh_interval` seconds, the first at once with `run_now`.
+class RefreshService:
+    def __init__(self, settings: Settings, renderer: FeedRenderer, scheduler: BaseScheduler):
+        self.settings = settings
+        self.scheduler = scheduler
+        self.websub = WebSubPublisher(settings.websub_hubs)
+        self.refresher = Refresher(renderer, on_changed=self.websub.publish)
+        cache = renderer.cache
+        if isinstance(cache, RedisCache):
+            self.leader: LeaderLock | SoleLeader = LeaderLock(
+                cache.client, f"{cache.prefix}leader", settings.leader_lease)
+            self.listener: TriggerListener | None = TriggerListener(
+                cache.client, cache.prefix, self.trigger)
+        else:
+            self.leader, self.listener = SoleLeader(), None
+        self._one_at_a_time = threading.Lock()
 
-    `coalesce` and `max_instances=1`: a slow refresh is never run twice at the same time, and
-    missed runs collapse into one.
-    """
-    first_run = {"next_run_time": datetime.now(UTC)} if run_now else {}  # else the trigger's
-    scheduler.add_job(
-        _refresh,
-        "interval",
-        args=[renderer],
-        seconds=renderer.settings.refresh_interval,
-        **first_run,
-        id="refresh",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=renderer.settings.refresh_interval,
-    )
-    return scheduler
+    def start(self, *, run_now: bool = True) -> None:
+        """Schedule the jobs and start; with `run_now` the first refresh runs at once."""
+        s, now = self.settings, datetime.now(UTC)
+        first = {"next_run_time": now} if run_now else {}
+        common = {"coalesce": True, "max_instances": 1}
+        self.scheduler.add_job(self.refresh, "interval", args=["incremental"],
+                               seconds=s.refresh_interval, id="refresh", **first, **common,
+                               misfire_grace_time=s.refresh_interval)
+        self.scheduler.add_job(self.refresh, "interval", args=["full"],
+                               seconds=s.full_rebuild_interval, id="rebuild", **common,
+                               misfire_grace_time=s.full_rebuild_interval)
+        self.scheduler.add_job(self.leader.renew, "interval", seconds=max(1, s.leader_lease / 3),
+                               id="leader", **common)
+        if self.listener:
+            self.listener.start()
+        self.scheduler.start()
 
+    def trigger(self) -> None:
+        """An import committed: refresh as soon as the current refresh (if any) is done."""
+        self.scheduler.add_job(self.refresh, args=["incremental"], id="refresh-now",
+                               replace_existing=True)
 
-def _refresh(renderer: FeedRenderer) -> None:
-    try:
-        renderer.refresh_all()
-    except Exception:  # a failed run must not kill the scheduler; the next run retries
-        log.exception("refresh failed")
+    def refresh(self, kind: str) -> None:
+        """One refresh, if this process leads. Failures are logged and retried next time: the
+        watermark only moves after a publish, so nothing is skipped."""
+        with self._one_at_a_time:
+            if not self.leader.hold():
+                return
+            try:
+                if kind == "full":
+                    self.refresher.full()
+                else:
+                    self.refresher.incremental()
+            except CacheUnavailable as exc:
+                log.error("%s refresh failed, cache unavailable: %s", kind, exc)
+            except Exception:
+                log.exception("%s refresh failed", kind)
+
+    def shutdown(self) -> None:
+        if self.listener:
+            self.listener.stop()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.leader.release()
+        self.websub.close()

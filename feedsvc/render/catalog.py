@@ -23,8 +23,13 @@ class FeedSpec:
         return f"{origin}/{self.path}" if self.path else f"{origin}/"
 
     def feed_url(self, origin: str, filename: str) -> str:
-        prefix = f"{origin}/feeds/{self.path}" if self.path else f"{origin}/feeds"
-        return f"{prefix}/{filename}"
+        return feed_url(origin, self.path, filename)
+
+
+def feed_url(origin: str, path: str, filename: str) -> str:
+    """Where a feed is served: `/feeds/{path}/{filename}`, `/feeds/{filename}` for the site."""
+    prefix = f"{origin}/feeds/{path}" if path else f"{origin}/feeds"
+    return f"{prefix}/{filename}"
 
 
 def build_catalog(settings: Settings, stored_sections: Mapping[str, str]) -> dict[str, FeedSpec]:

@@ -26,8 +26,17 @@ class ChangedArticle:
 
     id: str
     section: str
+    previous_section: str | None
     status: str
     changed_at: datetime
+
+    @property
+    def feeds(self) -> set[str]:
+        """The feeds this change can alter: its section's and, if it moved, its old one's."""
+        paths = set(ancestor_paths(self.section))
+        if self.previous_section is not None:
+            paths.update(ancestor_paths(self.previous_section))
+        return paths
 
 
 def _naive_utc(when: datetime) -> datetime:
@@ -110,7 +119,10 @@ class Store:
         upsert = self._insert(articles)
         upsert = upsert.on_conflict_do_update(
             index_elements=[articles.c.id],
-            set_={c: upsert.excluded[c] for c in rows[0] if c != "id"},
+            set_={
+                **{c: upsert.excluded[c] for c in rows[0] if c != "id"},
+                "previous_section": articles.c.section,  # the row's value before this write
+            },
         )
         new_sections = self._insert(sections).on_conflict_do_nothing(
             index_elements=[sections.c.path]
@@ -141,16 +153,31 @@ class Store:
     def changed_since(self, since: datetime, limit: int = 10_000) -> list[ChangedArticle]:
         """Articles written at or after `since`, oldest change first (an index range scan)."""
         query = (
-            select(articles.c.id, articles.c.section, articles.c.status, articles.c.changed_at)
+            select(articles.c.id, articles.c.section, articles.c.previous_section,
+                   articles.c.status, articles.c.changed_at)
             .where(articles.c.changed_at >= _naive_utc(since))
             .order_by(articles.c.changed_at, articles.c.id)
             .limit(limit)
         )
         with self.engine.connect() as conn:
             return [
-                ChangedArticle(id=i, section=s, status=st, changed_at=_aware(c))
-                for i, s, st, c in conn.execute(query)
+                ChangedArticle(id=i, section=s, previous_section=p, status=st,
+                               changed_at=_aware(c))
+                for i, s, p, st, c in conn.execute(query)
             ]
+
+    def published_between(self, after: datetime, upto: datetime) -> list[str]:
+        """Sections of the articles whose publication time falls in (after, upto]: embargoed
+        articles due in feeds now. A range scan of the site feed's membership index."""
+        query = (
+            select(articles.c.section)
+            .join(feed_items, feed_items.c.article_id == articles.c.id)
+            .where(feed_items.c.feed == "", feed_items.c.published > _naive_utc(after),
+                   feed_items.c.published <= _naive_utc(upto))
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def section_names(self) -> dict[str, str]:
         """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""

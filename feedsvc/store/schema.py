@@ -15,6 +15,8 @@ articles = Table(
     metadata,
     Column("id", String(200), primary_key=True),
     Column("section", String(1000), nullable=False),
+    # The section before the last write moved the article: its old feeds must drop it.
+    Column("previous_section", String(1000), nullable=True),
     Column("status", String(16), nullable=False),
     # Naive UTC everywhere: SQLite has no time zones, and one convention avoids mix-ups.
     Column("published", DateTime, nullable=False),

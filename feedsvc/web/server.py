@@ -12,7 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from gunicorn.app.base import BaseApplication
 
 from feedsvc.config import Settings
-from feedsvc.refresh.scheduler import add_refresh_jobs
+from feedsvc.refresh.scheduler import RefreshService
 from feedsvc.web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,9 @@ class EmbeddedServer(BaseApplication):
 
     def load(self):
         app = create_app(self.settings)
-        services = app.extensions["feedsvc"]
-        services.renderer.refresh_all()
-        add_refresh_jobs(BackgroundScheduler(daemon=True), services.renderer, run_now=False).start()
+        service = RefreshService(self.settings, app.extensions["feedsvc"].renderer,
+                                 BackgroundScheduler(daemon=True))
+        service.refresh("full")  # the first readers find every feed rendered
+        service.start(run_now=False)
         log.info("serving on http://%s/feeds/rss.xml", self.bind)
         return app

@@ -1,0 +1,156 @@
+"""Refreshes: what changed in the store becomes new bytes in the cache.
+
+A full refresh renders every feed. An incremental one reads the changes since a watermark
+(through the store's `changed_at` index, never a scan), plus the embargoed articles whose
+publication time has come, and re-renders only the feeds those touch: each article's section,
+its ancestors and the site, and the old section's when it moved. The watermark is kept in the
+cache's state and advanced only after the new bytes are published. Each refresh re-reads
+`change_overlap` seconds before the watermark — for clock skew between importers and
+transactions that commit late — and skips the changes it has already rendered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tqdm import tqdm
+
+from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey
+from feedsvc.model import ancestor_paths
+from feedsvc.refresh.renderer import FeedRenderer
+from feedsvc.render.catalog import feed_url
+from feedsvc.render.formats import FORMATS
+
+log = logging.getLogger(__name__)
+MAX_INCREMENTAL_CHANGES = 5_000  # more than this at once: a full refresh is cheaper
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshReport:
+    kind: str                 # "full" or "incremental"
+    changes: int              # article changes read (full: every feed re-rendered)
+    feeds: int
+    documents: int
+    seconds: float
+    changed_urls: tuple[str, ...] = ()  # feed URLs whose bytes changed: WebSub topics
+
+    def as_state(self) -> str:
+        return json.dumps({"kind": self.kind, "finished_at": time.time(),
+                           "seconds": round(self.seconds, 4), "feeds": self.feeds,
+                           "documents": self.documents, "changes": self.changes})
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """How far the refreshes have got: the newest change rendered (`at`), the changes already
+    rendered in the overlap window before it, and the end of the last embargo window."""
+
+    at: datetime
+    seen: frozenset[tuple[str, str]]
+    published_upto: datetime
+
+    def to_json(self) -> str:
+        return json.dumps({"at": self.at.isoformat(), "seen": sorted(self.seen),
+                           "published_upto": self.published_upto.isoformat()})
+
+    @classmethod
+    def from_json(cls, text: str) -> Watermark:
+        raw = json.loads(text)
+        return cls(datetime.fromisoformat(raw["at"]), frozenset(map(tuple, raw["seen"])),
+                   datetime.fromisoformat(raw["published_upto"]))
+
+
+class Refresher:
+    def __init__(self, renderer: FeedRenderer, *,
+                 on_changed: Callable[[tuple[str, ...]], None] | None = None):
+        self.renderer = renderer
+        self.cache = renderer.cache
+        self.store = renderer.store
+        self.overlap = timedelta(seconds=renderer.settings.change_overlap)
+        self.on_changed = on_changed
+
+    def full(self, *, progress: bool = False) -> RefreshReport:
+        """Render and publish every feed (first start, drift repair, `feedsvc refresh`)."""
+        started = time.perf_counter()
+        now = datetime.now(UTC)
+        # Read before rendering, so these changes are in what is rendered and need no second
+        # pass; a change that commits later is not listed and the next refresh finds it.
+        recent = self.store.changed_since(now - self.overlap, MAX_INCREMENTAL_CHANGES)
+        catalog = self.renderer.catalog()
+        changed: list[str] = []
+        documents = 0
+        for spec in tqdm(catalog.values(), desc="feeds", unit="feed", disable=not progress):
+            entries = self.renderer.render(spec, now)
+            changed += self._publish(entries)
+            documents += len(entries)
+        site = self.renderer.render_site(catalog)
+        self._publish(site)
+        seen = frozenset((c.id, c.changed_at.isoformat()) for c in recent)
+        self.cache.set_state("watermark", Watermark(now, seen, now).to_json())
+        report = RefreshReport("full", 0, len(catalog), documents + len(site),
+                               time.perf_counter() - started, tuple(changed))
+        return self._finish(report)
+
+    def incremental(self) -> RefreshReport:
+        """Re-render just the feeds that changed since the watermark (a full refresh when
+        there is no watermark yet, or too many changes to be worth picking)."""
+        started = time.perf_counter()
+        state = self.cache.get_state("watermark")
+        if state is None:
+            return self.full()
+        mark = Watermark.from_json(state)
+        now = datetime.now(UTC)
+        changes = self.store.changed_since(mark.at - self.overlap, MAX_INCREMENTAL_CHANGES + 1)
+        if len(changes) > MAX_INCREMENTAL_CHANGES:
+            return self.full()
+        fresh = [c for c in changes if (c.id, c.changed_at.isoformat()) not in mark.seen]
+        paths: set[str] = set().union(*(c.feeds for c in fresh))
+        for section in self.store.published_between(mark.published_upto, now):
+            paths.update(ancestor_paths(section))
+        catalog = self.renderer.catalog() if paths else {}
+        changed: list[str] = []
+        documents = 0
+        if paths:
+            entries: dict[FeedKey, CachedFeed] = {}
+            for path in sorted(paths & catalog.keys()):
+                entries.update(self.renderer.render(catalog[path], now))
+            entries.update(self.renderer.render_site(catalog))
+            changed = self._publish(entries)  # one MULTI: these feeds change together
+            documents = len(entries)
+        newest = max((c.changed_at for c in changes), default=mark.at)
+        newest = max(newest, mark.at)
+        seen = frozenset((c.id, c.changed_at.isoformat()) for c in changes
+                         if c.changed_at >= newest - self.overlap)
+        self.cache.set_state("watermark", Watermark(newest, seen, now).to_json())
+        report = RefreshReport("incremental", len(fresh), len(paths & catalog.keys()),
+                               documents, time.perf_counter() - started, tuple(changed))
+        return self._finish(report)
+
+    def _publish(self, entries: dict[FeedKey, CachedFeed]) -> list[str]:
+        """Write `entries`; return the URLs of the feeds whose bytes changed."""
+        changed = [key for key, entry in entries.items() if self._etag(key) != entry.etag]
+        self.cache.put_many(entries)
+        return [feed_url(key.origin, key.path, key.filename)
+                for key in changed if key.filename in FORMATS]
+
+    def _etag(self, key: FeedKey) -> str | None:
+        entry = self.cache.get(key)
+        return entry.etag if entry else None
+
+    def _finish(self, report: RefreshReport) -> RefreshReport:
+        log.info("%s refresh: %d changes, %d feeds, %d documents (%d changed) in %.2fs",
+                 report.kind, report.changes, report.feeds, report.documents,
+                 len(report.changed_urls), report.seconds)
+        try:
+            self.cache.set_state("refresh", report.as_state())
+        except CacheUnavailable as exc:  # the refresh itself succeeded; only the record is lost
+            log.warning("could not record the refresh: %s", exc)
+        if report.changed_urls and self.on_changed:
+            self.on_changed(report.changed_urls)
+        return report
+

@@ -1,0 +1,148 @@
+"""Refreshes against the real store and Redis: incremental picks exactly the touched feeds,
+never skips a change, and only the lease holder among schedulers refreshes."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import UTC, datetime, timedelta
+
+import feedparser
+import pytest
+
+from feedsvc.cache import CacheUnavailable, FeedKey, MemoryCache
+from feedsvc.ingest.document import parse_article
+from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh.leader import LeaderLock
+from feedsvc.render.items import item_id
+
+ORIGIN = "https://news.example"
+
+
+def article(settings, article_id, section="News/Turkey", published=None, **fields):
+    published = published or datetime(2026, 11, 1, 10, tzinfo=UTC)
+    return parse_article({
+        "id": article_id, "url": f"/a/{article_id}", "section": section,
+        "title": fields.pop("title", f"Title {article_id}"),
+        "published": published.isoformat(), **fields,
+    }, origin=settings.origin, timezone=settings.timezone)
+
+
+def ids_in(cache, path, filename="rss.xml"):
+    entry = cache.get(FeedKey(path, filename, ORIGIN))
+    return [e.id for e in feedparser.parse(entry.body).entries]
+
+
+@pytest.fixture
+def refresher(settings, store, redis_cache):
+    store.upsert([article(settings, "base-turkey"), article(settings, "base-world", "World")])
+    refresher = Refresher(FeedRenderer(settings, store, redis_cache))
+    refresher.full()
+    return refresher
+
+
+def test_incremental_renders_only_the_touched_feeds(settings, store, redis_cache, refresher):
+    world_before = redis_cache.get(FeedKey("world", "atom.xml", ORIGIN)).etag
+    store.upsert([article(settings, "new", published=datetime(2026, 11, 2, tzinfo=UTC))])
+    report = refresher.incremental()
+    assert report.kind == "incremental" and report.changes == 1
+    assert report.feeds == 3  # news/turkey, news, the site
+    for path in ("news/turkey", "news", ""):
+        assert ids_in(redis_cache, path)[0] == item_id("new")
+    assert redis_cache.get(FeedKey("world", "atom.xml", ORIGIN)).etag == world_before
+    # every address of each touched feed is a WebSub topic
+    assert set(report.changed_urls) >= {
+        f"{origin}/feeds/news/turkey/rss.xml" for origin in settings.addresses}
+    assert not any("/world/" in url for url in report.changed_urls)
+    # nothing new: nothing rendered again, though the overlap window re-reads the change
+    again = refresher.incremental()
+    assert (again.changes, again.feeds, again.changed_urls) == (0, 0, ())
+
+
+def test_delete_and_move_leave_the_old_feeds(settings, store, redis_cache, refresher):
+    store.upsert([article(settings, "base-turkey", status="deleted")])
+    store.upsert([article(settings, "base-world", "News/Iran")])
+    report = refresher.incremental()
+    assert report.changes == 2
+    assert item_id("base-turkey") not in ids_in(redis_cache, "news/turkey")
+    assert item_id("base-turkey") not in ids_in(redis_cache, "")
+    assert ids_in(redis_cache, "world") == []
+    assert ids_in(redis_cache, "news/iran") == [item_id("base-world")]
+
+
+def test_changes_in_one_batch_share_a_timestamp_and_are_all_seen(settings, store, redis_cache,
+                                                                 refresher):
+    store.upsert([article(settings, f"same-{i}", "World") for i in range(3)])
+    assert len({c.changed_at for c in store.changed_since(datetime.now(UTC)
+                                                          - timedelta(minutes=1))
+                if c.id.startswith("same-")}) == 1
+    assert refresher.incremental().changes == 3
+    assert {item_id(f"same-{i}") for i in range(3)} <= set(ids_in(redis_cache, "world"))
+
+
+def test_an_embargoed_article_appears_when_its_time_comes(settings, store, redis_cache,
+                                                          refresher):
+    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    store.upsert([article(settings, "embargoed", "World", published=due)])
+    refresher.incremental()
+    assert item_id("embargoed") not in ids_in(redis_cache, "world")
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.2)
+    report = refresher.incremental()  # no new change: the publication time alone brings it in
+    assert report.changes == 0 and report.feeds == 2  # world and the site
+    assert ids_in(redis_cache, "world")[0] == item_id("embargoed")
+
+
+class _FailingOnce(MemoryCache):
+    """A cache whose next write fails, as Redis going away mid-publish would."""
+
+    fail_next = False
+
+    def put_many(self, entries):
+        if self.fail_next:
+            self.fail_next = False
+            raise CacheUnavailable("connection reset")
+        super().put_many(entries)
+
+
+def test_a_failed_publish_does_not_advance_the_watermark(settings, store):
+    cache = _FailingOnce()
+    refresher = Refresher(FeedRenderer(settings, store, cache))
+    refresher.full()
+    store.upsert([article(settings, "lost?", "World")])
+    cache.fail_next = True
+    with pytest.raises(CacheUnavailable):
+        refresher.incremental()
+    report = refresher.incremental()
+    assert report.changes == 1
+    assert ids_in(cache, "world") == [item_id("lost?")]
+
+
+def test_a_change_committed_late_inside_the_overlap_is_not_skipped(settings, store, redis_cache,
+                                                                   refresher):
+    """An importer whose clock lags (or whose transaction commits late) writes a change stamped
+    before the watermark; the overlap window still finds it."""
+    from feedsvc.refresh.refresher import Watermark
+
+    mark = Watermark.from_json(redis_cache.get_state("watermark"))
+    ahead = dataclasses.replace(mark, at=mark.at + timedelta(seconds=5))  # our clock ran ahead
+    redis_cache.set_state("watermark", ahead.to_json())
+    store.upsert([article(settings, "late", "World")])
+    assert refresher.incremental().changes == 1
+    assert item_id("late") in ids_in(redis_cache, "world")
+
+
+def test_no_watermark_means_a_full_refresh(settings, store, redis_cache):
+    store.upsert([article(settings, "x", "World")])
+    report = Refresher(FeedRenderer(settings, store, redis_cache)).incremental()
+    assert report.kind == "full" and report.feeds == 6
+
+
+def test_only_one_lease_holder(redis_client, redis_prefix):
+    first = LeaderLock(redis_client, f"{redis_prefix}leader", lease=1)
+    second = LeaderLock(redis_client, f"{redis_prefix}leader", lease=1)
+    assert first.hold() and not second.hold()
+    assert first.hold()  # renewing one's own lease
+    first.release()
+    assert second.hold() and not first.hold()
+    time.sleep(1.2)  # the holder stops renewing (it died): the lease runs out
+    assert first.hold() and not second.hold()
