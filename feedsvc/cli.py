@@ -36,6 +36,7 @@ def main(ctx: click.Context, config: str | None, log_level: str) -> None:
     """feedsvc: news feeds per section, on every mirror address."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not every job run
     ctx.obj = {"config": config}
 
 

@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +20,7 @@ import pytest
 import requests
 
 from conftest import DEMO_ARTICLES, REDIS_URL, ROOT, SAMPLE_PAGE, free_port
+from feedsvc.cache import FeedKey, RedisCache
 
 BIN = Path(sys.executable).parent
 SAMPLE_TITLE = "Putin, Erdogan warn over escalating al-Quds tensions"
@@ -37,12 +41,16 @@ def _wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30
 
 
 @pytest.fixture
-def spawn() -> Iterator:
+def spawn(tmp_path: Path) -> Iterator:
+    """Start long-running processes (their output to files, not to pipes that could fill up);
+    they are stopped after the test."""
     processes: list[subprocess.Popen] = []
 
     def start(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
+        log = open(tmp_path / f"process-{len(processes)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(args, cwd=cwd, env={**os.environ, **env},
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                   stdout=log, stderr=subprocess.STDOUT)
+        log.close()
         processes.append(process)
         return process
 
@@ -103,3 +111,64 @@ def test_procfile_web_serves_what_import_and_refresh_put_in_postgres_and_redis(
         titles = [e.title for e in parsed.entries]
         assert titles[0] == SAMPLE_TITLE, host  # the newest article in the section
         assert parsed.entries[0].link.startswith(f"https://{host}/news/turkey/"), host
+
+
+def _write_config(tmp_path: Path, redis_prefix: str, **scheduler: int) -> Path:
+    text = (ROOT / "config" / "feedsvc.toml").read_text().replace(
+        'key_prefix = "feedsvc:"', f'key_prefix = "{redis_prefix}"')
+    for key, value in scheduler.items():
+        text = re.sub(rf"^{key} = \d+$", f"{key} = {value}", text, flags=re.MULTILINE)
+    config = tmp_path / "feedsvc.toml"
+    config.write_text(text)
+    return config
+
+
+def _article_line(article_id: str, title: str) -> str:
+    return json.dumps({"id": article_id, "url": f"/news/turkey/{article_id}",
+                       "section": "News/Turkey", "title": title,
+                       "published": "2026-11-24T10:00:00Z"}) + "\n"
+
+
+def _wait_for_title(cache: RedisCache, title: str, seconds: float) -> float:
+    """Seconds until the Turkey feed in the cache carries `title`; fails after `seconds`."""
+    started = time.monotonic()
+    key = FeedKey("news/turkey", "rss.xml", "https://news.example")
+    while time.monotonic() - started < seconds:
+        entry = cache.get(key)
+        if entry and title in [e.title for e in feedparser.parse(entry.body).entries]:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"{title!r} not in the feed after {seconds}s")
+
+
+def test_schedulers_refresh_on_import_and_fail_over_after_sigkill(spawn, tmp_path, redis_prefix,
+                                                                  redis_client):
+    """Two schedulers, one leader. An import is in the feed within about a second (pub/sub
+    trigger, while the timer is a minute away); SIGKILL the leader mid-flight and the other
+    takes over within the lease and catches up."""
+    config = _write_config(tmp_path, redis_prefix, refresh_interval=60, leader_lease=2)
+    env = {"FEEDSVC_CONFIG": str(config), "REDIS_URL": REDIS_URL,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
+           "PATH": f"{BIN}:{os.environ['PATH']}"}
+    assert _run(["feedsvc", "import", str(DEMO_ARTICLES)], env).returncode == 0
+    cache = RedisCache(redis_client, redis_prefix)
+    first = spawn(["feedsvc", "scheduler"], env)
+    deadline = time.monotonic() + 20
+    while cache.get_state("refresh") is None:
+        assert time.monotonic() < deadline, "the first scheduler never refreshed"
+        time.sleep(0.1)
+    second = spawn(["feedsvc", "scheduler"], env)
+    time.sleep(1)  # the second one is up and sees the lease taken
+
+    batch = tmp_path / "one.jsonl"
+    batch.write_text(_article_line("fresh-1", "Fresh one"))
+    assert _run(["feedsvc", "import", str(batch)], env).returncode == 0
+    assert _wait_for_title(cache, "Fresh one", 5) < 3
+
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(5)
+    batch.write_text(_article_line("fresh-2", "Fresh two"))
+    assert _run(["feedsvc", "import", str(batch)], env).returncode == 0
+    # lease 2 s, renewal checks every 2/3 s: the survivor leads and catches up well within 5 s
+    _wait_for_title(cache, "Fresh two", 8)
+    assert second.poll() is None

@@ -1,8 +1,9 @@
 """One leader among many schedulers: only the process holding the lease refreshes.
 
 The lease is a Redis lock (redis-py's `Lock`: SET NX PX to take it, Lua scripts to renew and
-release only one's own token). The leader renews it every third of the lease; a leader that
-dies (even by SIGKILL) stops renewing, and another process takes over within one lease.
+release only one's own token). Every scheduler calls `hold()` every third of the lease: the
+leader renews, the others try to take it; a leader that dies (even by SIGKILL) stops renewing,
+and another process takes over within one lease and a third.
 """
 
 from __future__ import annotations
@@ -40,11 +41,6 @@ class LeaderLock:
         self._leading = leading
         return leading
 
-    def renew(self) -> None:
-        """Keep the lease while leading (a long refresh must not lose it half-way)."""
-        if self._leading:
-            self.hold()
-
     def release(self) -> None:
         try:
             if self._lock.owned():
@@ -59,9 +55,6 @@ class SoleLeader:
 
     def hold(self) -> bool:
         return True
-
-    def renew(self) -> None:
-        pass
 
     def release(self) -> None:
         pass

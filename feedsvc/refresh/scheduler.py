@@ -36,6 +36,7 @@ class RefreshService:
         else:
             self.leader, self.listener = SoleLeader(), None
         self._one_at_a_time = threading.Lock()
+        self._leading = False
 
     def start(self, *, run_now: bool = True) -> None:
         """Schedule the jobs and start; with `run_now` the first refresh runs at once."""
@@ -48,11 +49,18 @@ class RefreshService:
         self.scheduler.add_job(self.refresh, "interval", args=["full"],
                                seconds=s.full_rebuild_interval, id="rebuild", **common,
                                misfire_grace_time=s.full_rebuild_interval)
-        self.scheduler.add_job(self.leader.renew, "interval", seconds=max(1, s.leader_lease / 3),
+        self.scheduler.add_job(self.keep_lead, "interval", seconds=max(1, s.leader_lease / 3),
                                id="leader", **common)
         if self.listener:
             self.listener.start()
         self.scheduler.start()
+
+    def keep_lead(self) -> None:
+        """Renew the lease, or take it when its holder is gone; a new leader catches up at
+        once with what changed while nobody led."""
+        was_leading, self._leading = self._leading, self.leader.hold()
+        if self._leading and not was_leading:
+            self.trigger()
 
     def trigger(self) -> None:
         """An import committed: refresh as soon as the current refresh (if any) is done."""
