@@ -207,7 +207,7 @@ class WebSubPublisher:
                           "%d topic(s) dropped", hub, status, response.reason, detail, count)
                 return None
             problem, retry_after = f"HTTP {status} {response.reason}", _retry_after(response)
-        if delivery.attempt > self._retries:
+        if delivery.attempt >= self._retries:
             log.error("WebSub hub %s still failing after %d attempt(s) (%s): %d topic(s) dropped",
                       hub, delivery.attempt + 1, problem, count)
             return None
