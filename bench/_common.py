@@ -1,7 +1,7 @@
-"""What both benchmarks share: the store they run against, timing, sizes and budget checks.
+"""What the benchmarks share: the store they run against, timing, sizes and budget checks.
 
-Kept in one place so the import and query figures are taken the same way (same settings, same
-PostgreSQL isolation, same percentiles) and neither script carries a copy of the other's code.
+Kept in one place so every figure is taken the same way (same settings, same PostgreSQL
+isolation, same percentiles, same machine note) and no script carries a copy of another's code.
 """
 
 from __future__ import annotations
@@ -27,23 +27,10 @@ from feedsvc.ingest.document import parse_article
 from feedsvc.model import Article
 from feedsvc.store import Store
 
-BATCH = 5_000  # articles per Store.upsert when filling
-
 
 def validate(doc: Any, settings: Settings) -> Article:
     """The importer's validation of one decoded document (raises DocumentError)."""
     return parse_article(doc, origin=settings.origin, timezone=settings.timezone)
-
-
-def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 # ---- the database under test ----------------------------------------------------------------

@@ -8,7 +8,8 @@ splits the work: JSON + `parse_article` (validation) and `Article.to_document` +
 
     .venv/bin/python bench/import_rate.py [--count N | --quick] [--database-url URL]
 
-Exits 1 when the first import takes longer than 60 s per 100,000 articles.
+Exits 1 when the first import into SQLite takes longer than 60 s per 100,000 articles (the
+requirement is SQLite's; a PostgreSQL run only reports).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from _common import (
     store_size,
     validate,
 )
-
 from feedsvc.config import Settings, load_settings
 from feedsvc.demo.generate import generate_articles, write_jsonl
 from feedsvc.ingest.importer import Importer
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             first = _timed_import(settings, store, jsonl, count)
             again = _timed_import(settings, store, jsonl, count)
             store_mb = store_size(store) / 1e6
+            on_sqlite = store.engine.dialect.name == "sqlite"
             rss = peak_rss_mb()
         validating, serialising = _split(jsonl, settings)
 
@@ -84,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"JSONL file {file_mb:.1f} MB; store after both imports {store_mb:.1f} MB; "
           f"peak RSS {rss:.0f} MB (generation + both imports)")
     limit = SECONDS_PER_100K * count / 100_000
-    budget.check(f"import of {count:,} articles", first.seconds, limit, "s")
+    if on_sqlite:
+        budget.check(f"import of {count:,} articles", first.seconds, limit, "s")
+    else:
+        print(f"no budget checked: the requirement ({limit:.0f} s for {count:,}) is SQLite's")
     return budget.exit_code()
 
 

@@ -7,7 +7,7 @@ values around without any of them depending on SQLAlchemy, feedgen or Flask.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -66,16 +66,26 @@ class Article:
         return section_slug(self.section)
 
     def to_document(self) -> dict[str, Any]:
-        """The JSON-ready document the store keeps: the import shape, normalised."""
-        doc = asdict(self)
-        doc["section"] = list(self.section)
-        doc["published"] = self.published.isoformat()
-        doc["updated"] = self.updated.isoformat()
-        for key in ("authors", "tags"):
-            doc[key] = list(doc[key])
-        for key in ("images", "videos", "related"):
-            doc[key] = [{k: v for k, v in item.items() if v is not None} for item in doc[key]]
-        return {k: v for k, v in doc.items() if v not in (None, [], ())}
+        """The JSON-ready document the store keeps: the import shape, normalised. Built field
+        by field (not with `dataclasses.asdict`, whose deep copies cost a third of an import)."""
+        doc = {
+            "id": self.id,
+            "url": self.url,
+            "section": list(self.section),
+            "title": self.title,
+            "published": self.published.isoformat(),
+            "updated": self.updated.isoformat(),
+            "summary": self.summary,
+            "body": self.body,
+            "authors": list(self.authors),
+            "tags": list(self.tags),
+            "language": self.language,
+            "images": [_known(i) for i in self.images],
+            "videos": [_known(v) for v in self.videos],
+            "related": [_known(r) for r in self.related],
+            "status": self.status,
+        }
+        return {k: v for k, v in doc.items() if v is not None and v != []}
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Article:
@@ -97,6 +107,11 @@ class Article:
             related=tuple(RelatedLink(**r) for r in doc.get("related", ())),
             status=doc.get("status", "published"),
         )
+
+
+def _known(value: Image | Video | RelatedLink) -> dict[str, Any]:
+    """A nested value's fields that are set."""
+    return {f: v for f in value.__slots__ if (v := getattr(value, f)) is not None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$"
 )
+_SPACE = re.compile(r"\s")
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _MIME = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
@@ -99,7 +100,7 @@ class _Checker:
         if text is None:
             return None
         text = text.strip()
-        if any(c.isspace() for c in text):
+        if _SPACE.search(text):
             self.fail(field, "must not contain white space")
             return None
         if text.startswith("/") and not text.startswith("//"):
