@@ -1,17 +1,34 @@
-"""gunicorn settings for the `web` process (Procfile). Environment: PORT, WEB_CONCURRENCY."""
+"""gunicorn settings for the web app, where gunicorn is required:
+`gunicorn -c config/gunicorn.conf.py 'feedsvc.web:create_app()'`. Environment: PORT, HOST,
+WEB_CONCURRENCY (workers), WEB_THREADS, ACCESS_LOG, PROMETHEUS_MULTIPROC_DIR.
+
+The Procfile's `python -m feedsvc.web` (granian) serves two to three times the requests/s on the
+same cores (bench/serve.py). Of gunicorn's worker classes, by the same measurement: gthread and
+sync serve about the same; gevent no more, with p99 latencies near a second. gthread keeps
+connections alive and a slow reader holds a thread, not a process; but a keep-alive connection
+stays with the worker that accepted it, so a few long-lived connections (a benchmark's, a
+proxy's) can all land on one worker.
+"""
 
 import multiprocessing
 import os
 
+from feedsvc.web.metrics_dir import prepare_metrics_dir
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-# Feed requests are short and mostly wait on Redis: a few threads per worker, a worker per core.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "4"))
 keepalive = 30
 timeout = 30
 graceful_timeout = 10
-max_requests = 100_000
-max_requests_jitter = 10_000
+# No max_requests: nothing leaks that recycling would cure, and a new worker starts with no
+# in-process copies and adds a metrics file per process.
 accesslog = os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
+
+_remove_metrics_dir = prepare_metrics_dir()
+
+
+def on_exit(server):
+    _remove_metrics_dir()

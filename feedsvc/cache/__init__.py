@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from feedsvc.cache.entry import CachedFeed, CacheUnavailable, FeedKey, make_entry
 from feedsvc.cache.memory import MemoryCache
+from feedsvc.cache.near import NearCache
 from feedsvc.cache.redis import RedisCache
 from feedsvc.config import Settings
 
-FeedCache = MemoryCache | RedisCache
+FeedCache = MemoryCache | RedisCache | NearCache
 
 
 def open_cache(settings: Settings) -> FeedCache:
@@ -19,6 +20,6 @@ def open_cache(settings: Settings) -> FeedCache:
 
 
 __all__ = [
-    "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "MemoryCache", "RedisCache",
-    "make_entry", "open_cache",
+    "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "MemoryCache", "NearCache",
+    "RedisCache", "make_entry", "open_cache",
 ]

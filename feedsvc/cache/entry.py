@@ -1,4 +1,8 @@
-"""A cached feed: its bytes, their gzip form and validators, all computed once at render time."""
+"""A cached feed: its bytes, their compressed forms and validators, all made once at render time.
+
+A cache hit then costs no rendering and no compression; every process that reads the entry
+serves the same bytes under the same ETag.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,12 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+
+import brotli
+
+# Quality 6: within 3 % of quality 9's size on our feeds at a sixth of its time (and faster
+# than gzip -9); 10 and 11 cost 50-150x more for 10 % less.
+BROTLI_QUALITY = 6
 
 
 class CacheUnavailable(RuntimeError):
@@ -29,9 +39,15 @@ class FeedKey:
 class CachedFeed:
     body: bytes
     gzip: bytes
+    br: bytes
     etag: str           # strong, quoted, from the bytes
     last_modified: int  # epoch seconds of the newest item change
     content_type: str
+
+    @property
+    def size(self) -> int:
+        """Bytes held, for in-process memory budgets."""
+        return len(self.body) + len(self.gzip) + len(self.br)
 
 
 def make_entry(body: bytes, content_type: str, last_modified: datetime) -> CachedFeed:
@@ -39,6 +55,7 @@ def make_entry(body: bytes, content_type: str, last_modified: datetime) -> Cache
     return CachedFeed(
         body=body,
         gzip=gzip.compress(body, compresslevel=9, mtime=0),
+        br=brotli.compress(body, quality=BROTLI_QUALITY),
         etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
         last_modified=int(last_modified.timestamp()),
         content_type=content_type,

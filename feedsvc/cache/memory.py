@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from feedsvc.cache.entry import CachedFeed, FeedKey
 
@@ -16,6 +16,9 @@ class MemoryCache:
 
     def get(self, key: FeedKey) -> CachedFeed | None:
         return self._entries.get(key)
+
+    def etags(self, keys: Iterable[FeedKey]) -> dict[FeedKey, str | None]:
+        return {k: e.etag if (e := self._entries.get(k)) else None for k in keys}
 
     def put_many(self, entries: Mapping[FeedKey, CachedFeed]) -> None:
         with self._lock:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import redis
 
 from feedsvc.cache.entry import CachedFeed, CacheUnavailable, FeedKey
 
-_FIELDS = (b"body", b"gzip", b"etag", b"last_modified", b"content_type")
+_FIELDS = (b"body", b"gzip", b"br", b"etag", b"last_modified", b"content_type")
 
 
 class RedisCache:
-    """Feed entries as one hash each, expiring `ttl` seconds after their last write: a full
-    rebuild rewrites every live feed well within it, so only orphans (a section gone, an
-    address removed) expire. Small named state values (the refresh's) live beside them."""
+    """Feed entries as one hash each (`{prefix}feed:{origin}|{path}|{filename}`), expiring
+    `ttl` seconds after their last write: a full rebuild rewrites every live feed well within
+    it, so only orphans (a section gone, an address removed) expire. Small named state values
+    (the refresh's) live beside them under `{prefix}state:`."""
 
     def __init__(self, client: redis.Redis, prefix: str, ttl: int = 3 * 86400):
         self.client = client
@@ -26,32 +27,53 @@ class RedisCache:
         client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         return cls(client, prefix, ttl)
 
-    def _key(self, key: FeedKey) -> str:
+    @property
+    def feed_prefix(self) -> str:
+        """What every entry's key starts with (and nothing else's)."""
+        return f"{self.prefix}feed:"
+
+    def redis_key(self, key: FeedKey) -> str:
         return f"{self.prefix}feed:{key}"
 
     def get(self, key: FeedKey) -> CachedFeed | None:
+        """The whole entry in one HMGET: a hash is read atomically, so never half of a write."""
         try:
-            values = self.client.hmget(self._key(key), _FIELDS)
+            values = self.client.hmget(self.redis_key(key), _FIELDS)
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
-        if any(v is None for v in values):
+        if any(v is None for v in values):  # absent, or written before a field existed
             return None
-        body, gz, etag, last_modified, content_type = values
-        return CachedFeed(body, gz, etag.decode(), int(last_modified), content_type.decode())
+        body, gz, br, etag, last_modified, content_type = values
+        return CachedFeed(body, gz, br, etag.decode(), int(last_modified), content_type.decode())
+
+    def etags(self, keys: Iterable[FeedKey]) -> dict[FeedKey, str | None]:
+        """The current ETag of each key (None where absent) in one round trip, without the
+        bodies: what a refresh compares to tell which feeds changed."""
+        keys = list(keys)
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hget(self.redis_key(key), "etag")
+                values = pipe.execute()
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return {k: v.decode() if v is not None else None for k, v in zip(keys, values,
+                                                                          strict=True)}
 
     def put_many(self, entries: Mapping[FeedKey, CachedFeed]) -> None:
         """Write all `entries` in one MULTI/EXEC: readers see all of them or none."""
         try:
             with self.client.pipeline(transaction=True) as pipe:
                 for key, entry in entries.items():
-                    pipe.hset(self._key(key), mapping={
+                    pipe.hset(self.redis_key(key), mapping={
                         "body": entry.body,
                         "gzip": entry.gzip,
+                        "br": entry.br,
                         "etag": entry.etag,
                         "last_modified": entry.last_modified,
                         "content_type": entry.content_type,
                     })
-                    pipe.expire(self._key(key), self.ttl)
+                    pipe.expire(self.redis_key(key), self.ttl)
                 pipe.execute()
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc

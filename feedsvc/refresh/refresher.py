@@ -133,14 +133,11 @@ class Refresher:
 
     def _publish(self, entries: dict[FeedKey, CachedFeed]) -> list[str]:
         """Write `entries`; return the URLs of the feeds whose bytes changed."""
-        changed = [key for key, entry in entries.items() if self._etag(key) != entry.etag]
+        current = self.cache.etags(entries)
+        changed = [key for key, entry in entries.items() if current[key] != entry.etag]
         self.cache.put_many(entries)
         return [feed_url(key.origin, key.path, key.filename)
                 for key in changed if key.filename in FORMATS]
-
-    def _etag(self, key: FeedKey) -> str | None:
-        entry = self.cache.get(key)
-        return entry.etag if entry else None
 
     def _finish(self, report: RefreshReport) -> RefreshReport:
         log.info("%s refresh: %d changes, %d feeds, %d documents (%d changed) in %.2fs",

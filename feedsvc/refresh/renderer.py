@@ -45,7 +45,8 @@ def _render_without_bad_items(fmt: Format, ctx: FeedContext) -> bytes:
             fmt.render(dataclasses.replace(ctx, items=[item]))
             good.append(item)
         except Exception as exc:
-            log.error("item %s (%s) left out of %s: %s", item.id, item.url, fmt.filename, exc)
+            # %r: the bad value itself may be unprintable (a lone surrogate, say)
+            log.error("item %s (%r) left out of %s: %r", item.id, item.url, fmt.filename, exc)
     return fmt.render(dataclasses.replace(ctx, items=good))
 
 

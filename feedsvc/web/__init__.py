@@ -1,5 +1,16 @@
-"""The web process: a Flask app that serves feeds from the cache (design §3, §5)."""
+"""The web process: a Flask app that serves feeds from the cache (design §3, §5).
 
-from feedsvc.web.app import create_app
+`create_app` is imported on first use, not with the package: `python -m feedsvc.web` and
+config/gunicorn.conf.py set PROMETHEUS_MULTIPROC_DIR before anything imports prometheus-client,
+which reads it once, at import (feedsvc.web.metrics_dir)."""
+
+
+def __getattr__(name: str):
+    if name == "create_app":
+        from feedsvc.web.app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["create_app"]

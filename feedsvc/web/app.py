@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from feedsvc.cache import FeedCache, open_cache
+from feedsvc.cache import FeedCache, NearCache, RedisCache, open_cache
 from feedsvc.config import Settings, load_settings
 from feedsvc.refresh import FeedRenderer
 from feedsvc.store import Store
+from feedsvc.web.addresses import Addresses
+from feedsvc.web.metrics import instrument
+from feedsvc.web.responses import CachePolicy
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +27,29 @@ class Services:
     store: Store
     cache: FeedCache
     renderer: FeedRenderer
+    addresses: Addresses
+    policy: CachePolicy
 
 
 def create_app(
-    settings: Settings | None = None, store: Store | None = None, cache: FeedCache | None = None
+    settings: Settings | None = None, store: Store | None = None, cache: FeedCache | None = None,
+    *, near_cache: bool = True,
 ) -> Flask:
-    """Build the app from the configuration (or the given parts, for tests and `serve`)."""
+    """Build the app from the configuration (or the given parts, for tests and `serve`).
+
+    A Redis cache is read through in-process copies kept valid by Redis's invalidation
+    notices (feedsvc.cache.near); `near_cache=False` reads Redis on every request."""
     settings = settings or load_settings()
     store = store or Store(settings.database_url)
     cache = cache or open_cache(settings)
+    if near_cache and isinstance(cache, RedisCache):
+        cache = NearCache(cache)
     app = Flask(__name__)
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # GET and HEAD only (design §3)
     renderer = FeedRenderer(settings, store, cache)
-    app.extensions["feedsvc"] = Services(settings, store, cache, renderer)
+    app.extensions["feedsvc"] = Services(settings, store, cache, renderer, Addresses(settings),
+                                         CachePolicy.from_settings(settings))
+    instrument(app)
 
     from feedsvc.web import routes
 

@@ -1,59 +1,100 @@
-"""The one place HTTP caching is decided: validators, 304s, content coding, cache headers."""
+"""The one place HTTP caching is decided: validators, 304s, content coding, cache headers.
+
+Each entry has three representations, identity, gzip and br, compressed at render time; each
+has its own strong ETag (the identity tag with `-gzip`/`-br` inside the quotes) since their
+bytes differ. A conditional request naming the tag of any representation the client accepts
+gets a 304 carrying that tag, so a cache revalidates the copy it holds.
+"""
 
 from __future__ import annotations
 
-from email.utils import formatdate, parsedate_to_datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import formatdate
+from functools import lru_cache
 
-from flask import Request, Response
+from flask import Response
+from werkzeug.exceptions import NotAcceptable
 
 from feedsvc.cache import CachedFeed
-
-GZIP_SUFFIX = '-gzip"'
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    """Weak comparison (RFC 9110 §13.1.2) against the identity and the gzip variant's tag."""
-    if header.strip() == "*":
-        return True
-    opaque = etag.strip('"')
-    for candidate in header.split(","):
-        tag = candidate.strip().removeprefix("W/").strip('"')
-        if tag in (opaque, opaque + "-gzip"):
-            return True
-    return False
+from feedsvc.config import Settings
+from feedsvc.web.headers import ANY_TAG, acceptable_codings, entity_tags, http_date
 
 
-def _not_modified_since(header: str, last_modified: int) -> bool:
-    try:
-        since = parsedate_to_datetime(header)
-    except (TypeError, ValueError, IndexError):
-        return False
-    return since is not None and last_modified <= since.timestamp()
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """The headers every cached document gets, fixed by the configuration."""
+
+    cache_control: str
+    hubs: tuple[str, ...]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CachePolicy:
+        # Fresh for one refresh interval; a cache may then serve the old copy while it
+        # revalidates (another interval) and, if we fail, for up to a day.
+        interval = settings.refresh_interval
+        return cls(f"public, max-age={interval}, stale-while-revalidate={interval}, "
+                   "stale-if-error=86400", settings.websub_hubs)
+
+    def links(self, self_url: str) -> str:
+        """The WebSub discovery links (RFC 8288) of a feed served at `self_url`."""
+        return ", ".join([*(f'<{hub}>; rel="hub"' for hub in self.hubs),
+                          f'<{self_url}>; rel="self"'])
 
 
-def feed_response(request: Request, entry: CachedFeed, max_age: int) -> Response:
-    """A 200 or 304 for `entry`: the bytes are served as cached, never re-encoded here."""
-    use_gzip = request.accept_encodings["gzip"] > 0
-    etag = entry.etag[:-1] + GZIP_SUFFIX if use_gzip else entry.etag
-    headers = {
-        "ETag": etag,
-        "Last-Modified": formatdate(entry.last_modified, usegmt=True),
-        "Cache-Control": f"public, max-age={max_age}, stale-while-revalidate={max_age}, "
-                         f"stale-if-error={max_age * 60}",
-        "Vary": "Accept-Encoding",
-        "Access-Control-Allow-Origin": "*",
-        "X-Content-Type-Options": "nosniff",
-    }
-    if_none_match = request.headers.get("If-None-Match")
+def _etag(entry: CachedFeed, coding: str) -> str:
+    return entry.etag if coding == "identity" else f'{entry.etag[:-1]}-{coding}"'
+
+
+def _bytes(entry: CachedFeed, coding: str) -> bytes:
+    return entry.body if coding == "identity" else getattr(entry, coding)
+
+
+@lru_cache(maxsize=4096)
+def _http_date(epoch: int) -> str:
+    return formatdate(epoch, usegmt=True)
+
+
+def _not_modified(environ: Mapping[str, str], entry: CachedFeed,
+                  codings: tuple[str, ...]) -> str | None:
+    """The coding of the representation the client already holds, if it is current (RFC 9110
+    §13.1.1-2: If-Modified-Since counts only without If-None-Match)."""
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
-        not_modified = _etag_matches(if_none_match, entry.etag)
-    else:
-        since = request.headers.get("If-Modified-Since")
-        not_modified = since is not None and _not_modified_since(since, entry.last_modified)
-    if not_modified:
+        tags = entity_tags(if_none_match)
+        if ANY_TAG in tags:
+            return codings[0]
+        return next((c for c in codings if _etag(entry, c)[1:-1] in tags), None)
+    since = environ.get("HTTP_IF_MODIFIED_SINCE")
+    if since is not None:
+        date = http_date(since)
+        if date is not None and entry.last_modified <= date:
+            return codings[0]
+    return None
+
+
+def feed_response(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
+                  self_url: str | None = None) -> Response:
+    """A 200 or 304 for `entry`, its bytes served as cached, never re-encoded here; WebSub
+    Link headers when hubs are configured and the document is a feed at `self_url`."""
+    codings = acceptable_codings(environ.get("HTTP_ACCEPT_ENCODING"))
+    if not codings:
+        raise NotAcceptable()
+    held = _not_modified(environ, entry, codings)
+    coding = held or codings[0]
+    headers = [
+        ("ETag", _etag(entry, coding)),
+        ("Last-Modified", _http_date(entry.last_modified)),
+        ("Cache-Control", policy.cache_control),
+        ("Vary", "Accept-Encoding"),
+        ("Access-Control-Allow-Origin", "*"),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    if self_url is not None and policy.hubs:
+        headers.append(("Link", policy.links(self_url)))
+    if held is not None:
         return Response(status=304, headers=headers)
-    response = Response(entry.gzip if use_gzip else entry.body, headers=headers,
-                        content_type=entry.content_type)
-    if use_gzip:
-        response.headers["Content-Encoding"] = "gzip"
-    return response
+    headers.append(("Content-Type", entry.content_type))
+    if coding != "identity":
+        headers.append(("Content-Encoding", coding))
+    return Response(_bytes(entry, coding), headers=headers)

@@ -10,7 +10,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey
+from feedsvc.render.catalog import feed_url
 from feedsvc.render.formats import FORMATS
+from feedsvc.web.metrics import CACHE_RESULTS, last_refresh, metrics_response
 from feedsvc.web.responses import feed_response
 
 log = logging.getLogger(__name__)
@@ -21,49 +23,41 @@ def _services():
     return current_app.extensions["feedsvc"]
 
 
-def origin_for_request(settings) -> str:
-    """The configured address the reader came through; the canonical one for any other Host,
-    so a Host header can never put a foreign domain into a feed. X-Forwarded-Host counts only
-    when the request comes from a configured trusted proxy."""
-    host = request.host
-    if request.remote_addr in settings.trusted_proxies:
-        host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip()
-    host = host.lower()
-    for address in settings.addresses:
-        if address.split("://", 1)[1] == host:
-            return address
-    return settings.origin
-
-
-def _serve(key: FeedKey, render: Callable[[], dict[FeedKey, CachedFeed]]):
+def _lookup(key: FeedKey, render: Callable[[], dict[FeedKey, CachedFeed]]) -> CachedFeed:
     """`key` from the cache, or rendered by `render` (every format and address of that
-    document, cached for the next readers). Redis down: served uncached; store down: 503."""
+    document, cached for the next readers). Redis down: rendered uncached; store down: 503."""
     services = _services()
     try:
         entry = services.cache.get(key)
     except CacheUnavailable as exc:
+        CACHE_RESULTS["unavailable"].inc()
         log.warning("cache unavailable, rendering %s from the store: %s", key, exc)
         entry = None
-    if entry is None:
-        try:
-            entries = render()
-        except SQLAlchemyError as exc:
-            log.error("store unavailable while rendering %s: %s", key, exc)
-            raise ServiceUnavailable(retry_after=30) from None
-        try:
-            services.cache.put_many(entries)
-        except CacheUnavailable as exc:
-            log.warning("cache unavailable, %s served uncached: %s", key, exc)
-        entry = entries[key]
-    return feed_response(request, entry, services.settings.refresh_interval)
+    else:
+        CACHE_RESULTS["hit" if entry is not None else "miss"].inc()
+    if entry is not None:
+        return entry
+    try:
+        entries = render()
+    except SQLAlchemyError as exc:
+        log.error("store unavailable while rendering %s: %s", key, exc)
+        raise ServiceUnavailable(retry_after=30) from None
+    try:
+        services.cache.put_many(entries)
+    except CacheUnavailable as exc:
+        log.warning("cache unavailable, %s served uncached: %s", key, exc)
+    return entries[key]
 
 
 @blueprint.get("/feeds/<filename>")
 @blueprint.get("/feeds/<path:section>/<filename>")
 def feed(filename: str, section: str = ""):
+    """The hot path: Host -> address, the cached entry, validators, bytes."""
     if filename not in FORMATS:
         raise NotFound()
     services = _services()
+    environ = request.environ
+    origin = services.addresses.origin(environ)
 
     def render():
         spec = services.renderer.catalog().get(section)
@@ -71,13 +65,16 @@ def feed(filename: str, section: str = ""):
             raise NotFound()
         return services.renderer.render(spec)
 
-    return _serve(FeedKey(section, filename, origin_for_request(services.settings)), render)
+    entry = _lookup(FeedKey(section, filename, origin), render)
+    self_url = feed_url(origin, section, filename) if services.policy.hubs else None
+    return feed_response(environ, entry, services.policy, self_url)
 
 
 def _site_document(filename: str):
     services = _services()
-    key = FeedKey("", filename, origin_for_request(services.settings))
-    return _serve(key, services.renderer.render_site)
+    environ = request.environ
+    key = FeedKey("", filename, services.addresses.origin(environ))
+    return feed_response(environ, _lookup(key, services.renderer.render_site), services.policy)
 
 
 @blueprint.get("/")
@@ -104,4 +101,10 @@ def healthz():
     # Serving needs one of the two (cache hits, or rendering from the store): 503 only when
     # neither answers, so a load balancer keeps a degraded process that still serves feeds.
     code = 200 if store_ok or cache_ok else 503
-    return jsonify(status=status, store=store_ok, cache=cache_ok), code
+    refresh = last_refresh(services.cache) if cache_ok else None
+    return jsonify(status=status, store=store_ok, cache=cache_ok, last_refresh=refresh), code
+
+
+@blueprint.get("/metrics")
+def metrics():
+    return metrics_response(_services().cache)

@@ -11,7 +11,9 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 from gunicorn.app.base import BaseApplication
 
+from feedsvc.cache import open_cache
 from feedsvc.config import Settings
+from feedsvc.refresh import FeedRenderer
 from feedsvc.refresh.scheduler import RefreshService
 from feedsvc.web.app import create_app
 
@@ -33,9 +35,12 @@ class EmbeddedServer(BaseApplication):
         self.cfg.set("accesslog", None)
 
     def load(self):
-        app = create_app(self.settings)
-        service = RefreshService(self.settings, app.extensions["feedsvc"].renderer,
-                                 BackgroundScheduler(daemon=True))
+        cache = open_cache(self.settings)
+        app = create_app(self.settings, cache=cache)
+        # The scheduler writes to the cache itself (with Redis: its leader lock and triggers),
+        # not through the web's in-process copies.
+        renderer = FeedRenderer(self.settings, app.extensions["feedsvc"].store, cache)
+        service = RefreshService(self.settings, renderer, BackgroundScheduler(daemon=True))
         service.refresh("full")  # the first readers find every feed rendered
         service.start(run_now=False)
         log.info("serving on http://%s/feeds/rss.xml", self.bind)

@@ -1,0 +1,312 @@
+"""Serving speed: the production web process against nginx serving the same bytes statically.
+
+Fills a store with the demo articles and Redis with their feeds through the real commands
+(`feedsvc import`, `feedsvc refresh`), writes the site RSS feed's cached bytes (and their gzip
+form, for gzip_static) where an nginx of our own serves them, then loads each server with wrk
+(one thread, 32 connections, loopback only) in three cases: 200 identity, 200 gzip and 304
+(If-None-Match with the server's own ETag). Reports requests/s, latency p50/p99 and the ratio
+to nginx in the same run, for each serving stack and Redis access pattern:
+
+  stacks    granian (`python -m feedsvc.web`, the production web process), gunicorn gthread
+            (config/gunicorn.conf.py), gunicorn sync, gunicorn gevent (the same config with
+            another worker class); two workers each, four for sync
+  patterns  near: in-process copies kept valid by Redis invalidation notices (the default);
+            plain: one HMGET per request (bench/_serve_plain.py)
+  floors    the same bytes from memory with no feed logic, through a minimal Flask app and
+            a bare WSGI callable (bench/_serve_floor.py): what the stack itself allows
+
+    .venv/bin/python bench/serve.py [--quick] [--seconds N] [--database-url URL]
+                                    [--only NAME ...]
+
+Needs wrk and nginx (`apt-get install -y wrk nginx-light`) and, for gevent, the `bench` extra.
+Every process it starts is stopped and every Redis key it wrote deleted before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from _common import is_sqlite, machine, normalise_url, pg_schema, print_table
+from feedsvc.cache import FeedKey, RedisCache
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+HOST = "news.example"
+PATH = "/feeds/rss.xml"
+KEY = FeedKey("", "rss.xml", f"https://{HOST}")
+CONNECTIONS = 32
+GUNICORN = [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py"]
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    command: tuple[str, ...]  # {port} and {app} are filled in
+    needs: str = "gunicorn"   # the module it cannot run without
+
+    def argv(self, port: int, app: str) -> list[str]:
+        return [part.format(port=port, app=app) for part in self.command]
+
+    @property
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.needs) is not None
+
+
+APPS = {"near": "feedsvc.web:create_app", "plain": "_serve_plain:create_app",
+        "floor: minimal Flask": "_serve_floor:flask_app",
+        "floor: bare WSGI": "_serve_floor:wsgi_app"}
+STACKS = [
+    Server("granian", (sys.executable, "-m", "feedsvc.web", "{app}"), "granian"),
+    Server("gunicorn gthread", (*GUNICORN, "{app}()")),
+    Server("gunicorn sync x4", (*GUNICORN, "--worker-class", "sync", "--workers", "4", "{app}()")),
+    Server("gunicorn gevent", (*GUNICORN, "--worker-class", "gevent", "{app}()"), "gevent"),
+]
+DEFAULT_RUNS = [(s.name, "near") for s in STACKS] + [
+    (stack, app) for stack in ("granian", "gunicorn gthread")
+    for app in ("plain", "floor: minimal Flask", "floor: bare WSGI")]
+
+NGINX_CONF = """
+daemon off;
+worker_processes auto;
+pid {tmp}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    open_file_cache max=100;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{ application/rss+xml xml; }}
+    gzip_static on;
+    gzip_vary on;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+def fetch(port: int, headers: dict[str, str]) -> Fetched:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", PATH, headers={"Host": HOST, **headers})
+        response = conn.getresponse()
+        return Fetched(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def running(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    """`argv` started in its own session, until it answers on `port`; stopped on exit."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log,
+                                   start_new_session=True)
+        try:
+            _wait_until_serving(process, port, log)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_serving(process: subprocess.Popen, port: int, log) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"{process.args[0]} exited:\n{log.read().decode()[-2000:]}")
+        with contextlib.suppress(OSError):
+            if fetch(port, {}).status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{process.args[0]} did not answer on port {port}")
+
+
+_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+
+def _ms(out: str, percent: int) -> float:
+    match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no {percent}% latency in wrk's output:\n{out}")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def wrk(port: int, headers: dict[str, str], seconds: float) -> tuple[float, float, float]:
+    """Requests/s, p50 and p99 latency (ms); fails on error statuses, reports socket errors."""
+    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency",
+            "-H", f"Host: {HOST}"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*argv, f"http://127.0.0.1:{port}{PATH}"], capture_output=True,
+                         text=True, check=True, timeout=seconds + 30).stdout
+    if "Non-2xx or 3xx" in out:
+        raise RuntimeError(f"wrk saw error statuses:\n{out}")
+    errors = re.search(r"Socket errors: .*", out)
+    if errors:
+        print(f"    wrk: {errors.group(0)}", file=sys.stderr)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return rps, _ms(out, 50), _ms(out, 99)
+
+
+def cases(port: int, body: bytes, gz: bytes) -> list[tuple[str, dict[str, str]]]:
+    """The three cases, each checked once first: right status, coding and bytes."""
+    plain = fetch(port, {"Accept-Encoding": "identity"})
+    assert plain.status == 200 and plain.body == body, (plain.status, len(plain.body))
+    zipped = fetch(port, {"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and zipped.body == gz
+    etag = plain.headers["ETag"]
+    assert fetch(port, {"If-None-Match": etag, "Accept-Encoding": "identity"}).status == 304
+    return [("200 identity", {"Accept-Encoding": "identity"}),
+            ("200 gzip", {"Accept-Encoding": "gzip"}),
+            ("304", {"If-None-Match": etag, "Accept-Encoding": "identity"})]
+
+
+def measure(port: int, body: bytes, gz: bytes, seconds: float) -> dict[str, tuple]:
+    checked = cases(port, body, gz)
+    wrk(port, checked[0][1], 1)  # warm-up: connections, in-process copies
+    return {name: wrk(port, headers, seconds) for name, headers in checked}
+
+
+def prepare(tmp: Path, env: dict[str, str]) -> tuple[bytes, bytes]:
+    """Import and render through the real commands; the feed's cached bytes."""
+    for argv in (["feedsvc", "import", str(ROOT / "feedsvc/demo/articles.jsonl")],
+                 ["feedsvc", "refresh"]):
+        subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=ROOT, env=env, check=True,
+                       capture_output=True, timeout=300)
+    cache = RedisCache.from_url(env["REDIS_URL"], env["BENCH_PREFIX"])
+    entry = cache.get(KEY)
+    assert entry is not None, "feedsvc refresh did not fill Redis"
+    return entry.body, entry.gzip
+
+
+def serve_statically(tmp: Path, body: bytes, gz: bytes) -> tuple[list[str], int]:
+    root = tmp / "www"
+    (root / "feeds").mkdir(parents=True)
+    (root / "feeds/rss.xml").write_bytes(body)
+    (root / "feeds/rss.xml.gz").write_bytes(gz)
+    for path in (tmp, root, root / "feeds"):  # nginx workers run as nobody
+        path.chmod(0o755)
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, root=root, port=port))
+    return ["nginx", "-p", str(tmp), "-c", str(conf)], port
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per case (default 10)")
+    parser.add_argument("--quick", action="store_true", help="2 s per case, for CI")
+    parser.add_argument("--database-url", help="store (default: a SQLite file of our own; a "
+                        "PostgreSQL URL gets a schema of our own, dropped afterwards)")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
+                                                              "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--only", nargs="*", metavar="NAME",
+                        help="runs whose 'stack/pattern' contains NAME (default: all)")
+    args = parser.parse_args(argv)
+    seconds = 2.0 if args.quick else args.seconds
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is missing: apt-get install -y wrk nginx-light", file=sys.stderr)
+            return 2
+    runs = [(s, p) for s, p in DEFAULT_RUNS
+            if not args.only or any(n in f"{s}/{p}" for n in args.only)]
+    for server in STACKS:
+        if not server.installed and any(s == server.name for s, _ in runs):
+            print(f"skipping {server.name}: {server.needs} is not installed "
+                  "(pip install -e '.[bench]')", file=sys.stderr)
+            runs = [(s, p) for s, p in runs if s != server.name]
+    prefix = f"bench-serve:{uuid.uuid4().hex[:8]}:"
+    print(f"{machine()}; {seconds:g} s per case, wrk -t1 -c{CONNECTIONS}")
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feedsvc-serve-")))
+        database = normalise_url(args.database_url or f"sqlite:///{tmp / 'store.sqlite3'}")
+        if not is_sqlite(database):
+            database = stack.enter_context(pg_schema(database))
+        stack.callback(_delete_keys, args.redis_url, prefix)
+        config = tmp / "feedsvc.toml"
+        config.write_text((ROOT / "config/feedsvc.toml").read_text().replace(
+            'key_prefix = "feedsvc:"', f'key_prefix = "{prefix}"'))
+        env = {**os.environ, "FEEDSVC_CONFIG": str(config), "DATABASE_URL": database,
+               "REDIS_URL": args.redis_url, "BENCH_PREFIX": prefix, "HOST": "127.0.0.1",
+               "PYTHONPATH": str(ROOT / "bench"), "PATH": f"{BIN}:{os.environ['PATH']}"}
+        body, gz = prepare(tmp, env)
+        print(f"feed {PATH} on {HOST}: {len(body):,} bytes, gzip {len(gz):,} bytes")
+
+        results: dict[str, dict[str, tuple]] = {}
+        nginx, port = serve_statically(tmp, body, gz)
+        with running(nginx, env, port):
+            results["nginx (static files)"] = measure(port, body, gz, seconds)
+        for stack_name, pattern in runs:
+            server = next(s for s in STACKS if s.name == stack_name)
+            port = free_port()
+            with running(server.argv(port, APPS[pattern]), {**env, "PORT": str(port)}, port):
+                results[f"{stack_name} / {pattern}"] = measure(port, body, gz, seconds)
+            print(f"  done: {stack_name} / {pattern}", file=sys.stderr)
+    _report(results)
+    print(f"after: {machine()}")
+    return 0
+
+
+def _report(results: dict[str, dict[str, tuple]]) -> None:
+    reference = results["nginx (static files)"]
+    rows = []
+    for name, by_case in results.items():
+        for case, (rps, p50, p99) in by_case.items():
+            ratio = f"{100 * rps / reference[case][0]:.0f} %"
+            rows.append((name, case, round(rps), f"{p50:.2f}", f"{p99:.2f}", ratio))
+    print_table(["server / Redis access", "case", "requests/s", "p50 ms", "p99 ms", "vs nginx"],
+                rows)
+
+
+def _delete_keys(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The web process on granian: `python -m feedsvc.web [FACTORY]` (Procfile `web`).
+
+granian, a Rust HTTP server running the Flask app in worker processes, was chosen over
+gunicorn's workers by measurement (bench/serve.py, 2 cores, a 130 KB feed): two to three times
+the requests/s of gunicorn gthread or sync with lower p99 latency, since parsing HTTP and
+writing the bytes cost no Python time. Environment, as for config/gunicorn.conf.py: PORT, HOST,
+WEB_CONCURRENCY (worker processes, default one per core), WEB_THREADS (threads running the app
+in each, default 4: a miss waits on Redis or the store), ACCESS_LOG (set: log every request),
+PROMETHEUS_MULTIPROC_DIR. FACTORY defaults to `feedsvc.web:create_app`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+
+from granian import Granian
+from granian.constants import Interfaces
+
+from feedsvc.web.metrics_dir import prepare_metrics_dir
+
+
+def main(argv: list[str]) -> None:
+    remove_metrics_dir = prepare_metrics_dir()  # before the workers import prometheus-client
+    try:
+        Granian(
+            argv[0] if argv else "feedsvc.web:create_app",
+            factory=True,
+            interface=Interfaces.WSGI,
+            address=os.environ.get("HOST", "0.0.0.0"),
+            port=int(os.environ.get("PORT", "8000")),
+            workers=int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count())),
+            blocking_threads=int(os.environ.get("WEB_THREADS", "4")),
+            websockets=False,
+            respawn_failed_workers=True,
+            log_access=bool(os.environ.get("ACCESS_LOG")),
+        ).serve()
+    finally:
+        remove_metrics_dir()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

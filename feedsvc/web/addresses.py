@@ -1,0 +1,46 @@
+"""Which configured address a request came through (design §4: links follow the Host)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from werkzeug.exceptions import BadRequest
+
+from feedsvc.config import Settings
+
+# A DNS name or IP literal with an optional port (RFC 3986 §3.2.2 less the sub-delims no host
+# name uses: two Host fields joined by a comma are not one host); empty is allowed (RFC 9112
+# §3.2, for targets without an authority).
+_HOST = re.compile(r"(?:[a-z0-9\-._~%]*|\[[0-9a-f:.]+\])(?::\d{0,5})?", re.IGNORECASE)
+
+
+class Addresses:
+    """Maps a request's Host to the origin its links are written for: a configured address,
+    else the canonical one, so a Host header can never put a foreign domain into a feed.
+    X-Forwarded-Host counts only when the request comes from a configured trusted proxy."""
+
+    def __init__(self, settings: Settings):
+        self.canonical = settings.origin
+        self._by_host = {urlsplit(a).netloc: a for a in settings.addresses}
+        self._trusted_proxies = frozenset(settings.trusted_proxies)
+
+    def origin(self, environ: Mapping[str, str]) -> str:
+        """The origin for this request; 400 when its Host is missing (HTTP/1.1) or is not a
+        host (RFC 9112 §3.2)."""
+        host = environ.get("HTTP_HOST")
+        if environ.get("REMOTE_ADDR") in self._trusted_proxies:
+            forwarded = environ.get("HTTP_X_FORWARDED_HOST")
+            if forwarded:
+                host = forwarded.split(",")[0].strip()
+        if host is None:
+            if environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
+                return self.canonical
+            raise BadRequest("Host header required")
+        origin = self._by_host.get(host.lower())
+        if origin is not None:
+            return origin
+        if not _HOST.fullmatch(host):
+            raise BadRequest("invalid Host header")
+        return self.canonical

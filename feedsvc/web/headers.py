@@ -1,0 +1,71 @@
+"""Request header parsing for conditional requests and content coding (RFC 9110 §8.8.3,
+§12.5.3, §13.1). Pure functions, memoised on the raw header value: clients send few distinct
+values, so the steady state parses nothing (and a few hundred of them bound what a client
+can make us keep). Malformed parts are ignored, never an error."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from werkzeug.http import parse_date
+
+# The codings we hold for every entry, best (smallest) first: the tie-break at equal q.
+CODINGS = ("br", "gzip", "identity")
+ANY_TAG = "*"
+_QVALUE = re.compile(r"\s*q\s*=\s*(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)\s*", re.IGNORECASE)
+_ENTITY_TAG = re.compile(r'(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
+
+
+def _qvalue(params: list[str]) -> float | None:
+    """The q parameter (1 when absent); None when it is malformed."""
+    for param in params:
+        if param.strip().lower().startswith("q"):
+            match = _QVALUE.fullmatch(param)
+            return float(match.group(1)) if match else None
+    return 1.0
+
+
+@lru_cache(maxsize=256)
+def acceptable_codings(accept_encoding: str | None) -> tuple[str, ...]:
+    """Our codings the client accepts, most preferred first; empty: none (answer 406).
+
+    No header: identity only (§12.5.3: any coding is acceptable, but a client that says
+    nothing gets the plain bytes). Identity not named is acceptable yet least preferred, so
+    `gzip;q=0.5` alone still gets gzip; `*` covers the codings not named; q=0 refuses."""
+    if accept_encoding is None:
+        return ("identity",)
+    weights: dict[str, float] = {}
+    for member in accept_encoding.split(","):
+        name, *params = member.split(";")
+        name = name.strip().lower()
+        weight = _qvalue(params)
+        if name and weight is not None:
+            weights["gzip" if name == "x-gzip" else name] = weight
+    default = weights.get("*")
+
+    def weight(coding: str) -> float:
+        if coding in weights:
+            return weights[coding]
+        if default is not None:
+            return default
+        return 0.001 if coding == "identity" else 0.0
+
+    ranked = sorted(CODINGS, key=lambda c: -weight(c))  # stable: CODINGS order breaks ties
+    return tuple(c for c in ranked if weight(c) > 0)
+
+
+@lru_cache(maxsize=256)
+def entity_tags(if_none_match: str) -> frozenset[str]:
+    """The opaque tags listed (weak or strong alike: If-None-Match compares weakly), or
+    {ANY_TAG} for `*`; what is not a quoted tag is skipped."""
+    if if_none_match.strip() == "*":
+        return frozenset((ANY_TAG,))
+    return frozenset(_ENTITY_TAG.findall(if_none_match))
+
+
+@lru_cache(maxsize=256)
+def http_date(value: str) -> int | None:
+    """An HTTP-date as epoch seconds; None if it is not one (§13.1.3: then it is ignored)."""
+    parsed = parse_date(value)
+    return int(parsed.timestamp()) if parsed is not None else None

@@ -1,0 +1,135 @@
+"""Prometheus metrics at /metrics: requests, latency and cache lookups of the web process, the
+last refresh as the scheduler recorded it (`cache.get_state("refresh")`).
+
+Under gunicorn each worker is a process: with PROMETHEUS_MULTIPROC_DIR set (config/
+gunicorn.conf.py sets it) prometheus-client keeps the counts in files there and a scrape of
+any worker sums every worker's. Without it (`feedsvc serve`, tests) they are this process's.
+The refresh figures are read from the cache at each scrape, so every process reports the same.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+
+from flask import Flask, Request, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from feedsvc.cache import CacheUnavailable, FeedCache
+
+log = logging.getLogger(__name__)
+
+REQUESTS = Counter("feedsvc_http_requests_total", "HTTP requests answered",
+                   ["route", "method", "status"])
+LATENCY = Histogram("feedsvc_http_request_duration_seconds",
+                    "Time in the app, from the WSGI call to the response (the server's I/O "
+                    "excluded)",
+                    ["route"], buckets=(.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25,
+                                        .5, 1, 2.5))
+CACHE_LOOKUPS = Counter("feedsvc_cache_lookups_total",
+                        "Document lookups: hit, miss (rendered now) or unavailable (Redis down)",
+                        ["result"])
+CACHE_RESULTS = {r: CACHE_LOOKUPS.labels(r) for r in ("hit", "miss", "unavailable")}
+_STARTED = "feedsvc.started"
+
+
+def instrument(app: Flask) -> None:
+    """Count and time every request, errors included, by its route pattern (bounded labels:
+    never the raw path or an arbitrary method name). The clock starts before Flask sees the
+    request, so routing and context set-up count too."""
+    wsgi_app = app.wsgi_app
+
+    def start_clock(environ, start_response):
+        environ[_STARTED] = time.perf_counter()
+        return wsgi_app(environ, start_response)
+
+    app.wsgi_app = start_clock
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        _observe(request, response.status_code)
+        return response
+
+
+@lru_cache(maxsize=512)
+def _children(route: str, method: str, status: int) -> tuple:
+    """The labelled counter and histogram for one combination (labels() costs more than
+    inc(): parsed and locked on every call)."""
+    return REQUESTS.labels(route, method, status), LATENCY.labels(route)
+
+
+def _observe(req: Request, status: int) -> None:
+    rule, method = req.url_rule, req.method
+    count, latency = _children(rule.rule if rule is not None else "unmatched",
+                               method if method in ("GET", "HEAD") else "other", status)
+    count.inc()
+    latency.observe(time.perf_counter() - req.environ[_STARTED])
+
+
+def last_refresh(cache: FeedCache) -> dict | None:
+    """The scheduler's record of its last refresh (`finished_at`, `seconds`, `feeds`,
+    `documents`, ...) with `age_seconds` added; None when there is none or it is unreadable."""
+    try:
+        state = cache.get_state("refresh")
+    except CacheUnavailable:
+        return None
+    if state is None:
+        return None
+    try:
+        refresh = json.loads(state)
+        refresh["finished_at"] = float(refresh["finished_at"])
+        refresh["seconds"] = float(refresh["seconds"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("unreadable refresh state: %r", state)
+        return None
+    refresh["age_seconds"] = round(max(0.0, time.time() - refresh["finished_at"]), 3)
+    return refresh
+
+
+class RefreshCollector:
+    """The last refresh, read at scrape time so every process reports the same."""
+
+    def __init__(self, cache: FeedCache):
+        self.cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        refresh = last_refresh(self.cache)
+        if refresh is None:
+            return
+        yield GaugeMetricFamily("feedsvc_last_refresh_timestamp_seconds",
+                                "When the last refresh finished (Unix time)",
+                                value=refresh["finished_at"])
+        yield GaugeMetricFamily("feedsvc_last_refresh_duration_seconds",
+                                "How long the last refresh took", value=refresh["seconds"])
+        yield GaugeMetricFamily("feedsvc_feed_age_seconds",
+                                "Time since the last refresh finished: how old the feeds are",
+                                value=refresh["age_seconds"])
+        for name in ("feeds", "documents"):
+            if isinstance(refresh.get(name), int):
+                yield GaugeMetricFamily(f"feedsvc_last_refresh_{name}",
+                                        f"{name.capitalize()} the last refresh rendered",
+                                        value=refresh[name])
+
+
+class _Scrape:
+    """One scrape: the request counts (this process's or all workers') and the refresh."""
+
+    def __init__(self, *collectors):
+        self.collectors = collectors
+
+    def collect(self) -> Iterator[Metric]:
+        for collector in self.collectors:
+            yield from collector.collect()
+
+
+def metrics_response(cache: FeedCache) -> Response:
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    counts = MultiProcessCollector(None, multiproc_dir) if multiproc_dir else REGISTRY
+    body = generate_latest(_Scrape(counts, RefreshCollector(cache)))
+    return Response(body, content_type=CONTENT_TYPE_LATEST)
