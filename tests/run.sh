@@ -61,5 +61,16 @@ export FEEDSVC_TEST_DATABASE_URL="${FEEDSVC_TEST_DATABASE_URL:-postgresql://post
 say "ruff"
 .venv/bin/ruff check .
 
+if [ $# -eq 0 ]; then
+  # The short variants of bench/ (each exits non-zero when over its budget); the full runs and
+  # their figures are in bench/README.md. Skipped when arguments pick tests.
+  say "bench, short variants"
+  command -v wrk >/dev/null && command -v nginx >/dev/null || apt_install wrk nginx-light
+  .venv/bin/python bench/import_rate.py --quick
+  .venv/bin/python bench/store_queries.py --quick
+  .venv/bin/python bench/freshness.py --quick
+  .venv/bin/python bench/serve.py --quick --only granian/near
+fi
+
 say "pytest"
 .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"
