@@ -13,6 +13,7 @@ from feedsvc.config import Settings, load_settings
 from feedsvc.refresh import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web.addresses import Addresses
+from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.metrics import instrument
 from feedsvc.web.responses import CachePolicy
 
@@ -50,6 +51,7 @@ def create_app(
     app.extensions["feedsvc"] = Services(settings, store, cache, renderer, Addresses(settings),
                                          CachePolicy.from_settings(settings))
     instrument(app)
+    app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])  # outermost
 
     from feedsvc.web import routes
 

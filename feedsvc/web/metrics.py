@@ -65,11 +65,16 @@ def _children(route: str, method: str, status: int) -> tuple:
 
 
 def _observe(req: Request, status: int) -> None:
-    rule, method = req.url_rule, req.method
-    count, latency = _children(rule.rule if rule is not None else "unmatched",
-                               method if method in ("GET", "HEAD") else "other", status)
+    rule = req.url_rule
+    observe(rule.rule if rule is not None else "unmatched", req.method, status,
+            req.environ[_STARTED])
+
+
+def observe(route: str, method: str, status: int, started: float) -> None:
+    """Count one request and its latency since `started` (a perf_counter value)."""
+    count, latency = _children(route, method if method in ("GET", "HEAD") else "other", status)
     count.inc()
-    latency.observe(time.perf_counter() - req.environ[_STARTED])
+    latency.observe(time.perf_counter() - started)
 
 
 def last_refresh(cache: FeedCache) -> dict | None:

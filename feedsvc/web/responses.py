@@ -73,10 +73,20 @@ def _not_modified(environ: Mapping[str, str], entry: CachedFeed,
     return None
 
 
-def feed_response(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
-                  self_url: str | None = None) -> Response:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What to send for a cached document: status, headers and the bytes (none for a 304)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def answer(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
+           self_url: str | None = None) -> Answer:
     """A 200 or 304 for `entry`, its bytes served as cached, never re-encoded here; WebSub
-    Link headers when hubs are configured and the document is a feed at `self_url`."""
+    Link headers when hubs are configured and the document is a feed at `self_url`. 406 when
+    the client accepts none of the codings we have."""
     codings = acceptable_codings(environ.get("HTTP_ACCEPT_ENCODING"))
     if not codings:
         raise NotAcceptable()
@@ -84,7 +94,6 @@ def feed_response(environ: Mapping[str, str], entry: CachedFeed, policy: CachePo
     coding = held or codings[0]
     headers = [
         ("ETag", _etag(entry, coding)),
-        ("Last-Modified", _http_date(entry.last_modified)),
         ("Cache-Control", policy.cache_control),
         ("Vary", "Accept-Encoding"),
         ("Access-Control-Allow-Origin", "*"),
@@ -92,9 +101,18 @@ def feed_response(environ: Mapping[str, str], entry: CachedFeed, policy: CachePo
     ]
     if self_url is not None and policy.hubs:
         headers.append(("Link", policy.links(self_url)))
-    if held is not None:
-        return Response(status=304, headers=headers)
+    if held is not None:  # RFC 9110 §15.4.5: the validators and caching headers, no entity
+        return Answer(304, headers, b"")
+    headers.append(("Last-Modified", _http_date(entry.last_modified)))
     headers.append(("Content-Type", entry.content_type))
     if coding != "identity":
         headers.append(("Content-Encoding", coding))
-    return Response(_bytes(entry, coding), headers=headers)
+    return Answer(200, headers, _bytes(entry, coding))
+
+
+def feed_response(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
+                  self_url: str | None = None) -> Response:
+    """`answer` as a Flask response."""
+    decided = answer(environ, entry, policy, self_url)
+    return Response(decided.body if decided.status == 200 else None, status=decided.status,
+                    headers=decided.headers)
