@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import time
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 
 import feedparser
@@ -222,3 +224,27 @@ def test_x_forwarded_host_counts_only_from_trusted_proxies(settings, store, redi
     trusted = live_server_factory(trusted_settings, store, redis_cache)
     body = requests.get(trusted.url + "/feeds/world/rss.xml", headers=forwarded, timeout=5)
     assert feedparser.parse(body.content).feed.link == "https://example-news.tv/world"
+
+
+def test_concurrent_misses_of_one_feed_render_it_once(settings, store, redis_cache,
+                                                      live_server_factory):
+    """Sixteen readers ask for a feed nobody rendered yet, at once: one render, sixteen 200s."""
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    server = live_server_factory(settings, store, redis_cache)
+    renderer = server.app.extensions["feedsvc"].renderer
+    renders = []
+    real_render = renderer.render
+
+    def counted(spec, now=None):
+        renders.append(spec.path)
+        time.sleep(0.3)  # a slow render, so the other requests arrive while it runs
+        return real_render(spec, now)
+
+    renderer.render = counted
+    with ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(
+            lambda _: requests.get(server.url + "/feeds/news/iran/rss.xml", timeout=30),
+            range(16)))
+    assert [r.status_code for r in responses] == [200] * 16
+    assert len({r.content for r in responses}) == 1
+    assert renders == ["news/iran"]

@@ -12,6 +12,7 @@ class MemoryCache:
     def __init__(self) -> None:
         self._entries: dict[FeedKey, CachedFeed] = {}
         self._state: dict[str, str] = {}
+        self._render_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, key: FeedKey) -> CachedFeed | None:
@@ -29,6 +30,11 @@ class MemoryCache:
 
     def set_state(self, name: str, value: str) -> None:
         self._state[name] = value
+
+    def render_lock(self, name: str) -> threading.Lock:
+        """One render of a document at a time in this process."""
+        with self._lock:
+            return self._render_locks.setdefault(name, threading.Lock())
 
     def ping(self) -> bool:
         return True

@@ -74,6 +74,9 @@ class NearCache:
                 self._keep(key, entry, None, 0)
             raise
 
+    def render_lock(self, name: str):
+        return self.shared.render_lock(name)
+
     def etags(self, keys: Iterable[FeedKey]) -> dict[FeedKey, str | None]:
         return self.shared.etags(keys)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 
 import redis
+from redis.exceptions import LockError
 
 from feedsvc.cache.entry import CachedFeed, CacheUnavailable, FeedKey
 
@@ -90,6 +92,24 @@ class RedisCache:
             self.client.set(f"{self.prefix}state:{name}", value)
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
+
+    @contextlib.contextmanager
+    def render_lock(self, name: str, wait: float = 15.0) -> Iterator[None]:
+        """Held by one process at a time across all web processes: concurrent misses of one
+        document wait for the first one's render instead of all rendering. If Redis fails or
+        the wait runs out, the caller renders anyway (a duplicate render beats no answer)."""
+        lock = self.client.lock(f"{self.prefix}render:{name}", timeout=60,
+                                blocking_timeout=wait, thread_local=False)
+        try:
+            held = lock.acquire()
+        except redis.RedisError:
+            held = False
+        try:
+            yield
+        finally:
+            if held:
+                with contextlib.suppress(redis.RedisError, LockError):
+                    lock.release()
 
     def ping(self) -> bool:
         try:

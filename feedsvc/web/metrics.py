@@ -36,6 +36,10 @@ CACHE_LOOKUPS = Counter("feedsvc_cache_lookups_total",
                         "Document lookups: hit, miss (rendered now) or unavailable (Redis down)",
                         ["result"])
 CACHE_RESULTS = {r: CACHE_LOOKUPS.labels(r) for r in ("hit", "miss", "unavailable")}
+RENDERS = Histogram("feedsvc_web_render_duration_seconds",
+                    "Renders of a missing document by the web process (every format and "
+                    "address of one feed); _count is the number of renders",
+                    buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5))
 _STARTED = "feedsvc.started"
 
 

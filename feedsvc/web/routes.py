@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from flask import Blueprint, current_app, jsonify, request
@@ -12,7 +13,7 @@ from werkzeug.exceptions import NotFound, ServiceUnavailable
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey
 from feedsvc.render.catalog import feed_url
 from feedsvc.render.formats import FORMATS
-from feedsvc.web.metrics import CACHE_RESULTS, last_refresh, metrics_response
+from feedsvc.web.metrics import CACHE_RESULTS, RENDERS, last_refresh, metrics_response
 from feedsvc.web.responses import feed_response
 
 log = logging.getLogger(__name__)
@@ -23,25 +24,40 @@ def _services():
     return current_app.extensions["feedsvc"]
 
 
+def _cached(key: FeedKey) -> tuple[CachedFeed | None, str]:
+    """The entry, and how the lookup went: hit, miss or unavailable."""
+    try:
+        entry = _services().cache.get(key)
+    except CacheUnavailable as exc:
+        log.warning("cache unavailable, rendering %s from the store: %s", key, exc)
+        return None, "unavailable"
+    return entry, "hit" if entry is not None else "miss"
+
+
 def _lookup(key: FeedKey, render: Callable[[], dict[FeedKey, CachedFeed]]) -> CachedFeed:
     """`key` from the cache, or rendered by `render` (every format and address of that
-    document, cached for the next readers). Redis down: rendered uncached; store down: 503."""
-    services = _services()
-    try:
-        entry = services.cache.get(key)
-    except CacheUnavailable as exc:
-        CACHE_RESULTS["unavailable"].inc()
-        log.warning("cache unavailable, rendering %s from the store: %s", key, exc)
-        entry = None
-    else:
-        CACHE_RESULTS["hit" if entry is not None else "miss"].inc()
+    document, cached for the next readers). Concurrent misses of one document wait for one
+    render. Redis down: rendered uncached; store down: 503."""
+    entry, result = _cached(key)
+    CACHE_RESULTS[result].inc()
     if entry is not None:
         return entry
+    with _services().cache.render_lock(key.path or key.filename):
+        entry, _ = _cached(key)  # rendered by whoever held the lock before us?
+        if entry is not None:
+            return entry
+        return _render(key, render)
+
+
+def _render(key: FeedKey, render: Callable[[], dict[FeedKey, CachedFeed]]) -> CachedFeed:
+    services = _services()
+    started = time.perf_counter()
     try:
         entries = render()
     except SQLAlchemyError as exc:
         log.error("store unavailable while rendering %s: %s", key, exc)
         raise ServiceUnavailable(retry_after=30) from None
+    RENDERS.observe(time.perf_counter() - started)
     try:
         services.cache.put_many(entries)
     except CacheUnavailable as exc:
@@ -97,10 +113,10 @@ def healthz():
     services = _services()
     store_ok = services.store.ping()
     cache_ok = services.cache.ping()
-    status = "ok" if store_ok and cache_ok else "degraded"
     # Serving needs one of the two (cache hits, or rendering from the store): 503 only when
     # neither answers, so a load balancer keeps a degraded process that still serves feeds.
-    code = 200 if store_ok or cache_ok else 503
+    status = "ok" if store_ok and cache_ok else "degraded" if store_ok or cache_ok else "failing"
+    code = 503 if status == "failing" else 200
     refresh = last_refresh(services.cache) if cache_ok else None
     return jsonify(status=status, store=store_ok, cache=cache_ok, last_refresh=refresh), code
 
