@@ -324,8 +324,10 @@ def test_metrics_count_requests_latency_cache_lookups_and_the_last_refresh(
     labels = {"route": route, "method": "GET", "status": "200"}
     count = _metric(before, "feedsvc_http_requests_total", 0.0, **labels)
     hits = _metric(before, "feedsvc_cache_lookups_total", 0.0, result="hit")
-    for _ in range(3):
-        get(server)
+    sent = _metric(before, "feedsvc_http_response_body_bytes_total", 0.0, route=route)
+    canonical = _metric(before, "feedsvc_http_requests_by_address_total", 0.0,
+                        address="https://news.example")
+    bodies = [len(get(server).content) for _ in range(3)]
     get(server, "/feeds/nowhere/rss.xml")
     after = get(server, "/metrics")
     assert after.headers["Content-Type"].startswith("text/plain; version=")
@@ -334,6 +336,10 @@ def test_metrics_count_requests_latency_cache_lookups_and_the_last_refresh(
     assert _metric(text, "feedsvc_http_requests_total", route=route, method="GET",
                    status="404") >= 1
     assert _metric(text, "feedsvc_cache_lookups_total", result="hit") >= hits + 3
+    assert _metric(text, "feedsvc_http_response_body_bytes_total", route=route) >= (
+        sent + sum(bodies))
+    assert _metric(text, "feedsvc_http_requests_by_address_total",
+                   address="https://news.example") >= canonical + 4
     assert _metric(text, "feedsvc_http_request_duration_seconds_count", route=route) >= 4
     assert _metric(text, "feedsvc_last_refresh_timestamp_seconds") == pytest.approx(finished)
     assert _metric(text, "feedsvc_last_refresh_duration_seconds") == 1.25

@@ -62,5 +62,7 @@ class FeedFastPath:
         if decided.status == 200:
             headers = [*headers, ("Content-Length", str(len(decided.body)))]
         start_response(_STATUS[decided.status], headers)
-        observe(_SECTION_ROUTE if section else _SITE_ROUTE, method, decided.status, started)
-        return [decided.body] if method == "GET" and decided.status == 200 else []
+        body = [decided.body] if method == "GET" and decided.status == 200 else []
+        observe(_SECTION_ROUTE if section else _SITE_ROUTE, method, decided.status, started,
+                origin, len(body[0]) if body else 0)
+        return body

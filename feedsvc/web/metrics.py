@@ -16,10 +16,11 @@ import time
 from collections.abc import Iterator
 from functools import lru_cache
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from werkzeug.exceptions import HTTPException
 
 from feedsvc.cache import CacheUnavailable, FeedCache
 
@@ -40,6 +41,13 @@ RENDERS = Histogram("feedsvc_web_render_duration_seconds",
                     "Renders of a missing document by the web process (every format and "
                     "address of one feed); _count is the number of renders",
                     buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+BY_ADDRESS = Counter("feedsvc_http_requests_by_address_total",
+                     "HTTP requests by the configured address (origin) they came through; "
+                     "'canonical' includes unknown hosts, which are served canonical links",
+                     ["address"])
+BODY_BYTES = Counter("feedsvc_http_response_body_bytes_total",
+                     "Response body bytes sent, as stored (compressed when negotiated)",
+                     ["route"])
 _STARTED = "feedsvc.started"
 
 
@@ -55,9 +63,18 @@ def instrument(app: Flask) -> None:
 
     app.wsgi_app = start_clock
 
+    addresses = app.extensions["feedsvc"].addresses
+
     @app.after_request
     def record(response: Response) -> Response:
-        _observe(request, response.status_code)
+        rule = request.url_rule
+        try:
+            origin = addresses.origin(request.environ)
+        except HTTPException:
+            origin = "invalid Host"
+        sent = 0 if request.method == "HEAD" else response.calculate_content_length() or 0
+        observe(rule.rule if rule is not None else "unmatched", request.method,
+                response.status_code, request.environ[_STARTED], origin, sent)
         return response
 
 
@@ -68,16 +85,25 @@ def _children(route: str, method: str, status: int) -> tuple:
     return REQUESTS.labels(route, method, status), LATENCY.labels(route)
 
 
-def _observe(req: Request, status: int) -> None:
-    rule = req.url_rule
-    observe(rule.rule if rule is not None else "unmatched", req.method, status,
-            req.environ[_STARTED])
+@lru_cache(maxsize=64)
+def _address(origin: str):
+    return BY_ADDRESS.labels(origin)
 
 
-def observe(route: str, method: str, status: int, started: float) -> None:
-    """Count one request and its latency since `started` (a perf_counter value)."""
+@lru_cache(maxsize=64)
+def _bytes(route: str):
+    return BODY_BYTES.labels(route)
+
+
+def observe(route: str, method: str, status: int, started: float, origin: str,
+            body_bytes: int) -> None:
+    """Count one request, its address, its body bytes and its latency since `started` (a
+    perf_counter value)."""
     count, latency = _children(route, method if method in ("GET", "HEAD") else "other", status)
     count.inc()
+    _address(origin).inc()
+    if body_bytes:
+        _bytes(route).inc(body_bytes)
     latency.observe(time.perf_counter() - started)
 
 
