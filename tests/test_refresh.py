@@ -146,3 +146,15 @@ def test_only_one_lease_holder(redis_client, redis_prefix):
     assert second.hold() and not first.hold()
     time.sleep(1.2)  # the holder stops renewing (it died): the lease runs out
     assert first.hold() and not second.hold()
+
+
+def test_site_documents_are_rendered_again_only_when_the_feed_list_changes(
+        settings, store, redis_cache, refresher):
+    opml = FeedKey("", "feeds.opml", ORIGIN)
+    store.upsert([article(settings, "same-list")])
+    report = refresher.incremental()
+    assert report.documents == 3 * 4 * 3  # three feeds, four formats, three addresses
+    store.upsert([article(settings, "new-section", "World/Sport")])
+    report = refresher.incremental()
+    assert report.documents == 3 * 4 * 3 + 3 * 3  # ... and OPML, index, mirrors on each
+    assert b"/feeds/world/sport/rss.xml" in redis_cache.get(opml).body

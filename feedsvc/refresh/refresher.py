@@ -11,6 +11,7 @@ transactions that commit late — and skips the changes it has already rendered.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.renderer import FeedRenderer
-from feedsvc.render.catalog import feed_url
+from feedsvc.render.catalog import FeedSpec, feed_url
 from feedsvc.render.formats import FORMATS
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,12 @@ class RefreshReport:
         return json.dumps({"kind": self.kind, "finished_at": time.time(),
                            "seconds": round(self.seconds, 4), "feeds": self.feeds,
                            "documents": self.documents, "changes": self.changes})
+
+
+def _fingerprint(catalog: dict[str, FeedSpec]) -> str:
+    """Identifies the feed list as the site documents show it."""
+    listed = sorted((s.path, s.title, s.description) for s in catalog.values())
+    return hashlib.sha256(json.dumps(listed).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,7 @@ class Refresher:
             documents += len(entries)
         site = self.renderer.render_site(catalog)
         self._publish(site)
+        self.cache.set_state("catalog", _fingerprint(catalog))
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in recent)
         self.cache.set_state("watermark", Watermark(now, seen, now).to_json())
         report = RefreshReport("full", 0, len(catalog), documents + len(site),
@@ -119,8 +127,13 @@ class Refresher:
             entries: dict[FeedKey, CachedFeed] = {}
             for path in sorted(paths & catalog.keys()):
                 entries.update(self.renderer.render(catalog[path], now))
-            entries.update(self.renderer.render_site(catalog))
+            # The site documents list the feeds: they change only when the catalog does.
+            new_catalog = _fingerprint(catalog) != self.cache.get_state("catalog")
+            if new_catalog:
+                entries.update(self.renderer.render_site(catalog))
             changed = self._publish(entries)  # one MULTI: these feeds change together
+            if new_catalog:
+                self.cache.set_state("catalog", _fingerprint(catalog))
             documents = len(entries)
         newest = max((c.changed_at for c in changes), default=mark.at)
         newest = max(newest, mark.at)
