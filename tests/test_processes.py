@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,55 +15,25 @@ import feedparser
 import pytest
 import requests
 
-from conftest import DEMO_ARTICLES, REDIS_URL, ROOT, SAMPLE_PAGE, free_port
+from conftest import DEMO_ARTICLES, REDIS_URL, SAMPLE_PAGE, free_port
 from feedsvc.cache import FeedKey, RedisCache
+from processes import BIN, PROCFILE, Spawner, run, wait_until_serving, write_config
 
-BIN = Path(sys.executable).parent
 SAMPLE_TITLE = "Putin, Erdogan warn over escalating al-Quds tensions"
 
 
-def _wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"process exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except (requests.ConnectionError, requests.Timeout):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {seconds}s")
-
-
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator:
-    """Start long-running processes (their output to files, not to pipes that could fill up);
-    they are stopped after the test."""
-    processes: list[subprocess.Popen] = []
-
-    def start(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
-        log = open(tmp_path / f"process-{len(processes)}.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(args, cwd=cwd, env={**os.environ, **env},
-                                   stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        processes.append(process)
-        return process
-
-    yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def spawn(tmp_path: Path) -> Iterator[Spawner]:
+    spawner = Spawner(tmp_path)
+    yield spawner
+    spawner.stop_all()
 
 
 def test_demo_serves_the_sample_page_in_the_turkey_feed(spawn, tmp_path):
     port = free_port()
     demo = spawn([str(BIN / "feedsvc"), "demo", "--port", str(port)], env={})
     url = f"http://127.0.0.1:{port}/feeds/news/turkey/rss.xml"
-    _wait_until_serving(url, demo)
+    wait_until_serving(url, demo)
     parsed = feedparser.parse(requests.get(url, timeout=5).content)
     assert not parsed.bozo
     assert SAMPLE_TITLE in [e.title for e in parsed.entries]
@@ -76,34 +42,26 @@ def test_demo_serves_the_sample_page_in_the_turkey_feed(spawn, tmp_path):
     assert not site.bozo and len(site.entries) == 50
 
 
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=ROOT, env={**os.environ, **env}, capture_output=True,
-                          text=True, timeout=120)
-
-
 def test_procfile_web_serves_what_import_and_refresh_put_in_postgres_and_redis(
     spawn, tmp_path, postgres_url, redis_prefix
 ):
-    config = tmp_path / "feedsvc.toml"
-    config.write_text((ROOT / "config" / "feedsvc.toml").read_text().replace(
-        'key_prefix = "feedsvc:"', f'key_prefix = "{redis_prefix}"'))
+    config = write_config(tmp_path, redis_prefix)
     port = free_port()
     env = {"FEEDSVC_CONFIG": str(config), "DATABASE_URL": postgres_url, "REDIS_URL": REDIS_URL,
            "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
            "PATH": f"{BIN}:{os.environ['PATH']}"}
 
-    imported = _run(["feedsvc", "import", str(DEMO_ARTICLES)], env)
+    imported = run(["feedsvc", "import", str(DEMO_ARTICLES)], env)
     assert imported.returncode == 0, imported.stderr
-    page = _run(["feedsvc", "import", str(SAMPLE_PAGE), "--published",
-                 "2026-11-21T09:00:00+03:30"], env)
+    page = run(["feedsvc", "import", str(SAMPLE_PAGE), "--published",
+                "2026-11-21T09:00:00+03:30"], env)
     assert page.returncode == 0, page.stderr
-    refreshed = _run(["feedsvc", "refresh"], env)
+    refreshed = run(["feedsvc", "refresh"], env)
     assert refreshed.returncode == 0, refreshed.stderr
 
-    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines())
-    web = spawn(shlex.split(procfile["web"]), env)
+    web = spawn(PROCFILE["web"], env)
     url = f"http://127.0.0.1:{port}/feeds/news/turkey/rss.xml"
-    _wait_until_serving(url, web)
+    wait_until_serving(url, web)
     for host in ("news.example", "news-mirror.example", "example-news.tv"):
         response = requests.get(url, headers={"Host": host}, timeout=5)
         parsed = feedparser.parse(response.content)
@@ -111,16 +69,6 @@ def test_procfile_web_serves_what_import_and_refresh_put_in_postgres_and_redis(
         titles = [e.title for e in parsed.entries]
         assert titles[0] == SAMPLE_TITLE, host  # the newest article in the section
         assert parsed.entries[0].link.startswith(f"https://{host}/news/turkey/"), host
-
-
-def _write_config(tmp_path: Path, redis_prefix: str, **scheduler: int) -> Path:
-    text = (ROOT / "config" / "feedsvc.toml").read_text().replace(
-        'key_prefix = "feedsvc:"', f'key_prefix = "{redis_prefix}"')
-    for key, value in scheduler.items():
-        text = re.sub(rf"^{key} = \d+$", f"{key} = {value}", text, flags=re.MULTILINE)
-    config = tmp_path / "feedsvc.toml"
-    config.write_text(text)
-    return config
 
 
 def _article_line(article_id: str, title: str) -> str:
@@ -146,11 +94,11 @@ def test_schedulers_refresh_on_import_and_fail_over_after_sigkill(spawn, tmp_pat
     """Two schedulers, one leader. An import is in the feed within about a second (pub/sub
     trigger, while the timer is a minute away); SIGKILL the leader mid-flight and the other
     takes over within the lease and catches up."""
-    config = _write_config(tmp_path, redis_prefix, refresh_interval=60, leader_lease=2)
+    config = write_config(tmp_path, redis_prefix, refresh_interval=60, leader_lease=2)
     env = {"FEEDSVC_CONFIG": str(config), "REDIS_URL": REDIS_URL,
            "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
            "PATH": f"{BIN}:{os.environ['PATH']}"}
-    assert _run(["feedsvc", "import", str(DEMO_ARTICLES)], env).returncode == 0
+    assert run(["feedsvc", "import", str(DEMO_ARTICLES)], env).returncode == 0
     cache = RedisCache(redis_client, redis_prefix)
     first = spawn(["feedsvc", "scheduler"], env)
     deadline = time.monotonic() + 20
@@ -162,13 +110,13 @@ def test_schedulers_refresh_on_import_and_fail_over_after_sigkill(spawn, tmp_pat
 
     batch = tmp_path / "one.jsonl"
     batch.write_text(_article_line("fresh-1", "Fresh one"))
-    assert _run(["feedsvc", "import", str(batch)], env).returncode == 0
+    assert run(["feedsvc", "import", str(batch)], env).returncode == 0
     assert _wait_for_title(cache, "Fresh one", 5) < 3
 
     os.kill(first.pid, signal.SIGKILL)
     first.wait(5)
     batch.write_text(_article_line("fresh-2", "Fresh two"))
-    assert _run(["feedsvc", "import", str(batch)], env).returncode == 0
+    assert run(["feedsvc", "import", str(batch)], env).returncode == 0
     # lease 2 s, renewal checks every 2/3 s: the survivor leads and catches up well within 5 s
     _wait_for_title(cache, "Fresh two", 8)
     assert second.poll() is None

@@ -1,0 +1,86 @@
+"""Running the service's real processes in tests, as an operator runs them: the `feedsvc`
+commands, the Procfile's `web` and `scheduler`, each with its output in a file (not a pipe that
+could fill up) and stopped after the test."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from conftest import ROOT
+
+BIN = Path(sys.executable).parent
+PROCFILE = {name: shlex.split(command) for name, command in (
+    line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines())}
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {seconds}s")
+
+
+def run(args: list[str], env: dict[str, str], **options) -> subprocess.CompletedProcess:
+    """A one-shot command (`feedsvc import`, `feedsvc refresh`), its output captured."""
+    return subprocess.run(args, cwd=ROOT, env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=120, **options)
+
+
+def write_config(tmp_path: Path, redis_prefix: str, **keys: int) -> Path:
+    """The repository's config with a key prefix of the test's own and integer keys replaced
+    (`refresh_interval=1`, `leader_lease=2`, ...)."""
+    text = (ROOT / "config" / "feedsvc.toml").read_text().replace(
+        'key_prefix = "feedsvc:"', f'key_prefix = "{redis_prefix}"')
+    for key, value in keys.items():
+        text, found = re.subn(rf"^{key} = \d+$", f"{key} = {value}", text, flags=re.MULTILINE)
+        assert found == 1, key
+    config = tmp_path / "feedsvc.toml"
+    config.write_text(text)
+    return config
+
+
+class Spawner:
+    """Starts long-running processes; `stop_all()` terminates them (kills after 10 s)."""
+
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.processes: list[subprocess.Popen] = []
+
+    def __call__(self, args: list[str], env: dict[str, str],
+                 cwd: Path = ROOT) -> subprocess.Popen:
+        with open(self.log_path(len(self.processes)), "wb") as log:
+            process = subprocess.Popen(args, cwd=cwd, env={**os.environ, **env},
+                                       stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def log_path(self, index: int) -> Path:
+        return self.logs / f"process-{index}.log"
+
+    def log(self, process: subprocess.Popen) -> str:
+        return self.log_path(self.processes.index(process)).read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
