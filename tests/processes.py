@@ -4,6 +4,7 @@ could fill up) and stopped after the test."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -84,3 +85,11 @@ class Spawner:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def article_line(article_id: str, title: str, section: str = "News/Turkey",
+                 published: str = "2026-11-24T10:00:00Z") -> str:
+    """One article as a JSON Lines line, newer than every demo article."""
+    slug = section.lower().replace(" ", "-")
+    return json.dumps({"id": article_id, "url": f"/{slug}/{article_id}", "section": section,
+                       "title": title, "published": published}) + "\n"

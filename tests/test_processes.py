@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -17,7 +16,15 @@ import requests
 
 from conftest import DEMO_ARTICLES, REDIS_URL, SAMPLE_PAGE, free_port
 from feedsvc.cache import FeedKey, RedisCache
-from processes import BIN, PROCFILE, Spawner, run, wait_until_serving, write_config
+from processes import (
+    BIN,
+    PROCFILE,
+    Spawner,
+    article_line,
+    run,
+    wait_until_serving,
+    write_config,
+)
 
 SAMPLE_TITLE = "Putin, Erdogan warn over escalating al-Quds tensions"
 
@@ -71,12 +78,6 @@ def test_procfile_web_serves_what_import_and_refresh_put_in_postgres_and_redis(
         assert parsed.entries[0].link.startswith(f"https://{host}/news/turkey/"), host
 
 
-def _article_line(article_id: str, title: str) -> str:
-    return json.dumps({"id": article_id, "url": f"/news/turkey/{article_id}",
-                       "section": "News/Turkey", "title": title,
-                       "published": "2026-11-24T10:00:00Z"}) + "\n"
-
-
 def _wait_for_title(cache: RedisCache, title: str, seconds: float) -> float:
     """Seconds until the Turkey feed in the cache carries `title`; fails after `seconds`."""
     started = time.monotonic()
@@ -109,13 +110,13 @@ def test_schedulers_refresh_on_import_and_fail_over_after_sigkill(spawn, tmp_pat
     time.sleep(1)  # the second one is up and sees the lease taken
 
     batch = tmp_path / "one.jsonl"
-    batch.write_text(_article_line("fresh-1", "Fresh one"))
+    batch.write_text(article_line("fresh-1", "Fresh one"))
     assert run(["feedsvc", "import", str(batch)], env).returncode == 0
     assert _wait_for_title(cache, "Fresh one", 5) < 3
 
     os.kill(first.pid, signal.SIGKILL)
     first.wait(5)
-    batch.write_text(_article_line("fresh-2", "Fresh two"))
+    batch.write_text(article_line("fresh-2", "Fresh two"))
     assert run(["feedsvc", "import", str(batch)], env).returncode == 0
     # lease 2 s, renewal checks every 2/3 s: the survivor leads and catches up well within 5 s
     _wait_for_title(cache, "Fresh two", 8)

@@ -1,0 +1,202 @@
+"""Fault fixtures: a PRIVATE Redis and a PRIVATE PostgreSQL cluster per test (so a test may stop,
+restart or flush them without touching the shared servers other tests use), and a deployment of
+the real processes (the Procfile's `web` and `scheduler`, the `feedsvc` commands) on them.
+
+The servers' binaries are required: a missing one fails the test, never skips it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from conftest import DEMO_ARTICLES, free_port
+from feedsvc.cache import RedisCache
+from processes import BIN, PROCFILE, Spawner, run, wait_until_serving, write_config
+
+REDIS_SERVER = Path("/usr/bin/redis-server")
+POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                       key=lambda p: int(p.parent.name))
+
+
+class RedisServer:
+    """redis-server on a free loopback port with its own directory; nothing kept on disk
+    unless `persistent` (append-only file, replayed on restart)."""
+
+    def __init__(self, workdir: Path, *options: str, persistent: bool = False):
+        assert REDIS_SERVER.is_file(), f"{REDIS_SERVER} is required (apt-get install redis-server)"
+        self.port = free_port()
+        self.workdir = workdir
+        self.argv = [str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1",
+                     "--dir", str(workdir), "--save", "",
+                     "--appendonly", "yes" if persistent else "no", *options]
+        self.process: subprocess.Popen | None = None
+        self.client = redis.Redis(port=self.port, socket_timeout=5)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        with open(self.workdir / "redis.log", "ab") as log:
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client.ping()
+                return
+            except redis.ConnectionError:
+                assert self.process.poll() is None, f"redis-server exited: {self.log()}"
+                assert time.monotonic() < deadline, "redis-server did not answer in 10 s"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM: Redis writes its append-only file (if any) and exits."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.client.connection_pool.disconnect()
+
+    def log(self) -> str:
+        return (self.workdir / "redis.log").read_text(errors="replace")
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of its own: initdb into a temporary directory owned by the
+    `postgres` user (the server refuses to run as root), pg_ctl on a free loopback port."""
+
+    def __init__(self) -> None:
+        assert POSTGRES_BINS, "PostgreSQL server binaries are required (apt-get install postgresql)"
+        self.bin = POSTGRES_BINS[-1]
+        self.port = free_port()
+        # not under pytest's tmp_path: the postgres user cannot enter root's 0700 directories
+        self.dir = Path(tempfile.mkdtemp(prefix="feedsvc-faults-pg-"))
+        shutil.chown(self.dir, "postgres", "postgres")
+        self._as_postgres("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres",
+                          "-E", "UTF8", "--no-sync")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, program: str, *args: str) -> None:
+        done = subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / program), *args],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{program}: {done.stdout}{done.stderr}"
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} "
+                   "-c fsync=off -c full_page_writes=off")
+        self._as_postgres("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"),
+                          "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        self._as_postgres("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        if (self.dir / "data" / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator:
+    """Start private Redis servers: `private_redis(*redis_options, persistent=False)`."""
+    servers: list[RedisServer] = []
+
+    def start(*options: str, persistent: bool = False) -> RedisServer:
+        workdir = tmp_path / f"redis-{len(servers)}"
+        workdir.mkdir()
+        server = RedisServer(workdir, *options, persistent=persistent)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawner]:
+    spawner = Spawner(tmp_path)
+    yield spawner
+    spawner.stop_all()
+
+
+@dataclass
+class Deployment:
+    """The service as an operator runs it against one Redis and one store: `feedsvc`
+    commands, web processes (granian, the production config) and schedulers."""
+
+    spawn: Spawner
+    redis: RedisServer
+    env: dict[str, str]
+    webs: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def cache(self) -> RedisCache:
+        return RedisCache(self.redis.client, "feedsvc:")
+
+    def feedsvc(self, *args: str) -> subprocess.CompletedProcess:
+        return run([str(BIN / "feedsvc"), *args], self.env)
+
+    def import_(self, path: Path) -> None:
+        done = self.feedsvc("import", str(path))
+        assert done.returncode == 0, done.stderr
+
+    def web(self, workers: int = 2) -> int:
+        """Start a web process on a port of its own; its port once it serves."""
+        port = free_port()
+        process = self.spawn(PROCFILE["web"], {**self.env, "PORT": str(port),
+                                               "WEB_CONCURRENCY": str(workers)})
+        self.webs.append(process)
+        wait_until_serving(f"http://127.0.0.1:{port}/healthz", process)
+        return port
+
+    def scheduler(self) -> subprocess.Popen:
+        return self.spawn(PROCFILE["scheduler"], self.env)
+
+    def wait_for_refresh(self, seconds: float = 30) -> dict:
+        """The record of the first refresh (the scheduler's start-up full rebuild)."""
+        deadline = time.monotonic() + seconds
+        while (state := self.cache.get_state("refresh")) is None:
+            assert time.monotonic() < deadline, f"no refresh recorded within {seconds}s"
+            time.sleep(0.1)
+        return json.loads(state)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, spawn: Spawner, private_redis) -> Iterator:
+    """`deployment(database_url=None, redis_options=(), persistent=False, **config_keys)`:
+    a private Redis, a store (a SQLite file unless given) holding the demo articles."""
+
+    def make(database_url: str | None = None, redis_options: tuple[str, ...] = (),
+             persistent: bool = False, **keys: int) -> Deployment:
+        server = private_redis(*redis_options, persistent=persistent)
+        config = write_config(tmp_path, "feedsvc:", **keys)
+        env = {"FEEDSVC_CONFIG": str(config), "REDIS_URL": server.url, "HOST": "127.0.0.1",
+               "DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'store.sqlite3'}",
+               "PATH": f"{BIN}:{os.environ['PATH']}"}
+        deployed = Deployment(spawn, server, env)
+        deployed.import_(DEMO_ARTICLES)
+        return deployed
+
+    yield make
