@@ -58,7 +58,7 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None) 
     from feedsvc.store import Store
 
     settings = _settings(ctx)
-    store = Store(settings.database_url)
+    store = Store.from_settings(settings)
     report = Importer(settings, store).import_paths(list(paths), published=published)
     click.echo(str(report), err=True)
     if report.accepted and settings.redis_url:
@@ -129,7 +129,7 @@ def demo(ctx: click.Context, host: str | None, port: int | None) -> None:
     settings = dataclasses.replace(
         _settings(ctx), database_url=f"sqlite:///{workdir / 'demo.sqlite3'}", redis_url=None
     )
-    importer = Importer(settings, Store(settings.database_url))
+    importer = Importer(settings, Store.from_settings(settings))
     report = importer.import_paths(sorted(DEMO_DIR.glob("*.jsonl")))
     report_page = importer.import_paths(sorted(DEMO_DIR.glob("*.txt")),
                                         published=DEMO_PAGE_PUBLISHED)
@@ -142,7 +142,7 @@ def _renderer(settings: Settings):
     from feedsvc.refresh import FeedRenderer
     from feedsvc.store import Store
 
-    return FeedRenderer(settings, Store(settings.database_url), open_cache(settings))
+    return FeedRenderer(settings, Store.from_settings(settings), open_cache(settings))
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:

@@ -43,6 +43,11 @@ class Settings:
     leader_lease: int
     change_overlap: int
     database_url: str
+    replica_url: str | None
+    pool_size: int
+    pool_max_overflow: int
+    pool_timeout: int
+    statement_timeout: int
     redis_url: str | None
     cache_prefix: str
     host: str
@@ -111,6 +116,12 @@ def _positive(value: int) -> int:
     return value
 
 
+def _not_negative(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"must not be negative, not {value}")
+    return value
+
+
 def _port(value: int) -> int:
     if not 0 < value < 65536:
         raise ValueError(f"{value} is not a TCP port")
@@ -139,11 +150,21 @@ def _database_url(value: str) -> str:
     return value
 
 
+def _replica_url(value: str) -> str | None:
+    return _database_url(value) if value else None
+
+
 def _redis_url(value: str) -> str | None:
     if not value:
         return None
-    if not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"{value!r} must be a redis://, rediss:// or unix:// URL")
+    if not value.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://",
+                             "redis+cluster://")):
+        raise ValueError(f"{value!r} must be a redis://, rediss://, unix://, redis+sentinel:// "
+                         "or redis+cluster:// URL")
+    # imported here: the cache package imports this module
+    from feedsvc.cache.connect import parse
+
+    parse(value)
     return value
 
 
@@ -177,6 +198,12 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("scheduler.change_overlap", "change_overlap", int, 30, _positive),
     _Option("store.database_url", "database_url", str, DEFAULT_DATABASE_URL, _database_url,
             env="DATABASE_URL"),
+    _Option("store.replica_url", "replica_url", str, "", _replica_url,
+            env="DATABASE_REPLICA_URL"),
+    _Option("store.pool_size", "pool_size", int, 5, _positive),
+    _Option("store.pool_max_overflow", "pool_max_overflow", int, 10, _not_negative),
+    _Option("store.pool_timeout", "pool_timeout", int, 30, _positive),
+    _Option("store.statement_timeout", "statement_timeout", int, 30, _positive),
     _Option("cache.redis_url", "redis_url", str, "", _redis_url, env="REDIS_URL"),
     _Option("cache.key_prefix", "cache_prefix", str, "feedsvc:", _nonempty),
     _Option("web.host", "host", str, "127.0.0.1", _nonempty),

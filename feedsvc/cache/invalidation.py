@@ -7,6 +7,11 @@ it. redis-py's own client-side caching does this too, but requires Redis >= 7.4.
 
 The connection speaks RESP2: RESP3 delivers these notices as push frames that redis-py passes
 only to private parser hooks, while RESP2 makes them ordinary pub/sub replies.
+
+Tracking is per server: in a Redis Cluster the listener connects to the primary that owns the
+cache's slot (its keys share one, see feedsvc.cache.redis) and checks at every heartbeat that
+it still does, so a failover or a resharding that moves the slot reconnects it to the new owner.
+Under Sentinel its connection goes to the current primary, and Sentinel cuts it at a failover.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 import redis
+
+from feedsvc.cache.connect import RedisClient, node_for, owns
 
 log = logging.getLogger(__name__)
 CHANNEL = "__redis__:invalidate"
@@ -37,7 +45,7 @@ class InvalidationListener:
     may have a gap (connection lost, heartbeat unanswered): what was read from Redis before
     `on_connected()` or after `on_disconnected()` is not covered by any notice."""
 
-    def __init__(self, client: redis.Redis, prefix: str, *,
+    def __init__(self, client: RedisClient, prefix: str, *,
                  on_invalidate: Callable[[Iterable[bytes] | None], None],
                  on_connected: Callable[[], None], on_disconnected: Callable[[], None],
                  heartbeat: float = 2.0, retry: float = 1.0):
@@ -81,7 +89,8 @@ class InvalidationListener:
             self._stop.wait(min(30.0, self.retry * self._failures))  # backing off
 
     def _listen(self) -> None:
-        conn = self._conn = _resp2_connection(self.client)
+        node = node_for(self.client, self.prefix)
+        conn = self._conn = _resp2_connection(node)
         try:
             conn.connect()
             conn.send_command("CLIENT", "SETNAME", self.name)  # for CLIENT LIST
@@ -96,18 +105,25 @@ class InvalidationListener:
             self._failures = 0
             self.on_connected()
             try:
-                self._receive(conn)
+                self._receive(conn, lambda: owns(self.client, node, self.prefix))
             finally:
                 self.on_disconnected()
         finally:
             conn.disconnect()
 
-    def _receive(self, conn: redis.connection.AbstractConnection) -> None:
+    def _receive(self, conn: redis.connection.AbstractConnection,
+                 still_tracked: Callable[[], bool]) -> None:
         """Hand on notices until stopped. After a heartbeat without any, a PING; unanswered
         for another heartbeat, the stream is declared lost: a silently dead connection leaves
-        copies trusted for two heartbeats at most."""
+        copies trusted for two heartbeats at most. Likewise when the server no longer holds
+        the keys (`still_tracked`, asked every heartbeat)."""
         awaiting_pong = False
+        checked = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() - checked >= self.heartbeat:
+                if not still_tracked():
+                    raise redis.ConnectionError("the keys moved to another server")
+                checked = time.monotonic()
             if not conn.can_read(timeout=self.heartbeat):
                 if awaiting_pong:
                     raise redis.TimeoutError("no answer to PING within the heartbeat")

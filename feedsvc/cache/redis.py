@@ -1,4 +1,5 @@
-"""Redis cache shared by all web and scheduler processes; every key starts with `prefix`."""
+"""Redis cache shared by all web and scheduler processes; every key starts with `prefix` (in a
+Redis Cluster, `{prefix}`: see `RedisCache`)."""
 
 from __future__ import annotations
 
@@ -8,34 +9,42 @@ from collections.abc import Iterable, Iterator, Mapping
 import redis
 from redis.exceptions import LockError
 
+from feedsvc.cache.connect import RedisClient, connect, is_cluster
 from feedsvc.cache.entry import CachedFeed, CacheUnavailable, FeedKey
 
 _FIELDS = (b"body", b"gzip", b"br", b"etag", b"last_modified", b"content_type")
 
 
 class RedisCache:
-    """Feed entries as one hash each (`{prefix}feed:{origin}|{path}|{filename}`), expiring
+    """Feed entries as one hash each (`{keyspace}feed:{origin}|{path}|{filename}`), expiring
     `ttl` seconds after their last write: a full rebuild rewrites every live feed well within
     it, so only orphans (a section gone, an address removed) expire. Small named state values
-    (the refresh's) live beside them under `{prefix}state:`."""
+    (the refresh's) live beside them under `{keyspace}state:`.
 
-    def __init__(self, client: redis.Redis, prefix: str, ttl: int = 3 * 86400):
+    `keyspace` is `prefix`, except in a Redis Cluster, where it is `{prefix}`: a hash tag, so
+    that every key of the cache is in one slot. A refresh publishes all its documents in one
+    MULTI/EXEC (readers see all of them or none), and Cluster runs a transaction only within
+    one slot. The cost: the cache lives on one primary (and its replicas) instead of being
+    spread over the cluster; its size (feeds x formats x addresses, ~160 KB each with the
+    compressed forms) fits one node, and the near cache keeps the read load off it."""
+
+    def __init__(self, client: RedisClient, prefix: str, ttl: int = 3 * 86400):
         self.client = client
         self.prefix = prefix
+        self.keyspace = f"{{{prefix}}}" if is_cluster(client) else prefix
         self.ttl = ttl
 
     @classmethod
     def from_url(cls, url: str, prefix: str, ttl: int = 3 * 86400) -> RedisCache:
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        return cls(client, prefix, ttl)
+        return cls(connect(url), prefix, ttl)
 
     @property
     def feed_prefix(self) -> str:
         """What every entry's key starts with (and nothing else's)."""
-        return f"{self.prefix}feed:"
+        return f"{self.keyspace}feed:"
 
     def redis_key(self, key: FeedKey) -> str:
-        return f"{self.prefix}feed:{key}"
+        return f"{self.feed_prefix}{key}"
 
     def get(self, key: FeedKey) -> CachedFeed | None:
         """The whole entry in one HMGET: a hash is read atomically, so never half of a write."""
@@ -82,14 +91,14 @@ class RedisCache:
 
     def get_state(self, name: str) -> str | None:
         try:
-            value = self.client.get(f"{self.prefix}state:{name}")
+            value = self.client.get(f"{self.keyspace}state:{name}")
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
         return value.decode() if value is not None else None
 
     def set_state(self, name: str, value: str) -> None:
         try:
-            self.client.set(f"{self.prefix}state:{name}", value)
+            self.client.set(f"{self.keyspace}state:{name}", value)
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 
@@ -98,7 +107,7 @@ class RedisCache:
         """Held by one process at a time across all web processes: concurrent misses of one
         document wait for the first one's render instead of all rendering. If Redis fails or
         the wait runs out, the caller renders anyway (a duplicate render beats no answer)."""
-        lock = self.client.lock(f"{self.prefix}render:{name}", timeout=60,
+        lock = self.client.lock(f"{self.keyspace}render:{name}", timeout=60,
                                 blocking_timeout=wait, thread_local=False)
         try:
             held = lock.acquire()

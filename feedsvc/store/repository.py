@@ -1,4 +1,10 @@
-"""Reads and writes of the source store; the only module that speaks SQL."""
+"""Reads and writes of the source store; the only module that speaks SQL.
+
+Writes (imports) go to the primary. The refresh's reads (`newest`, `changed_since`,
+`published_between`, `section_names`) go to a read replica when one is configured: a replica
+that lags is a late commit to the refresh, which its overlap window (`scheduler.change_overlap`)
+covers, so the lag must stay well under it.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, delete, event, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from feedsvc.config import Settings
 from feedsvc.model import Article, ancestor_paths, section_slug
 from feedsvc.store.schema import articles, feed_items, metadata, sections
 
@@ -47,40 +54,84 @@ def _aware(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # WAL lets the web process read while an import writes; the busy timeout waits out locks.
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Connection pool and time limits (`store.*` settings). The pool is per process: size it
+    so that processes x (pool_size + max_overflow) stays under the server's max_connections."""
+
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout: int = 30       # seconds to wait for a pooled connection
+    statement_timeout: int = 30  # seconds: PostgreSQL cancels the statement; SQLite waits
+                                 # this long for a lock
 
 
-def make_engine(database_url: str) -> Engine:
+def _sqlite_pragmas(busy_timeout_ms: int):
+    def on_connect(dbapi_conn, _record) -> None:
+        # WAL lets the web process read while an import writes; the busy timeout waits out
+        # locks.
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return on_connect
+
+
+def _with_statement_timeout(url: URL, seconds: int) -> URL:
+    """`url` with `-c statement_timeout` added to the connection's startup options (kept
+    beside any the URL has, such as a search_path): no extra round trip per connection."""
+    options = " ".join(filter(None, [url.query.get("options"),
+                                     f"-c statement_timeout={seconds * 1000}"]))
+    return url.update_query_dict({"options": options})
+
+
+def make_engine(database_url: str, options: EngineOptions | None = None) -> Engine:
     """An engine for `database_url`; a SQLite file's folder is created when missing."""
+    options = options or EngineOptions()
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(options.statement_timeout * 1000))
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(_with_statement_timeout(url, options.statement_timeout),
+                         pool_pre_ping=True, pool_size=options.pool_size,
+                         max_overflow=options.max_overflow, pool_timeout=options.pool_timeout)
 
 
 class Store:
-    """Articles and sections in SQL. Tables are created on first use."""
+    """Articles and sections in SQL. Tables are created on first use (on the primary)."""
 
-    def __init__(self, database_url: str):
-        self.engine = make_engine(database_url)
+    def __init__(self, database_url: str, replica_url: str | None = None,
+                 options: EngineOptions | None = None):
+        options = options or EngineOptions()
+        self.engine = make_engine(database_url, options)
+        self.reader = make_engine(replica_url, options) if replica_url else self.engine
         self._insert = (
             postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         )
-        metadata.create_all(self.engine, checkfirst=True)
+        try:
+            metadata.create_all(self.engine, checkfirst=True)
+        except SQLAlchemyError as exc:
+            # A web process starts and serves from the cache while the store is down; the
+            # tables are created by the next process that starts with it up (any import).
+            log.warning("store unreachable at start, tables not checked: %s",
+                        getattr(exc, "orig", None) or exc)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """The store the settings describe: primary, replica, pool."""
+        return cls(settings.database_url, settings.replica_url, EngineOptions(
+            settings.pool_size, settings.pool_max_overflow, settings.pool_timeout,
+            settings.statement_timeout))
 
     def close(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()
 
     # ---- writes -------------------------------------------------------------------------
 
@@ -147,7 +198,7 @@ class Store:
             .order_by(feed_items.c.published.desc(), feed_items.c.article_id.desc())
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [Article.from_document(json.loads(doc)) for (doc,) in conn.execute(query)]
 
     def changed_since(self, since: datetime, limit: int = 10_000) -> list[ChangedArticle]:
@@ -159,7 +210,7 @@ class Store:
             .order_by(articles.c.changed_at, articles.c.id)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [
                 ChangedArticle(id=i, section=s, previous_section=p, status=st,
                                changed_at=_aware(c))
@@ -176,12 +227,12 @@ class Store:
                    feed_items.c.published <= _naive_utc(upto))
             .distinct()
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return list(conn.execute(query).scalars())
 
     def section_names(self) -> dict[str, str]:
         """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return dict(conn.execute(select(sections.c.path, sections.c.name)).all())
 
     def ping(self) -> bool:

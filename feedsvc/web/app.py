@@ -41,7 +41,7 @@ def create_app(
     A Redis cache is read through in-process copies kept valid by Redis's invalidation
     notices (feedsvc.cache.near); `near_cache=False` reads Redis on every request."""
     settings = settings or load_settings()
-    store = store or Store(settings.database_url)
+    store = store or Store.from_settings(settings)
     cache = cache or open_cache(settings)
     if near_cache and isinstance(cache, RedisCache):
         cache = NearCache(cache)

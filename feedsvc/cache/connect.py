@@ -1,0 +1,107 @@
+"""Redis clients for the three topologies `REDIS_URL` can name, built in this one place:
+
+- `redis://`, `rediss://`, `unix://`: one server (redis-py's own URL syntax);
+- `redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]`: the primary that
+  Sentinel names for `service_name`; connections ask the sentinels again after a failover
+  (a demoted primary's READONLY answer, or a connection it drops, sends them back);
+- `redis+cluster://[:password@]host:port[,host:port...]`: a Redis Cluster, found from any of
+  the listed nodes.
+
+Every client gets the same short timeouts: the web serves its last known copy, or renders from
+the store, rather than wait on an unreachable Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.sentinel import Sentinel
+
+TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
+
+RedisClient = redis.Redis | RedisCluster
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """A parsed `redis+sentinel://` or `redis+cluster://` URL."""
+
+    scheme: str
+    nodes: tuple[tuple[str, int], ...]
+    password: str | None
+    service: str | None = None  # Sentinel only
+    db: int = 0                 # Sentinel only: Cluster has database 0 alone
+
+
+def parse(url: str) -> Endpoints | None:
+    """The endpoints of a Sentinel or Cluster URL; None for a plain redis-py URL. Raises
+    ValueError naming what is wrong."""
+    scheme = url.split("://", 1)[0]
+    if scheme not in (SENTINEL_SCHEME, CLUSTER_SCHEME):
+        return None
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    password = unquote(userinfo.partition(":")[2]) if userinfo else None
+    nodes = []
+    for node in hosts.split(","):
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{node!r} in {url!r} is not host:port")
+        nodes.append((host.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if scheme == CLUSTER_SCHEME:
+        if path:
+            raise ValueError(f"{url!r}: a cluster URL has no path (Cluster has database 0 only)")
+        return Endpoints(scheme, tuple(nodes), password or None)
+    if not 1 <= len(path) <= 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError(f"{url!r} must end in /service_name or /service_name/db")
+    return Endpoints(scheme, tuple(nodes), password or None, path[0],
+                     int(path[1]) if len(path) == 2 else 0)
+
+
+def connect(url: str) -> RedisClient:
+    """A client for `url` (see the module's docstring); nothing is contacted yet, except a
+    cluster's nodes, which are asked for the slot map."""
+    endpoints = parse(url)
+    if endpoints is None:
+        return redis.Redis.from_url(url, **TIMEOUTS)
+    if endpoints.scheme == CLUSTER_SCHEME:
+        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in endpoints.nodes],
+                            password=endpoints.password, **TIMEOUTS)
+    # The sentinels themselves are rarely password-protected, the primary often is.
+    sentinel = Sentinel(list(endpoints.nodes), sentinel_kwargs=TIMEOUTS)
+    return sentinel.master_for(endpoints.service, db=endpoints.db,
+                               password=endpoints.password, **TIMEOUTS)
+
+
+def is_cluster(client: RedisClient) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+def node_for(client: RedisClient, key: str) -> redis.Redis:
+    """The client of the server that holds `key`: for a cluster, the primary that owns its
+    slot (after re-reading the slot map, which may have changed since the last error); else
+    `client` itself."""
+    if not is_cluster(client):
+        return client
+    client.nodes_manager.initialize()
+    return client.get_redis_connection(client.get_node_from_key(key))
+
+
+def owns(client: RedisClient, node: redis.Redis, key: str) -> bool:
+    """Whether `node` still serves `key` (asked of the node itself: a resharding or a
+    failover may have moved the slot)."""
+    if not is_cluster(client):
+        return True
+    slot = client.keyslot(key)
+    for start, end, primary, *_ in node.execute_command("CLUSTER SLOTS"):
+        if start <= slot <= end:
+            kwargs = node.connection_pool.connection_kwargs
+            host = primary[0].decode() if isinstance(primary[0], bytes) else primary[0]
+            return (host, primary[1]) == (kwargs["host"], kwargs["port"])
+    return False

@@ -1,0 +1,102 @@
+"""The service on a real 3-primary Redis Cluster (`REDIS_URL=redis+cluster://...`): the cache's
+keys share one slot so that a refresh publishes in one MULTI/EXEC, the web's in-process copies
+follow the slot's owner's notices, and the leader lock and the import trigger work."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+
+import feedparser
+import pytest
+from topology import eventually
+
+from conftest import DEMO_ARTICLES
+from feedsvc.cache import FeedKey, NearCache, RedisCache, make_entry
+from feedsvc.cache.connect import connect
+from feedsvc.ingest.importer import Importer
+from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh.leader import LeaderLock
+from feedsvc.refresh.trigger import TriggerListener, announce
+from feedsvc.web import create_app
+
+PREFIX = "feedsvc-topology:"
+TURKEY = FeedKey("news/turkey", "rss.xml", "https://news.example")
+
+
+def _entry(text: str):
+    return make_entry(text.encode(), "application/rss+xml; charset=utf-8", datetime.now(UTC))
+
+
+@pytest.fixture
+def cluster_cache(redis_cluster) -> RedisCache:
+    return RedisCache.from_url(redis_cluster.url, PREFIX)
+
+
+def test_one_publish_is_one_transaction_in_one_slot(cluster_cache, redis_cluster):
+    keys = [FeedKey(path, fmt, origin) for path in ("", "news", "world")
+            for fmt in ("rss.xml", "atom.xml") for origin in ("https://a.example", "https://b")]
+    cluster_cache.put_many({key: _entry(str(key)) for key in keys})
+    cluster_cache.set_state("watermark", "w")
+    names = [cluster_cache.redis_key(key) for key in keys]
+    client = cluster_cache.client
+    assert {client.keyslot(name) for name in [*names, f"{{{PREFIX}}}state:watermark"]} == {
+        client.keyslot(PREFIX)}
+    assert all(cluster_cache.get(key).body == str(key).encode() for key in keys)
+    assert cluster_cache.get_state("watermark") == "w"
+    assert set(cluster_cache.etags(keys).values()) == {
+        _entry(str(key)).etag for key in keys}
+    # the keys are where the slot is, and only there
+    owner = client.get_node_from_key(PREFIX).port
+    sizes = {port: client.get_redis_connection(client.get_node("127.0.0.1", port)).dbsize()
+             for port in redis_cluster.ports}
+    assert sizes == {port: len(keys) + 1 if port == owner else 0 for port in sizes}
+
+
+def test_refresh_serve_and_follow_a_change_through_in_process_copies(
+        cluster_cache, settings, store, redis_cluster, tmp_path):
+    importer = Importer(settings, store, progress=False)
+    assert importer.import_paths([DEMO_ARTICLES]).rejected == 0
+    refresher = Refresher(FeedRenderer(settings, store, cluster_cache))
+    assert refresher.full().documents > 50
+
+    near = NearCache(RedisCache.from_url(redis_cluster.url, PREFIX))
+    app = create_app(settings, store, near)
+    web = app.test_client()
+    url, host = "/feeds/news/turkey/rss.xml", {"Host": "news.example"}
+    first = web.get(url, headers=host)
+    assert first.status_code == 200
+    assert first.data == cluster_cache.get(TURKEY).body
+    eventually(lambda: near._epoch is not None, 10, "tracking on the slot's owner")
+    web.get(url, headers=host)  # read once more, now covered by the notices
+
+    batch = tmp_path / "one.jsonl"
+    batch.write_text(json.dumps({
+        "id": "cluster-1", "url": "/news/turkey/cluster-1", "section": "News/Turkey",
+        "title": "Fresh from the cluster", "published": "2026-11-25T00:00:00Z"}) + "\n")
+    assert importer.import_paths([batch]).accepted == 1
+    report = refresher.incremental()
+    assert report.changes == 1 and report.documents == 36
+    eventually(lambda: "Fresh from the cluster" in [
+        e.title for e in feedparser.parse(web.get(url, headers=host).data).entries], 5,
+        "the web process drops its copy on the owner's notice")
+    near.close()
+
+
+def test_one_leader_and_the_import_trigger(redis_cluster):
+    first, second = connect(redis_cluster.url), connect(redis_cluster.url)
+    leaders = [LeaderLock(c, f"{PREFIX}leader", lease=5) for c in (first, second)]
+    assert [lock.hold() for lock in leaders] == [True, False]
+    assert [lock.hold() for lock in leaders] == [True, False]  # renewed, still one
+    leaders[0].release()
+    assert leaders[1].hold()
+
+    heard = threading.Event()
+    listener = TriggerListener(second, PREFIX, heard.set)
+    listener.start()
+    try:
+        # published on whichever node: Cluster passes it to every node's subscribers
+        eventually(lambda: announce(first, PREFIX) or heard.wait(0.2), 10, "the trigger")
+    finally:
+        listener.stop()

@@ -1,0 +1,164 @@
+"""Real Redis topologies for the tests, started from /usr/bin/redis-server on free loopback
+ports in temporary folders: a 3-primary Redis Cluster, and a primary with a replica watched by
+a Sentinel. Never the shared Redis on 6379. Every server is stopped by the fixture's finalizer."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from conftest import free_port
+
+REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_CLI = "/usr/bin/redis-cli"
+SERVICE = "feedsvc"
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (10000 above it) is free too."""
+    while True:
+        port = free_port()
+        if port > 55535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def eventually(check: Callable[[], object], seconds: float, what: str) -> object:
+    """`check()`'s first truthy value within `seconds` (Redis errors count as not yet)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds}s")
+        time.sleep(0.05)
+
+
+class RedisServers:
+    """redis-server processes, each in a folder of its own under `root`."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.processes: dict[int, subprocess.Popen] = {}
+
+    def start(self, *args: str, config: str | None = None) -> int:
+        """A server on a free port (`config`: text of a config file, for a sentinel)."""
+        port = cluster_port() if "--cluster-enabled" in args else free_port()
+        folder = self.root / str(port)
+        folder.mkdir()
+        head = []
+        if config is not None:
+            (folder / "redis.conf").write_text(config.replace("{port}", str(port)))
+            head = [str(folder / "redis.conf")]
+        with open(folder / "server.log", "wb") as log:
+            self.processes[port] = subprocess.Popen(
+                [REDIS_SERVER, *head, "--port", str(port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no", "--dir", str(folder), *args],
+                stdout=log, stderr=subprocess.STDOUT)
+        eventually(lambda: self.client(port).ping(), 10, f"redis-server on {port}")
+        return port
+
+    @staticmethod
+    def client(port: int) -> redis.Redis:
+        return redis.Redis(port=port, socket_timeout=2, decode_responses=True)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def redis_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServers]:
+    servers = RedisServers(tmp_path_factory.mktemp("redis"))
+    yield servers
+    servers.stop_all()
+
+
+class Cluster:
+    def __init__(self, ports: list[int]):
+        self.ports = ports
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+
+
+@pytest.fixture
+def redis_cluster(redis_servers: RedisServers) -> Cluster:
+    """Three primaries, no replicas, the 16384 slots split between them."""
+    ports = [redis_servers.start("--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
+                                 "--cluster-config-file", "nodes.conf") for _ in range(3)]
+    created = subprocess.run(
+        [REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
+         "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, text=True, timeout=30)
+    assert created.returncode == 0, created.stdout + created.stderr
+    for port in ports:
+        eventually(lambda p=port: redis_servers.client(p).cluster("INFO")["cluster_state"]
+                   == "ok", 15, f"cluster node {port} ready")
+    return Cluster(ports)
+
+
+class SentinelTopology:
+    """A primary, its replica, and one sentinel (quorum 1) watching them."""
+
+    def __init__(self, servers: RedisServers, primary: int, replica: int, sentinel: int):
+        self.servers = servers
+        self.sentinel = sentinel
+        self.url = f"redis+sentinel://127.0.0.1:{sentinel}/{SERVICE}"
+        self.ports = (primary, replica)
+
+    def primary(self) -> int:
+        _host, port = self.servers.client(self.sentinel).execute_command(
+            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+        return int(port)
+
+    def replicas_ready(self) -> bool:
+        """The sentinel knows a replica in sync with the primary (SENTINEL FAILOVER needs
+        one)."""
+        replicas = self.servers.client(self.sentinel).execute_command(
+            "SENTINEL", "REPLICAS", SERVICE)
+        flags = [dict(zip(r[::2], r[1::2], strict=True))["flags"] for r in replicas]
+        return flags == ["slave"]
+
+    def failover(self) -> int:
+        """Promote the replica; returns the new primary's port once it takes writes."""
+        old = self.primary()
+        eventually(self.replicas_ready, 20, "the sentinel sees the replica")
+        self.servers.client(self.sentinel).execute_command("SENTINEL", "FAILOVER", SERVICE)
+        new = eventually(lambda: (p := self.primary()) != old and p, 20, "a new primary")
+        eventually(lambda: self.servers.client(new).info("replication")["role"] == "master",
+                   10, "the new primary takes writes")
+        return new
+
+
+@pytest.fixture
+def redis_sentinel(redis_servers: RedisServers) -> SentinelTopology:
+    primary = redis_servers.start()
+    replica = redis_servers.start("--replicaof", "127.0.0.1", str(primary))
+    eventually(lambda: redis_servers.client(replica).info("replication")["master_link_status"]
+               == "up", 15, "the replica in sync")
+    sentinel = redis_servers.start("--sentinel", config=(
+        f"sentinel monitor {SERVICE} 127.0.0.1 {primary} 1\n"
+        f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+        f"sentinel failover-timeout {SERVICE} 5000\n"))
+    topology = SentinelTopology(redis_servers, primary, replica, sentinel)
+    eventually(topology.replicas_ready, 20, "the sentinel sees the replica")
+    return topology
