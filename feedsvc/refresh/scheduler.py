@@ -9,6 +9,7 @@ import threading
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.cache import CacheUnavailable, RedisCache
 from feedsvc.config import Settings
@@ -80,6 +81,9 @@ class RefreshService:
                     self.refresher.incremental()
             except CacheUnavailable as exc:
                 log.error("%s refresh failed, cache unavailable: %s", kind, exc)
+            except SQLAlchemyError as exc:  # the store is down: one line, not a traceback
+                log.error("%s refresh failed, store unavailable: %s", kind,
+                          getattr(exc, "orig", None) or exc)
             except Exception:
                 log.exception("%s refresh failed", kind)
 
