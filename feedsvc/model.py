@@ -151,3 +151,14 @@ def ancestor_paths(path: str) -> list[str]:
         return [""]
     parts = path.split("/")
     return [""] + ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+_URL_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*(?=[/?#]|$)")
+
+
+def lower_origin(url: str) -> str:
+    """`url` with its scheme and host in lower case, as RFC 3986 makes them equivalent: one
+    spelling per origin, so that links on the canonical origin are found by a literal search
+    (feedsvc.render.mirrors). A URL with user info is left as it is."""
+    match = _URL_ORIGIN.match(url)
+    return match.group().lower() + url[match.end():] if match else url

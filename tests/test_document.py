@@ -172,7 +172,10 @@ def test_id_rejected(value, reason):
     [
         ("https://news.example/a", "https://news.example/a"),
         ("http://mirror.example/a?b=1#c", "http://mirror.example/a?b=1#c"),
-        ("HTTPS://news.example/a", "HTTPS://news.example/a"),
+        # scheme and host in one spelling (what mirror link rewriting searches for); the rest
+        # of a URL is case-sensitive and kept
+        ("HTTPS://News.Example/A?B#C", "https://news.example/A?B#C"),
+        ("https://user@News.Example/A", "https://user@News.Example/A"),
         ("/news/turkey/1", "https://news.example/news/turkey/1"),
         ("  /padded  ", "https://news.example/padded"),
     ],

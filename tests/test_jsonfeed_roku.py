@@ -22,9 +22,10 @@ from feedsvc.config import load_settings
 from feedsvc.model import Image, Video
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.render.context import FeedContext
-from feedsvc.render.items import Item, item_id, place, prepare
+from feedsvc.render.documents import FeedDocuments
+from feedsvc.render.items import Item, item_id, prepare
 from feedsvc.render.jsonfeed import render_json_feed
-from feedsvc.render.links import Rebase
+from feedsvc.render.mirrors import Mirrors
 from feedsvc.render.roku import MAX_BYTES, render_roku
 
 SITE = load_settings(ROOT / "config" / "feedsvc.toml", environ={})
@@ -33,22 +34,25 @@ BASE = datetime(2026, 11, 1, 12, tzinfo=UTC)
 RENDERERS = {"feed.json": render_json_feed, "roku.json": render_roku}
 
 
-def _contexts(renderer) -> Iterator[FeedContext]:
-    """Every feed on every address, prepared and placed as feedsvc.refresh.renderer does."""
+def _documents(renderer) -> Iterator[tuple[FeedSpec, str, list[Item], dict[str, bytes]]]:
+    """Every feed on every address as feedsvc.refresh.renderer makes it: the feed, the address,
+    its (canonical) items and its documents by file name."""
     s = renderer.settings
+    documents = FeedDocuments(s)
     for spec in renderer.catalog().values():
         items = [prepare(a) for a in renderer.store.newest(spec.path, s.items_per_feed)]
+        rendered = documents.render(spec, items)
         for address in s.addresses:
-            rebase = Rebase(s.origin, address)
-            placed = [place(i, rebase, s.addresses, s.mirror_footer) for i in items]
-            yield FeedContext(spec, placed, address, s)
+            yield spec, address, items, {f.filename: body for (a, f), body in rendered.items()
+                                         if a == address}
 
 
 def _render_all(renderer) -> dict[tuple[str, str, str], bytes]:
     return {
-        (ctx.spec.path, filename, ctx.origin): render(ctx)
-        for ctx in _contexts(renderer)
-        for filename, render in RENDERERS.items()
+        (spec.path, filename, address): body
+        for spec, address, _items, documents in _documents(renderer)
+        for filename, body in documents.items()
+        if filename in RENDERERS
     }
 
 
@@ -116,20 +120,22 @@ MIME = {"mp4": "video/mp4", "hls": "application/vnd.apple.mpegurl",
 def test_video_articles_on_roku_and_in_json_feed(demo_renderer, settings):
     """Every demo video article (the demo data is generated, so no ids are hard-coded here)."""
     seen_types, thumbnail_hosts = set(), set()
-    for ctx in _contexts(demo_renderer):
-        roku = valid_json("roku.json", render_roku(ctx), ctx.origin)
-        feed = valid_json("feed.json", render_json_feed(ctx), ctx.origin)
+    mirrors = Mirrors.of(settings)
+    for spec, address, canonical_items, documents in _documents(demo_renderer):
+        roku = valid_json("roku.json", documents["roku.json"], address)
+        feed = valid_json("feed.json", documents["feed.json"], address)
         videos = {v["id"]: v for v in roku["shortFormVideos"]}
         items = {i["id"]: i for i in feed["items"]}
-        with_video = [i for i in ctx.items if i.videos]
-        assert set(videos) == {_roku_id(i) for i in with_video}, (ctx.spec.path, ctx.origin)
+        with_video = [i for i in canonical_items if i.videos]
+        assert set(videos) == {_roku_id(i) for i in with_video}, (spec.path, address)
         for item in with_video:
             video, entry = item.videos[0], videos[_roku_id(item)]
-            assert entry["thumbnail"] == (video.thumbnail or item.images[0].url)
+            assert entry["thumbnail"] == mirrors.url(video.thumbnail or item.images[0].url,
+                                                     address)
             thumbnail_hosts.add(urlsplit(entry["thumbnail"]).netloc)
             assert entry["content"]["duration"] == video.duration
             assert entry["content"]["videos"] == [{
-                "url": video.url, "quality": video.quality or "HD",
+                "url": mirrors.url(video.url, address), "quality": video.quality or "HD",
                 "videoType": video.type.upper(),
             }]
             assert entry["genres"] == ["news"]
@@ -139,7 +145,7 @@ def test_video_articles_on_roku_and_in_json_feed(demo_renderer, settings):
             assert item.section[-1] in entry["tags"]
             assert 0 < len(entry["shortDescription"]) <= 200
             assert items[item.id]["attachments"] == [{
-                "url": video.url, "mime_type": MIME[video.type],
+                "url": mirrors.url(video.url, address), "mime_type": MIME[video.type],
                 "duration_in_seconds": video.duration,
             }]
             seen_types.add(video.type)

@@ -18,13 +18,12 @@ from feedcheck import assert_valid
 from feedsvc.config import load_settings
 from feedsvc.ingest.document import DocumentError, parse_article
 from feedsvc.render.catalog import FeedSpec
-from feedsvc.render.context import FeedContext
-from feedsvc.render.formats import FORMATS
-from feedsvc.render.items import place, prepare
-from feedsvc.render.links import Rebase
+from feedsvc.render.documents import FeedDocuments
+from feedsvc.render.items import prepare
 
 SITE = load_settings(ROOT / "config" / "feedsvc.toml", environ={})
 SPEC = FeedSpec("news", "Example News: News", "All news stories.")
+DOCUMENTS = FeedDocuments(SITE)
 
 HTML_BITS = st.sampled_from([
     "<p>", "</p>", "<script>alert(1)</script>", '<a href="javascript:x()">', "</a>",
@@ -57,15 +56,10 @@ def test_any_article_text_gives_valid_feeds(title, summary, body, tag, author, c
         # Refused input must be refused for a stated reason on a named field.
         assert exc.errors and all(e.field and e.reason for e in exc.errors)
         return
-    item = prepare(article)
-    for origin in SITE.addresses:
-        placed = place(item, Rebase(SITE.origin, origin), SITE.addresses, footer=True)
-        ctx = FeedContext(SPEC, [placed], origin, SITE)
-        for fmt in FORMATS.values():
-            body_bytes = fmt.render(ctx)
-            assert_valid(fmt.filename, body_bytes, (origin, fmt.filename))
-            for html in _html_bodies(fmt.filename, body_bytes):
-                _assert_harmless(html)
+    for (origin, fmt), body_bytes in DOCUMENTS.render(SPEC, [prepare(article)]).items():
+        assert_valid(fmt.filename, body_bytes, (origin, fmt.filename))
+        for html in _html_bodies(fmt.filename, body_bytes):
+            _assert_harmless(html)
 
 
 def _html_bodies(filename: str, body: bytes) -> list[str]:
@@ -97,7 +91,5 @@ def test_items_without_optional_fields_render_everywhere():
                              "section": "News", "title": "Bare",
                              "published": datetime(2026, 1, 1, tzinfo=UTC).isoformat()},
                             origin=SITE.origin, timezone=SITE.timezone)
-    for origin in SITE.addresses:
-        placed = place(prepare(article), Rebase(SITE.origin, origin), SITE.addresses, True)
-        for fmt in FORMATS.values():
-            assert_valid(fmt.filename, fmt.render(FeedContext(SPEC, [placed], origin, SITE)))
+    for (_origin, fmt), body in DOCUMENTS.render(SPEC, [prepare(article)]).items():
+        assert_valid(fmt.filename, body)

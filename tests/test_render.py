@@ -14,9 +14,8 @@ from feedcheck import MIRROR_FOOTER, valid_xml
 from feedsvc.cache import FeedKey, MemoryCache
 from feedsvc.ingest.document import parse_article
 from feedsvc.refresh import FeedRenderer
-from feedsvc.refresh.renderer import _render_without_bad_items
 from feedsvc.render.catalog import FeedSpec
-from feedsvc.render.context import FeedContext
+from feedsvc.render.documents import FeedDocuments
 from feedsvc.render.formats import FORMATS
 from feedsvc.render.items import item_id, prepare
 
@@ -264,9 +263,8 @@ def test_one_unrenderable_item_is_left_out_not_the_whole_feed(settings, caplog):
     older version could hold) is logged and left out; the rest of the feed is served."""
     good = prepare(_article_with_media(settings))
     bad = dataclasses.replace(good, id="urn:uuid:bad", url="https://news.example/\ud800")
-    ctx = FeedContext(FeedSpec("world", "World", "World"), [bad, good], settings.origin, settings)
-    for fmt in FORMATS.values():
-        body = _render_without_bad_items(fmt, ctx)
+    documents = FeedDocuments(settings).render(FeedSpec("world", "World", "World"), [bad, good])
+    for (_address, fmt), body in documents.items():
         assert good.id.removeprefix("urn:uuid:").replace("-", "").encode() in body.replace(
             b"-", b""), fmt.filename
         assert b"urn:uuid:bad" not in body

@@ -22,6 +22,7 @@ from feedsvc.model import (
     Video,
     VideoQuality,
     VideoType,
+    lower_origin,
     slugify,
     split_section,
 )
@@ -113,7 +114,7 @@ class _Checker:
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             self.fail(field, "must be an http(s) URL or a path starting with '/'")
             return None
-        return text
+        return lower_origin(text)
 
     def timestamp(self, value: Any, field: str, *, required: bool = True) -> datetime | None:
         text = self.text(value, field, limit=40, required=required, single_line=True)

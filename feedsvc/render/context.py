@@ -38,8 +38,10 @@ class FeedContext:
 
 @dataclass(frozen=True, slots=True)
 class Format:
-    """A feed format: the file name in URLs, its media type and its renderer."""
+    """A feed format: the file name in URLs, its media type, its renderer, and how it writes a
+    string of text (what a mirror's footer is inserted as, feedsvc.render.mirrors)."""
 
     filename: str
     content_type: str
     render: Callable[[FeedContext], bytes]
+    escape: Callable[[str], str]

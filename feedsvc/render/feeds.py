@@ -13,6 +13,7 @@ from feedgen.feed import FeedGenerator
 
 from feedsvc.render.context import FeedContext
 from feedsvc.render.feedgen_ext import AtomEntryLinks, AtomFeedHubs, RssChannel, RssItemMedia
+from feedsvc.render.items import feed_id
 
 _feedgen_lock = threading.Lock()
 
@@ -24,7 +25,7 @@ def _generator(ctx: FeedContext, filename: str) -> FeedGenerator:
     fg.register_extension("rss_media", RssChannel, RssItemMedia, atom=False, rss=True)
     fg.register_extension("atom_links", AtomFeedHubs, AtomEntryLinks, atom=True, rss=False)
     fg.rss_media.hubs = fg.atom_links.hubs = s.websub_hubs
-    fg.id(ctx.spec.feed_url(s.origin, "atom.xml"))  # canonical: the same on every address
+    fg.id(feed_id(ctx.spec.path))
     fg.title(ctx.spec.title)
     fg.subtitle(ctx.spec.description)  # RSS description / Atom subtitle
     fg.link(href=ctx.spec.feed_url(ctx.origin, filename), rel="self")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from xml.sax.saxutils import escape as xml_text
 
 from feedsvc.config import Settings
 from feedsvc.render.catalog import FeedSpec
@@ -13,13 +15,19 @@ from feedsvc.render.jsonfeed import render_json_feed
 from feedsvc.render.roku import render_roku
 from feedsvc.render.site import render_index, render_mirrors, render_opml
 
+
+def json_text(text: str) -> str:
+    """`text` as it appears inside a JSON string written with ensure_ascii=False."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
 FORMATS: dict[str, Format] = {
     f.filename: f
     for f in (
-        Format("rss.xml", "application/rss+xml; charset=utf-8", render_rss),
-        Format("atom.xml", "application/atom+xml; charset=utf-8", render_atom),
-        Format("feed.json", "application/feed+json", render_json_feed),
-        Format("roku.json", "application/json", render_roku),
+        Format("rss.xml", "application/rss+xml; charset=utf-8", render_rss, xml_text),
+        Format("atom.xml", "application/atom+xml; charset=utf-8", render_atom, xml_text),
+        Format("feed.json", "application/feed+json", render_json_feed, json_text),
+        Format("roku.json", "application/json", render_roku, json_text),
     )
 }
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import html
 import mimetypes
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from feedsvc.model import Article, Image, RelatedLink, Video, VideoType
-from feedsvc.render.links import Rebase
 from feedsvc.render.text import sanitize_html, summary_from_body, xml_safe
 
 SUMMARY_LENGTH = 300
@@ -52,6 +49,12 @@ def image_type(image: Image) -> str:
 
 def item_id(article_id: str) -> str:
     return f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, article_id)}"
+
+
+def feed_id(section_path: str) -> str:
+    """A feed's Atom id, named by its section path as item ids are by article ids: the same on
+    every address and when the site's domain changes."""
+    return f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, 'feed:' + section_path)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,41 +104,3 @@ def prepare(article: Article) -> Item:
         videos=article.videos,
         related=tuple(RelatedLink(xml_safe(r.title), r.url) for r in article.related),
     )
-
-
-def place(item: Item, rebase: Rebase, addresses: Sequence[str], footer: bool) -> Item:
-    """`item` as served on `rebase.target`: canonical links rewritten to that address and,
-    with `footer`, a closing paragraph linking the article on the other `addresses`."""
-    content = rebase.html(item.content_html)
-    if footer:
-        content += mirror_footer(item.url, rebase, addresses)
-    return dataclasses.replace(
-        item,
-        url=rebase.url(item.url),
-        content_html=content,
-        images=tuple(
-            dataclasses.replace(i, url=rebase.url(i.url)) for i in item.images
-        ),
-        videos=tuple(
-            dataclasses.replace(
-                v, url=rebase.url(v.url), thumbnail=v.thumbnail and rebase.url(v.thumbnail)
-            )
-            for v in item.videos
-        ),
-        related=tuple(RelatedLink(r.title, rebase.url(r.url)) for r in item.related),
-    )
-
-
-def mirror_footer(canonical_url: str, rebase: Rebase, addresses: Sequence[str]) -> str:
-    """Links to the article on every address but the reader's own; '' for a foreign URL."""
-    if not canonical_url.lower().startswith(rebase.canonical.lower()):
-        return ""
-    links = [
-        f'<a href="{html.escape(Rebase(rebase.canonical, a).url(canonical_url))}">'
-        f"{html.escape(urlsplit(a).netloc)}</a>"
-        for a in addresses
-        if a != rebase.target
-    ]
-    if not links:
-        return ""
-    return f'<p class="mirrors">Also available at: {" · ".join(links)}</p>'

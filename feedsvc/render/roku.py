@@ -2,8 +2,9 @@
 Roku's SceneGraph app template reads.
 
 The template reads `genres[0]` unguarded and refuses documents of 500 KB or more, so every video
-has a genre and the oldest videos are dropped until the document fits. Articles Roku could not
-play or show (no duration, unknown stream type, no thumbnail) are left out and logged.
+has a genre and the oldest videos are dropped until the document fits on every address. Articles
+Roku could not play or show (no duration, unknown stream type, no thumbnail) are left out and
+logged.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from feedsvc.model import Video, section_slug
 from feedsvc.render.context import FeedContext, rfc3339
 from feedsvc.render.items import Item, video_kind
 from feedsvc.render.links import as_uri
+from feedsvc.render.mirrors import Mirrors
 from feedsvc.render.text import shorten
 
 log = logging.getLogger(__name__)
@@ -131,14 +133,15 @@ def render_roku(ctx: FeedContext) -> bytes:
          and (video := _video(item, language)) is not None),
         key=lambda entry: entry[0].published, reverse=True,
     )
+    mirrors = Mirrors.of(ctx.settings)  # the limit holds for the copy on every address
     body = _document(ctx, language, entries)
-    if len(body) < MAX_BYTES:
+    if mirrors.largest_copy(body) < MAX_BYTES:
         return body
     # The largest newest-first prefix that fits: entries[:low] fits, entries[:high + 1] does not.
     low, high = 0, len(entries) - 1
     while low < high:
         middle = (low + high + 1) // 2
-        if len(_document(ctx, language, entries[:middle])) < MAX_BYTES:
+        if mirrors.largest_copy(_document(ctx, language, entries[:middle])) < MAX_BYTES:
             low = middle
         else:
             high = middle - 1

@@ -8,6 +8,8 @@ from urllib.parse import urljoin
 
 import nh3
 
+from feedsvc.model import lower_origin
+
 # XML 1.0 forbids C0 controls other than tab/LF/CR, lone surrogates and U+FFFE/U+FFFF; lxml
 # refuses them, so one such byte in one article would otherwise fail a whole feed.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -43,11 +45,11 @@ def xml_safe(text: str) -> str:
 def sanitize_html(fragment: str, base_url: str) -> str:
     """Body HTML made safe for any reader: an allow-list of tags and attributes (no script,
     style, iframe, event handlers; only http(s)/mailto URLs) with every URL made absolute
-    against the article's `base_url`."""
+    against the article's `base_url`, its scheme and host in lower case."""
 
     def absolute(tag: str, attribute: str, value: str) -> str | None:
         if (tag, attribute) in _URL_ATTRIBUTES:
-            return urljoin(base_url, value.strip())
+            return lower_origin(urljoin(base_url, value.strip()))
         return value
 
     return nh3.clean(
