@@ -28,7 +28,7 @@ SHARED = Path(os.environ.get("FEEDSVC_SHARED", ROOT.parent / "shared"))
 SAMPLE_PAGE = ROOT / "feedsvc" / "demo" / "sample-page.txt"
 DEMO_ARTICLES = ROOT / "feedsvc" / "demo" / "articles.jsonl"
 REDIS_URL = os.environ.get("FEEDSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-pytest_plugins = ["topology"]  # the Redis Cluster and Sentinel fixtures
+pytest_plugins = ["processes", "topology"]  # `spawn`; the Redis Cluster and Sentinel
 POSTGRES_URL = os.environ.get(
     "FEEDSVC_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )

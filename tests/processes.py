@@ -11,11 +11,15 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import requests
 
-from conftest import ROOT
+from conftest import ROOT, free_port
+from feedsvc.cache import RedisCache
 
 BIN = Path(sys.executable).parent
 PROCFILE = {name: shlex.split(command) for name, command in (
@@ -93,3 +97,58 @@ def article_line(article_id: str, title: str, section: str = "News/Turkey",
     slug = section.lower().replace(" ", "-")
     return json.dumps({"id": article_id, "url": f"/{slug}/{article_id}", "section": section,
                        "title": title, "published": published}) + "\n"
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawner]:
+    """A Spawner whose processes are stopped after the test."""
+    spawner = Spawner(tmp_path)
+    yield spawner
+    spawner.stop_all()
+
+
+@dataclass
+class Service:
+    """The service deployed against one Redis (any topology `REDIS_URL` names) and one store:
+    `feedsvc` commands, web processes (the Procfile's, granian) and schedulers."""
+
+    spawn: Spawner
+    env: dict[str, str]
+    cache: RedisCache  # the same Redis, as the test reads it
+    webs: dict[int, subprocess.Popen] = field(default_factory=dict)  # by port
+    schedulers: list[subprocess.Popen] = field(default_factory=list)
+
+    @classmethod
+    def deploy(cls, spawn: Spawner, tmp_path: Path, *, redis_url: str, database_url: str,
+               prefix: str, **keys: int) -> Service:
+        config = write_config(tmp_path, prefix, **keys)
+        env = {"FEEDSVC_CONFIG": str(config), "REDIS_URL": redis_url, "HOST": "127.0.0.1",
+               "DATABASE_URL": database_url, "PATH": f"{BIN}:{os.environ['PATH']}"}
+        return cls(spawn, env, RedisCache.from_url(redis_url, prefix))
+
+    def feedsvc(self, *args: str) -> subprocess.CompletedProcess:
+        return run([str(BIN / "feedsvc"), *args], self.env)
+
+    def import_(self, path: Path) -> None:
+        done = self.feedsvc("import", str(path))
+        assert done.returncode == 0, done.stderr
+
+    def web(self, workers: int = 1) -> int:
+        """Start a web process on a port of its own; its port once it serves."""
+        port = free_port()
+        self.webs[port] = self.spawn(PROCFILE["web"], {**self.env, "PORT": str(port),
+                                                       "WEB_CONCURRENCY": str(workers)})
+        wait_until_serving(f"http://127.0.0.1:{port}/healthz", self.webs[port])
+        return port
+
+    def scheduler(self) -> subprocess.Popen:
+        self.schedulers.append(self.spawn(PROCFILE["scheduler"], self.env))
+        return self.schedulers[-1]
+
+    def wait_for_refresh(self, seconds: float = 30) -> dict:
+        """The record of the first refresh (a scheduler's start-up rebuild)."""
+        deadline = time.monotonic() + seconds
+        while (state := self.cache.get_state("refresh")) is None:
+            assert time.monotonic() < deadline, f"no refresh recorded within {seconds}s"
+            time.sleep(0.1)
+        return json.loads(state)

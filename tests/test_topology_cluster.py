@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 import feedparser
 import pytest
-from topology import eventually
 
 from conftest import DEMO_ARTICLES
 from feedsvc.cache import FeedKey, NearCache, RedisCache, make_entry
@@ -20,6 +19,7 @@ from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.refresh.leader import LeaderLock
 from feedsvc.refresh.trigger import TriggerListener, announce
 from feedsvc.web import create_app
+from topology import eventually
 
 PREFIX = "feedsvc-topology:"
 TURKEY = FeedKey("news/turkey", "rss.xml", "https://news.example")

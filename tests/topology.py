@@ -133,19 +133,22 @@ class SentinelTopology:
     def replicas_ready(self) -> bool:
         """The sentinel knows a replica in sync with the primary (SENTINEL FAILOVER needs
         one)."""
-        replicas = self.servers.client(self.sentinel).execute_command(
-            "SENTINEL", "REPLICAS", SERVICE)
-        flags = [dict(zip(r[::2], r[1::2], strict=True))["flags"] for r in replicas]
-        return flags == ["slave"]
+        replicas = self.servers.client(self.sentinel).sentinel_slaves(SERVICE)
+        return [r["flags"] for r in replicas] == ["slave"]
 
     def failover(self) -> int:
-        """Promote the replica; returns the new primary's port once it takes writes."""
+        """Promote the replica; returns the new primary's port once the failover is over:
+        the new primary takes writes and the old one replicates it. (Until the sentinel
+        demotes the old primary, and cuts its clients off, clients still connected to it
+        write there, and those writes are lost when it resyncs.)"""
         old = self.primary()
         eventually(self.replicas_ready, 20, "the sentinel sees the replica")
         self.servers.client(self.sentinel).execute_command("SENTINEL", "FAILOVER", SERVICE)
         new = eventually(lambda: (p := self.primary()) != old and p, 20, "a new primary")
         eventually(lambda: self.servers.client(new).info("replication")["role"] == "master",
                    10, "the new primary takes writes")
+        eventually(lambda: self.servers.client(old).info("replication").get("master_port")
+                   == new, 20, "the old primary demoted")
         return new
 
 

@@ -1,0 +1,77 @@
+"""The service on a Sentinel-managed Redis (`REDIS_URL=redis+sentinel://...`): a web process and
+a scheduler keep serving whole feeds while Sentinel promotes the replica, and then write to the
+new primary: an import after the failover reaches the served feed."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import feedparser
+import requests
+
+from conftest import DEMO_ARTICLES
+from processes import Service, article_line
+from topology import RedisServers, eventually
+
+TURKEY = "/feeds/news/turkey/rss.xml"
+
+
+def _titles(url: str) -> list[str]:
+    response = requests.get(url, headers={"Host": "news.example"}, timeout=5)
+    assert response.status_code == 200
+    return [e.title for e in feedparser.parse(response.content).entries]
+
+
+class Poller:
+    """Requests `url` back to back in a thread, keeping each answer's status and whether its
+    body parsed as a whole feed."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.answers: list[tuple[int, bool]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            response = requests.get(self.url, headers={"Host": "news.example"}, timeout=10)
+            parsed = feedparser.parse(response.content)
+            self.answers.append((response.status_code, not parsed.bozo and len(parsed.entries)))
+            time.sleep(0.02)
+
+    def stop(self) -> list[tuple[int, bool]]:
+        self._stop.set()
+        self._thread.join(15)
+        return self.answers
+
+
+def test_serving_goes_on_through_a_failover_and_writes_resume_on_the_new_primary(
+        redis_sentinel, spawn, tmp_path):
+    service = Service.deploy(spawn, tmp_path, redis_url=redis_sentinel.url,
+                             database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+                             prefix="feedsvc:", refresh_interval=2, leader_lease=3)
+    service.import_(DEMO_ARTICLES)
+    service.scheduler()
+    service.wait_for_refresh()
+    url = f"http://127.0.0.1:{service.web()}{TURKEY}"
+    before = service.cache.get_state("refresh")
+
+    poller = Poller(url)
+    new_primary = redis_sentinel.failover()
+    batch = tmp_path / "after.jsonl"
+    batch.write_text(article_line("after-failover", "Written after the failover"))
+    service.import_(batch)
+    eventually(lambda: "Written after the failover" in _titles(url), 20,
+               "the import reaches the served feed")
+    answers = poller.stop()
+
+    assert len(answers) > 20
+    assert {status for status, _ in answers} == {200}
+    assert all(whole for _, whole in answers)
+    new = RedisServers.client(new_primary)
+    assert new.get("feedsvc:state:refresh") != before  # the scheduler writes there
+    feed = new.hget("feedsvc:feed:https://news.example|news/turkey|rss.xml", "body")
+    assert "Written after the failover" in feed
+    assert all(p.poll() is None for p in [*service.webs.values(), *service.schedulers])
