@@ -158,3 +158,19 @@ def test_site_documents_are_rendered_again_only_when_the_feed_list_changes(
     report = refresher.incremental()
     assert report.documents == 3 * 4 * 3 + 3 * 3  # ... and OPML, index, mirrors on each
     assert b"/feeds/world/sport/rss.xml" in redis_cache.get(opml).body
+
+
+def test_unchanged_documents_are_kept_alive_not_compressed_and_written_again(
+        settings, store, redis_client, redis_cache, refresher):
+    written: list[int] = []
+    put_many = redis_cache.put_many
+    redis_cache.put_many = lambda entries: (written.append(len(entries)), put_many(entries))
+    key = redis_cache.redis_key(FeedKey("world", "atom.xml", ORIGIN))
+    redis_client.expire(key, 100)
+    assert refresher.full().changed_urls == ()
+    assert written == [0] * 7  # six feeds and the site documents: nothing new to write
+    assert redis_client.ttl(key) > 100  # but its lifetime starts again
+    store.upsert([article(settings, "one", "World")])
+    refresher.incremental()
+    # world and the site feed on every address, in every format but Roku's (no video in it)
+    assert written[-1] == 2 * 3 * 3

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from feedsvc.cache.entry import CachedFeed, CacheUnavailable, FeedKey, make_entry
+from feedsvc.cache.entry import (
+    CachedFeed,
+    CacheUnavailable,
+    FeedKey,
+    RenderedFeed,
+    make_entry,
+)
 from feedsvc.cache.memory import MemoryCache
 from feedsvc.cache.near import NearCache
 from feedsvc.cache.redis import RedisCache
@@ -21,5 +27,5 @@ def open_cache(settings: Settings) -> FeedCache:
 
 __all__ = [
     "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "MemoryCache", "NearCache",
-    "RedisCache", "make_entry", "open_cache",
+    "RedisCache", "RenderedFeed", "make_entry", "open_cache",
 ]

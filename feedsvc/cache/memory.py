@@ -25,6 +25,9 @@ class MemoryCache:
         with self._lock:
             self._entries.update(entries)
 
+    def keep(self, keys: Iterable[FeedKey]) -> None:
+        """Entries here never expire."""
+
     def get_state(self, name: str) -> str | None:
         return self._state.get(name)
 

@@ -80,6 +80,9 @@ class NearCache:
     def etags(self, keys: Iterable[FeedKey]) -> dict[FeedKey, str | None]:
         return self.shared.etags(keys)
 
+    def keep(self, keys: Iterable[FeedKey]) -> None:
+        self.shared.keep(keys)
+
     def get_state(self, name: str) -> str | None:
         return self.shared.get_state(name)
 

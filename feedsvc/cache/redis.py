@@ -89,6 +89,16 @@ class RedisCache:
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 
+    def keep(self, keys: Iterable[FeedKey]) -> None:
+        """Restart the lifetime of entries a refresh found unchanged (not rewritten)."""
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.expire(self.redis_key(key), self.ttl)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
     def get_state(self, name: str) -> str | None:
         try:
             value = self.client.get(f"{self.keyspace}state:{name}")

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from tqdm import tqdm
 
-from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey
+from feedsvc.cache import CacheUnavailable, FeedKey, RenderedFeed
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.renderer import FeedRenderer
 from feedsvc.render.catalog import FeedSpec, feed_url
@@ -124,7 +124,7 @@ class Refresher:
         changed: list[str] = []
         documents = 0
         if paths:
-            entries: dict[FeedKey, CachedFeed] = {}
+            entries: dict[FeedKey, RenderedFeed] = {}
             for path in sorted(paths & catalog.keys()):
                 entries.update(self.renderer.render(catalog[path], now))
             # The site documents list the feeds: they change only when the catalog does.
@@ -144,11 +144,14 @@ class Refresher:
                                documents, time.perf_counter() - started, tuple(changed))
         return self._finish(report)
 
-    def _publish(self, entries: dict[FeedKey, CachedFeed]) -> list[str]:
-        """Write `entries`; return the URLs of the feeds whose bytes changed."""
-        current = self.cache.etags(entries)
-        changed = [key for key, entry in entries.items() if current[key] != entry.etag]
-        self.cache.put_many(entries)
+    def _publish(self, documents: dict[FeedKey, RenderedFeed]) -> list[str]:
+        """Compress and write the `documents` whose bytes changed, all in one transaction, and
+        keep the others alive; return the URLs of the feeds that changed."""
+        current = self.cache.etags(documents)
+        changed = {key: document.compress() for key, document in documents.items()
+                   if current[key] != document.etag}
+        self.cache.put_many(changed)
+        self.cache.keep(key for key in documents if key not in changed)
         return [feed_url(key.origin, key.path, key.filename)
                 for key in changed if key.filename in FORMATS]
 

@@ -1,4 +1,4 @@
-"""Renders feeds from the store into cache entries: every format on every address.
+"""Renders feeds from the store into documents for the cache: every format on every address.
 Deciding what to render and publishing it is `refresher.py`'s job.
 
 Each feed's articles are read and sanitised once and rendered by feedsvc.render.documents, once
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from feedsvc.cache import CachedFeed, FeedCache, FeedKey, make_entry
+from feedsvc.cache import FeedCache, FeedKey, RenderedFeed
 from feedsvc.config import Settings
 from feedsvc.model import Article
 from feedsvc.render.catalog import FeedSpec, build_catalog
@@ -41,17 +41,20 @@ class FeedRenderer:
     def catalog(self) -> dict[str, FeedSpec]:
         return build_catalog(self.settings, self.store.section_names())
 
-    def render(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, CachedFeed]:
+    def render(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, RenderedFeed]:
         """Every document of one feed: each format on each address."""
         articles = self.store.newest(spec.path, self.settings.items_per_feed, now)
         items = [item for item in map(_prepare_or_skip, articles) if item is not None]
         updated = max((i.updated for i in items), default=EPOCH)
         return {
-            FeedKey(spec.path, fmt.filename, address): make_entry(body, fmt.content_type, updated)
+            FeedKey(spec.path, fmt.filename, address): RenderedFeed.of(body, fmt.content_type,
+                                                                       updated)
             for (address, fmt), body in self._documents.render(spec, items).items()
         }
 
-    def render_site(self, catalog: dict[str, FeedSpec] | None = None) -> dict[FeedKey, CachedFeed]:
+    def render_site(
+        self, catalog: dict[str, FeedSpec] | None = None
+    ) -> dict[FeedKey, RenderedFeed]:
         """The site documents (OPML, index page, address list) on every address; they change
         when the site feed does."""
         catalog = catalog or self.catalog()
@@ -62,5 +65,5 @@ class FeedRenderer:
             for document in SITE_DOCUMENTS.values():
                 body = document.render(catalog.values(), FORMATS.values(), origin, self.settings)
                 key = FeedKey("", document.filename, origin)
-                entries[key] = make_entry(body, document.content_type, updated)
+                entries[key] = RenderedFeed.of(body, document.content_type, updated)
         return entries

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
-from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey
+from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
 from feedsvc.render.catalog import feed_url
 from feedsvc.render.formats import FORMATS
 from feedsvc.web.metrics import CACHE_RESULTS, RENDERS, last_refresh, metrics_response
@@ -34,7 +34,7 @@ def _cached(key: FeedKey) -> tuple[CachedFeed | None, str]:
     return entry, "hit" if entry is not None else "miss"
 
 
-def _lookup(key: FeedKey, render: Callable[[], dict[FeedKey, CachedFeed]]) -> CachedFeed:
+def _lookup(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]]) -> CachedFeed:
     """`key` from the cache, or rendered by `render` (every format and address of that
     document, cached for the next readers). Concurrent misses of one document wait for one
     render. Redis down: rendered uncached; store down: 503."""
@@ -49,11 +49,11 @@ def _lookup(key: FeedKey, render: Callable[[], dict[FeedKey, CachedFeed]]) -> Ca
         return _render(key, render)
 
 
-def _render(key: FeedKey, render: Callable[[], dict[FeedKey, CachedFeed]]) -> CachedFeed:
+def _render(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]]) -> CachedFeed:
     services = _services()
     started = time.perf_counter()
     try:
-        entries = render()
+        entries = {k: document.compress() for k, document in render().items()}
     except SQLAlchemyError as exc:
         log.error("store unavailable while rendering %s: %s", key, exc)
         raise ServiceUnavailable(retry_after=30) from None
