@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -75,15 +75,28 @@ def postgres_available() -> None:
 
 
 @pytest.fixture
-def postgres_url(postgres_available: None) -> Iterator[str]:
+def postgres_schemas(postgres_available: None) -> Iterator[Callable[[], str]]:
+    """Makes database URLs whose search_path is a new schema of this test's own (a primary
+    and a stand-in replica, say); every schema is dropped afterwards."""
+    schemas: list[str] = []
+
+    def make() -> str:
+        schemas.append(f"feedsvc_test_{uuid.uuid4().hex[:12]}")
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schemas[-1]}"')
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schemas[-1]}"
+
+    yield make
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        for schema in schemas:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_url(postgres_schemas: Callable[[], str]) -> str:
     """A database URL whose search_path is a schema of this test's own, dropped afterwards."""
-    schema = f"feedsvc_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    return postgres_schemas()
 
 
 @pytest.fixture

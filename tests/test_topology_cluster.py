@@ -13,13 +13,13 @@ import pytest
 
 from conftest import DEMO_ARTICLES
 from feedsvc.cache import FeedKey, NearCache, RedisCache, make_entry
-from feedsvc.cache.connect import connect
+from feedsvc.cache.connect import CLUSTER_SCHEME, Endpoints, connect, parse
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.refresh.leader import LeaderLock
 from feedsvc.refresh.trigger import TriggerListener, announce
 from feedsvc.web import create_app
-from topology import eventually
+from topology import eventually, move_slot
 
 PREFIX = "feedsvc-topology:"
 TURKEY = FeedKey("news/turkey", "rss.xml", "https://news.example")
@@ -27,6 +27,13 @@ TURKEY = FeedKey("news/turkey", "rss.xml", "https://news.example")
 
 def _entry(text: str):
     return make_entry(text.encode(), "application/rss+xml; charset=utf-8", datetime.now(UTC))
+
+
+def test_cluster_urls():
+    assert parse("redis+cluster://a:7000,b:7001") == Endpoints(
+        CLUSTER_SCHEME, (("a", 7000), ("b", 7001)), None)
+    with pytest.raises(ValueError, match="no path"):
+        parse("redis+cluster://a:7000/1")
 
 
 @pytest.fixture
@@ -100,3 +107,24 @@ def test_one_leader_and_the_import_trigger(redis_cluster):
         eventually(lambda: announce(first, PREFIX) or heard.wait(0.2), 10, "the trigger")
     finally:
         listener.stop()
+
+
+def test_in_process_copies_follow_the_slot_to_its_new_owner(cluster_cache, redis_cluster):
+    """A resharding moves the cache's slot to another primary: the web's listener notices
+    within a heartbeat and tracks the new owner, so a later write still drops the copies."""
+    near = NearCache(RedisCache.from_url(redis_cluster.url, PREFIX))
+    cluster_cache.put_many({TURKEY: _entry("before")})
+    assert near.get(TURKEY).body == b"before"
+    eventually(lambda: near._epoch is not None, 10, "tracking on the slot's owner")
+    epoch = near._epoch
+
+    client = cluster_cache.client
+    slot = client.keyslot(PREFIX)
+    source = client.get_node_from_key(PREFIX)
+    target = next(n for n in client.get_primaries() if n.port != source.port)
+    move_slot(slot, source.port, target.port)
+    eventually(lambda: near._epoch not in (None, epoch), 10, "tracking on the new owner")
+
+    cluster_cache.put_many({TURKEY: _entry("after")})  # the client follows the MOVED answer
+    eventually(lambda: near.get(TURKEY).body == b"after", 5, "the copy dropped")
+    near.close()

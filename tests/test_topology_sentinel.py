@@ -8,13 +8,38 @@ import threading
 import time
 
 import feedparser
+import pytest
 import requests
 
 from conftest import DEMO_ARTICLES
+from feedsvc.cache.connect import SENTINEL_SCHEME as SENTINEL
+from feedsvc.cache.connect import Endpoints, parse
+from feedsvc.config import ConfigError, settings_from_mapping
 from processes import Service, article_line
 from topology import RedisServers, eventually
 
 TURKEY = "/feeds/news/turkey/rss.xml"
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("redis+sentinel://s1:26379,s2:26380/feeds",
+     Endpoints(SENTINEL, (("s1", 26379), ("s2", 26380)), None, "feeds", 0)),
+    ("redis+sentinel://:p%40ss@[::1]:26379/feeds/3",
+     Endpoints(SENTINEL, (("::1", 26379),), "p@ss", "feeds", 3)),
+    ("redis://localhost:6379/0", None),
+])
+def test_sentinel_urls(url, expected):
+    assert parse(url) == expected
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("redis+sentinel://s1:26379", "must end in /service_name"),
+    ("redis+sentinel://s1:26379/feeds/x", "must end in /service_name"),
+    ("redis+sentinel://s1/feeds", "'s1' in .* is not host:port"),
+])
+def test_bad_sentinel_urls_are_refused_at_start(url, message):
+    with pytest.raises(ConfigError, match=f"REDIS_URL: .*{message}"):
+        settings_from_mapping({}, {"REDIS_URL": url})
 
 
 def _titles(url: str) -> list[str]:

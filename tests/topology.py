@@ -116,6 +116,19 @@ def redis_cluster(redis_servers: RedisServers) -> Cluster:
     return Cluster(ports)
 
 
+def move_slot(slot: int, source: int, target: int) -> None:
+    """Reshard one slot, its keys included, from the primary at `source` to the one at
+    `target` (the steps redis-cli --cluster reshard takes)."""
+    src, dst = RedisServers.client(source), RedisServers.client(target)
+    src_id, dst_id = src.cluster("MYID"), dst.cluster("MYID")
+    dst.cluster("SETSLOT", slot, "IMPORTING", src_id)
+    src.cluster("SETSLOT", slot, "MIGRATING", dst_id)
+    while keys := src.cluster("GETKEYSINSLOT", slot, 100):
+        src.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+    for node in (dst, src):
+        node.cluster("SETSLOT", slot, "NODE", dst_id)
+
+
 class SentinelTopology:
     """A primary, its replica, and one sentinel (quorum 1) watching them."""
 
