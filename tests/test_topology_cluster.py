@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import feedparser
 import pytest
+import requests
 
 from conftest import DEMO_ARTICLES
 from feedsvc.cache import FeedKey, NearCache, RedisCache, make_entry
@@ -19,6 +20,7 @@ from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.refresh.leader import LeaderLock
 from feedsvc.refresh.trigger import TriggerListener, announce
 from feedsvc.web import create_app
+from processes import Service, article_line
 from topology import eventually, move_slot
 
 PREFIX = "feedsvc-topology:"
@@ -128,3 +130,22 @@ def test_in_process_copies_follow_the_slot_to_its_new_owner(cluster_cache, redis
     cluster_cache.put_many({TURKEY: _entry("after")})  # the client follows the MOVED answer
     eventually(lambda: near.get(TURKEY).body == b"after", 5, "the copy dropped")
     near.close()
+
+
+def test_the_processes_on_the_cluster(redis_cluster, spawn, tmp_path):
+    """The Procfile's web and scheduler with `REDIS_URL=redis+cluster://...`: the import's
+    announcement reaches the scheduler through the cluster, and the new feed the web."""
+    service = Service.deploy(spawn, tmp_path, redis_url=redis_cluster.url,
+                             database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+                             prefix=PREFIX, refresh_interval=60)
+    service.import_(DEMO_ARTICLES)
+    service.scheduler()
+    service.wait_for_refresh()
+    url = f"http://127.0.0.1:{service.web()}/feeds/news/turkey/rss.xml"
+    assert requests.get(url, headers={"Host": "news.example"}, timeout=5).content == (
+        service.cache.get(TURKEY).body)
+    batch = tmp_path / "one.jsonl"
+    batch.write_text(article_line("cluster-2", "Announced through the cluster"))
+    service.import_(batch)  # the timer is a minute away: only the announcement can do it
+    eventually(lambda: "Announced through the cluster" in requests.get(
+        url, headers={"Host": "news.example"}, timeout=5).text, 10, "the import served")
