@@ -7,6 +7,7 @@ isolation, same percentiles, same machine note) and no script carries a copy of 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import resource
@@ -19,13 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from feedsvc.config import Settings, settings_from_mapping
+from feedsvc.demo.generate import DEMO_SECTIONS, generate_articles
 from feedsvc.ingest.document import parse_article
 from feedsvc.model import Article
 from feedsvc.store import Store
+from feedsvc.store.schema import metadata
+
+FILL_BATCH = 5_000  # articles per Store.upsert when filling a store
 
 
 def validate(doc: Any, settings: Settings) -> Article:
@@ -77,6 +82,45 @@ def open_store(url: str) -> Iterator[Store]:
         store = Store(url)
         stack.callback(store.close)
         yield store
+
+
+def fill_store(store: Store, count: int, settings: Settings, seed: int,
+               sections: Sequence[str] = DEMO_SECTIONS) -> Timer | None:
+    """Fill an empty store with `count` generated articles filed in `sections` (validated once,
+    written with `Store.upsert` in batches) and return how long it took; a store that already
+    holds exactly `count` (a kept file) is used as it is."""
+    stale = [t.name for t in metadata.sorted_tables
+             if {c["name"] for c in inspect(store.engine).get_columns(t.name)} != set(t.c.keys())]
+    if stale:
+        sys.exit(f"the store's {', '.join(stale)} table(s) differ from feedsvc/store/schema.py "
+                 "(filled by an older version?): delete the file and run again")
+    present = store.count()
+    if present == count:
+        print(f"reusing the {count:,} articles already in the store")
+        return None
+    if present:
+        sys.exit(f"the store holds {present:,} articles, not {count:,}: "
+                 "pass the matching count or another store")
+    progress = Progress("fill", count)
+    done = 0
+    documents = generate_articles(count, seed=seed, sections=sections)
+    articles = (validate(doc, settings) for doc in documents)
+    with Timer() as timer:
+        while batch := list(itertools.islice(articles, FILL_BATCH)):
+            store.upsert(batch)
+            done += len(batch)
+            progress.update(done)
+    return timer
+
+
+def vacuum_analyze(store: Store) -> None:
+    """What autovacuum would do after a bulk load: planner statistics, visibility map. Only our
+    schema's tables are named."""
+    with Timer() as timer, store.engine.connect().execution_options(
+        isolation_level="AUTOCOMMIT"
+    ) as conn:
+        conn.exec_driver_sql("VACUUM (ANALYZE) articles, feed_items, sections")
+    print(f"VACUUM (ANALYZE) of the bench tables: {timer.seconds:.0f} s")
 
 
 def store_size(store: Store) -> int:

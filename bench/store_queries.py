@@ -23,7 +23,7 @@ import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -35,9 +35,9 @@ from sqlalchemy.engine import Engine
 
 from _common import (
     Budget,
-    Progress,
     Timer,
     backend,
+    fill_store,
     is_sqlite,
     machine,
     median_p95_ms,
@@ -45,14 +45,12 @@ from _common import (
     print_table,
     sqlite_url,
     store_size,
-    validate,
+    vacuum_analyze,
 )
-from feedsvc.config import Settings, load_settings
-from feedsvc.demo.generate import generate_articles
+from feedsvc.config import load_settings
 from feedsvc.store import Store
-from feedsvc.store.schema import feed_items, metadata
+from feedsvc.store.schema import feed_items
 
-BATCH = 5_000  # articles per Store.upsert when filling
 DEFAULT_COUNT = 1_000_000
 QUICK_COUNT = 20_000
 LIMIT = 50  # items per feed (feeds.items_per_feed)
@@ -111,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     budget = Budget()
     with _store_url(args) as url, open_store(url) as store:
         print(f"store: {backend(store)}")
-        filled = _fill_or_reuse(store, count, settings, args.seed)
+        filled = fill_store(store, count, settings, args.seed)
         if store.engine.dialect.name == "postgresql":
-            _vacuum_analyze(store)
+            vacuum_analyze(store)
         print(f"store size {store_size(store) / 1e6:,.0f} MB; "
               f"{_count(store, feed_items):,} feed_items rows")
         if filled is not None:
@@ -171,53 +169,6 @@ def _store_url(args: argparse.Namespace) -> Iterator[str]:
     else:
         with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
             yield sqlite_url(Path(tmp) / "queries.sqlite3")
-
-
-def _fill_or_reuse(store: Store, count: int, settings: Settings, seed: int) -> Timer | None:
-    """Fill an empty store with `count` articles and return how long it took; a store that
-    already holds exactly `count` (a --reuse file) is used as it is."""
-    stale = [t.name for t in metadata.sorted_tables
-             if {c["name"] for c in inspect(store.engine).get_columns(t.name)} != set(t.c.keys())]
-    if stale:
-        sys.exit(f"the store's {', '.join(stale)} table(s) differ from feedsvc/store/schema.py "
-                 "(filled by an older version?): delete the file and run again")
-    present = store.count()
-    if present == count:
-        print(f"reusing the {count:,} articles already in the store")
-        return None
-    if present:
-        sys.exit(f"the store holds {present:,} articles, not {count:,}: "
-                 "pass the matching --count or another file")
-    progress = Progress("fill", count)
-    done = 0
-    articles = (validate(doc, settings) for doc in generate_articles(count, seed=seed))
-    with Timer() as timer:
-        for batch in _batched(articles, BATCH):
-            store.upsert(batch)
-            done += len(batch)
-            progress.update(done)
-    return timer
-
-
-def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _vacuum_analyze(store: Store) -> None:
-    """What autovacuum would do after a bulk load: planner statistics, visibility map. Only our
-    schema's tables are named."""
-    with Timer() as timer, store.engine.connect().execution_options(
-        isolation_level="AUTOCOMMIT"
-    ) as conn:
-        conn.exec_driver_sql("VACUUM (ANALYZE) articles, feed_items, sections")
-    print(f"VACUUM (ANALYZE) of the bench tables: {timer.seconds:.0f} s")
 
 
 def _count(store: Store, table: Any) -> int:

@@ -174,3 +174,17 @@ def test_unchanged_documents_are_kept_alive_not_compressed_and_written_again(
     refresher.incremental()
     # world and the site feed on every address, in every format but Roku's (no video in it)
     assert written[-1] == 2 * 3 * 3
+
+
+def test_after_a_bulk_import_only_the_first_refresh_is_a_full_one(
+        settings, store, refresher, monkeypatch):
+    import feedsvc.refresh.refresher as module
+
+    monkeypatch.setattr(module, "MAX_INCREMENTAL_CHANGES", 10)
+    monkeypatch.setattr(module, "REMEMBERED_CHANGES", 40)
+    store.upsert([article(settings, f"bulk-{n}", "World") for n in range(25)])
+    assert refresher.incremental().kind == "full"  # 25 new changes: more than 10
+    again = refresher.incremental()  # the 25 are still in the overlap window, but rendered
+    assert (again.kind, again.changes, again.feeds) == ("incremental", 0, 0)
+    store.upsert([article(settings, "one-more", "World")])
+    assert refresher.incremental().changes == 1

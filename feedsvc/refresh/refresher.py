@@ -29,6 +29,12 @@ from feedsvc.render.formats import FORMATS
 
 log = logging.getLogger(__name__)
 MAX_INCREMENTAL_CHANGES = 5_000  # more than this at once: a full refresh is cheaper
+# How many changes of the overlap window a full refresh remembers as rendered: enough for a
+# bulk import just before it, so the refreshes after it do not count those as new again.
+REMEMBERED_CHANGES = 4 * MAX_INCREMENTAL_CHANGES
+# Feeds published in one transaction (readers see all of them change at once, e.g. an article
+# leaving one section and entering another); more are published in groups, to bound memory.
+ATOMIC_FEEDS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +93,7 @@ class Refresher:
         now = datetime.now(UTC)
         # Read before rendering, so these changes are in what is rendered and need no second
         # pass; a change that commits later is not listed and the next refresh finds it.
-        recent = self.store.changed_since(now - self.overlap, MAX_INCREMENTAL_CHANGES)
+        recent = self.store.changed_since(now - self.overlap, REMEMBERED_CHANGES)
         catalog = self.renderer.catalog()
         changed: list[str] = []
         documents = 0
@@ -113,28 +119,32 @@ class Refresher:
             return self.full()
         mark = Watermark.from_json(state)
         now = datetime.now(UTC)
-        changes = self.store.changed_since(mark.at - self.overlap, MAX_INCREMENTAL_CHANGES + 1)
-        if len(changes) > MAX_INCREMENTAL_CHANGES:
-            return self.full()
+        # Only changes not rendered yet count: the window's already rendered ones (a bulk
+        # import's, say) are read again but must not make every refresh a full one.
+        changes = self.store.changed_since(mark.at - self.overlap,
+                                           MAX_INCREMENTAL_CHANGES + len(mark.seen) + 1)
         fresh = [c for c in changes if (c.id, c.changed_at.isoformat()) not in mark.seen]
+        if len(fresh) > MAX_INCREMENTAL_CHANGES:
+            return self.full()
         paths: set[str] = set().union(*(c.feeds for c in fresh))
         for section in self.store.published_between(mark.published_upto, now):
             paths.update(ancestor_paths(section))
         catalog = self.renderer.catalog() if paths else {}
         changed: list[str] = []
         documents = 0
-        if paths:
+        touched = sorted(paths & catalog.keys())  # a section beside its subsections
+        for start in range(0, len(touched), ATOMIC_FEEDS):
             entries: dict[FeedKey, RenderedFeed] = {}
-            for path in sorted(paths & catalog.keys()):
+            for path in touched[start:start + ATOMIC_FEEDS]:
                 entries.update(self.renderer.render(catalog[path], now))
-            # The site documents list the feeds: they change only when the catalog does.
-            new_catalog = _fingerprint(catalog) != self.cache.get_state("catalog")
-            if new_catalog:
-                entries.update(self.renderer.render_site(catalog))
-            changed = self._publish(entries)  # one MULTI: these feeds change together
-            if new_catalog:
-                self.cache.set_state("catalog", _fingerprint(catalog))
-            documents = len(entries)
+            changed += self._publish(entries)  # one MULTI: these feeds change together
+            documents += len(entries)
+        # The site documents list the feeds: they change only when the catalog does.
+        if paths and _fingerprint(catalog) != self.cache.get_state("catalog"):
+            site = self.renderer.render_site(catalog)
+            self._publish(site)
+            self.cache.set_state("catalog", _fingerprint(catalog))
+            documents += len(site)
         newest = max((c.changed_at for c in changes), default=mark.at)
         newest = max(newest, mark.at)
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in changes
