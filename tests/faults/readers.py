@@ -37,11 +37,12 @@ def fetch(conn: http.client.HTTPConnection, path: str, host: str,
 
 @dataclass
 class Readers:
-    """`threads` readers over every feed × host; every other request of a feed is conditional
+    """`threads` readers over `feeds` × every host; every other request of a feed is conditional
     on the ETag last seen. With `retry_dropped`, a connection dropped by the server (a killed
     worker) is reopened and the request sent once more; a second failure is an error."""
 
     port: int
+    feeds: tuple[str, ...] = FEEDS
     threads: int = 2
     retry_dropped: bool = False
     pause: float = 0.01
@@ -76,7 +77,7 @@ class Readers:
     def _read(self, n: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         etags: dict[tuple[str, str], str] = {}
-        targets = list(itertools.product(FEEDS, HOSTS))
+        targets = list(itertools.product(self.feeds, HOSTS))
         for count in itertools.count():
             if self._stop.is_set():
                 break
