@@ -176,11 +176,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def percentile_ms(samples: Sequence[float], fraction: float) -> float:
+    """The `fraction` percentile (nearest rank) of durations in seconds, in milliseconds."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)] * 1e3
+
+
 def median_p95_ms(samples: Sequence[float]) -> tuple[float, float]:
     """Median and 95th percentile (nearest rank) of durations in seconds, in milliseconds."""
-    ordered = sorted(samples)
-    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-    return statistics.median(ordered) * 1e3, p95 * 1e3
+    return statistics.median(samples) * 1e3, percentile_ms(samples, 0.95)
 
 
 class Progress:
