@@ -98,6 +98,12 @@ def scheduler(ctx: click.Context) -> None:
         log.warning("REDIS_URL is not set: this scheduler fills an in-process cache that no "
                     "web process can see")
     service = RefreshService(settings, _renderer(settings), BlockingScheduler())
+    if settings.scheduler_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.scheduler_metrics_port, addr=settings.host)
+        log.info("scheduler metrics on http://%s:%d/metrics", settings.host,
+                 settings.scheduler_metrics_port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # Procfile platforms stop with TERM
     try:
         service.start()

@@ -42,6 +42,7 @@ class Settings:
     websub_hubs: tuple[str, ...]
     leader_lease: int
     change_overlap: int
+    scheduler_metrics_port: int  # 0: the scheduler serves no /metrics
     database_url: str
     replica_url: str | None
     pool_size: int
@@ -128,6 +129,10 @@ def _port(value: int) -> int:
     return value
 
 
+def _port_or_off(value: int) -> int:
+    return value and _port(value)
+
+
 def _items(value: int) -> int:
     if not 1 <= value <= 1000:
         raise ValueError(f"must be between 1 and 1000, not {value}")
@@ -196,6 +201,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("feeds.websub_hubs", "websub_hubs", list, [], _each(_url)),
     _Option("scheduler.leader_lease", "leader_lease", int, 15, _positive),
     _Option("scheduler.change_overlap", "change_overlap", int, 30, _positive),
+    _Option("scheduler.metrics_port", "scheduler_metrics_port", int, 0, _port_or_off),
     _Option("store.database_url", "database_url", str, DEFAULT_DATABASE_URL, _database_url,
             env="DATABASE_URL"),
     _Option("store.replica_url", "replica_url", str, "", _replica_url,

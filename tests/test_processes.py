@@ -13,12 +13,14 @@ from pathlib import Path
 import feedparser
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import DEMO_ARTICLES, REDIS_URL, SAMPLE_PAGE, free_port
 from feedsvc.cache import FeedKey, RedisCache
 from processes import (
     BIN,
     PROCFILE,
+    Service,
     Spawner,
     article_line,
     run,
@@ -121,3 +123,20 @@ def test_schedulers_refresh_on_import_and_fail_over_after_sigkill(spawn, tmp_pat
     # lease 2 s, renewal checks every 2/3 s: the survivor leads and catches up well within 5 s
     _wait_for_title(cache, "Fresh two", 8)
     assert second.poll() is None
+
+
+def test_a_scheduler_serves_its_refresh_and_render_metrics(spawn, tmp_path, redis_prefix):
+    port = free_port()
+    service = Service.deploy(spawn, tmp_path, redis_url=REDIS_URL, prefix=redis_prefix,
+                             database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+                             metrics_port=port)
+    service.import_(DEMO_ARTICLES)
+    scheduler = service.scheduler()
+    service.wait_for_refresh()
+    wait_until_serving(f"http://127.0.0.1:{port}/metrics", scheduler)
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    samples = {(s.name, s.labels.get("kind", s.labels.get("outcome"))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("feedsvc_refresh_duration_seconds_count", "full")] >= 1
+    assert samples[("feedsvc_feed_render_duration_seconds_count", None)] >= 6  # six feeds
+    assert samples[("feedsvc_refresh_documents_total", "rendered")] >= 6 * 4 * 3

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from feedsvc.cache import CacheUnavailable, FeedKey, RenderedFeed
 from feedsvc.model import ancestor_paths
+from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.refresh.renderer import FeedRenderer
 from feedsvc.render.catalog import FeedSpec, feed_url
 from feedsvc.render.formats import FORMATS
@@ -166,6 +167,9 @@ class Refresher:
                 for key in changed if key.filename in FORMATS]
 
     def _finish(self, report: RefreshReport) -> RefreshReport:
+        REFRESHES.labels(report.kind).observe(report.seconds)
+        REFRESH_DOCUMENTS.labels("rendered").inc(report.documents)
+        REFRESH_DOCUMENTS.labels("changed").inc(len(report.changed_urls))
         log.info("%s refresh: %d changes, %d feeds, %d documents (%d changed) in %.2fs",
                  report.kind, report.changes, report.feeds, report.documents,
                  len(report.changed_urls), report.seconds)

@@ -13,6 +13,7 @@ from datetime import datetime
 from feedsvc.cache import FeedCache, FeedKey, RenderedFeed
 from feedsvc.config import Settings
 from feedsvc.model import Article
+from feedsvc.refresh.metrics import FEED_RENDERS
 from feedsvc.render.catalog import FeedSpec, build_catalog
 from feedsvc.render.context import EPOCH
 from feedsvc.render.documents import FeedDocuments
@@ -43,6 +44,10 @@ class FeedRenderer:
 
     def render(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, RenderedFeed]:
         """Every document of one feed: each format on each address."""
+        with FEED_RENDERS.time():
+            return self._render(spec, now)
+
+    def _render(self, spec: FeedSpec, now: datetime | None) -> dict[FeedKey, RenderedFeed]:
         articles = self.store.newest(spec.path, self.settings.items_per_feed, now)
         items = [item for item in map(_prepare_or_skip, articles) if item is not None]
         updated = max((i.updated for i in items), default=EPOCH)
