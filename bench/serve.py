@@ -174,9 +174,10 @@ def _ms(out: str, percent: int) -> float:
     return float(match.group(1)) * _UNIT[match.group(2)]
 
 
-def wrk(port: int, headers: dict[str, str], seconds: float) -> tuple[float, float, float]:
+def wrk(port: int, headers: dict[str, str], seconds: float,
+        connections: int = CONNECTIONS) -> tuple[float, float, float]:
     """Requests/s, p50 and p99 latency (ms); fails on error statuses, reports socket errors."""
-    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency",
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
             "-H", f"Host: {HOST}"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
@@ -204,10 +205,13 @@ def cases(port: int, body: bytes, gz: bytes) -> list[tuple[str, dict[str, str]]]
             ("304", {"If-None-Match": etag, "Accept-Encoding": "identity"})]
 
 
-def measure(port: int, body: bytes, gz: bytes, seconds: float) -> dict[str, tuple]:
+def measure(port: int, body: bytes, gz: bytes, seconds: float,
+            connections: list[int]) -> dict[str, tuple]:
+    """Each case at each number of connections (named `case, cN` when there are several)."""
     checked = cases(port, body, gz)
     wrk(port, checked[0][1], 1)  # warm-up: connections, in-process copies
-    return {name: wrk(port, headers, seconds) for name, headers in checked}
+    return {name if len(connections) == 1 else f"{name}, c{n}": wrk(port, headers, seconds, n)
+            for n in connections for name, headers in checked}
 
 
 def prepare(tmp: Path, env: dict[str, str]) -> tuple[bytes, bytes]:
@@ -239,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per case (default 10)")
     parser.add_argument("--quick", action="store_true", help="2 s per case, for CI")
+    parser.add_argument("--connections", type=int, nargs="+", default=[CONNECTIONS],
+                        help=f"wrk connections, one run each (default {CONNECTIONS})")
     parser.add_argument("--database-url", help="store (default: a SQLite file of our own; a "
                         "PostgreSQL URL gets a schema of our own, dropped afterwards)")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
@@ -259,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                   "(pip install -e '.[bench]')", file=sys.stderr)
             runs = [(s, p) for s, p in runs if s != server.name]
     prefix = f"bench-serve:{uuid.uuid4().hex[:8]}:"
-    print(f"{machine()}; {seconds:g} s per case, wrk -t1 -c{CONNECTIONS}")
+    print(f"{machine()}; {seconds:g} s per case, wrk -t1 -c{'/'.join(map(str, args.connections))}")
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feedsvc-serve-")))
         database = normalise_url(args.database_url or f"sqlite:///{tmp / 'store.sqlite3'}")
@@ -278,12 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, dict[str, tuple]] = {}
         nginx, port = serve_statically(tmp, body, gz)
         with running(nginx, env, port):
-            results["nginx (static files)"] = measure(port, body, gz, seconds)
+            results["nginx (static files)"] = measure(port, body, gz, seconds, args.connections)
         for stack_name, pattern in runs:
             server = next(s for s in STACKS if s.name == stack_name)
             port = free_port()
             with running(server.argv(port, APPS[pattern]), {**env, "PORT": str(port)}, port):
-                results[f"{stack_name} / {pattern}"] = measure(port, body, gz, seconds)
+                results[f"{stack_name} / {pattern}"] = measure(port, body, gz, seconds,
+                                                               args.connections)
             print(f"  done: {stack_name} / {pattern}", file=sys.stderr)
     _report(results)
     print(f"after: {machine()}")
