@@ -54,12 +54,16 @@ def check_config(ctx: click.Context) -> None:
 @click.pass_context
 def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None) -> None:
     """Import articles from JSON Lines or page-text files; exit 1 if any was rejected."""
-    from feedsvc.ingest.importer import Importer
+    from feedsvc.ingest.importer import Importer, ImportFailed
     from feedsvc.store import Store
 
     settings = _settings(ctx)
     store = Store.from_settings(settings)
-    report = Importer(settings, store).import_paths(list(paths), published=published)
+    failure = None
+    try:
+        report = Importer(settings, store).import_paths(list(paths), published=published)
+    except ImportFailed as exc:
+        failure, report = exc, exc.report
     click.echo(str(report), err=True)
     if report.accepted and settings.redis_url:
         from feedsvc.cache import RedisCache
@@ -67,6 +71,8 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None) 
 
         cache = RedisCache.from_url(settings.redis_url, settings.cache_prefix)
         announce(cache.client, cache.prefix)
+    if failure is not None:
+        raise click.ClickException(f"import stopped: {failure}")
     ctx.exit(1 if report.rejected else 0)
 
 

@@ -1,6 +1,7 @@
 """`feedsvc import`: files in, validated articles upserted in batches, bad lines named.
 
 A bad line never stops the rest: it is reported as `file:line: field: reason` and skipped.
+A store that refuses a write stops the import (ImportFailed) with whole batches in.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from feedsvc.config import Settings
@@ -33,6 +35,18 @@ class ImportReport:
 
     def __str__(self) -> str:
         return f"{self.accepted} imported, {self.rejected} rejected"
+
+
+class ImportFailed(Exception):
+    """The store refused a batch (disk full, read-only file, store down). Each batch is one
+    transaction, so the store holds the batches before it, whole, and nothing of the rest."""
+
+    def __init__(self, report: ImportReport, cause: SQLAlchemyError):
+        super().__init__(
+            f"the store refused a write ({getattr(cause, 'orig', None) or cause}); "
+            f"{report.accepted} articles were imported before it, in whole batches of "
+            f"{BATCH_SIZE}; the batch that failed and the rest of the input were not")
+        self.report = report
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +75,19 @@ class Importer:
                     continue
                 batch.append(result)
                 if len(batch) >= BATCH_SIZE:
-                    report.accepted += self._flush(batch)
-        report.accepted += self._flush(batch)
+                    self._flush(batch, report)
+        self._flush(batch, report)
         log.info("import: %s", report)
         return report
 
-    def _flush(self, batch: list[Article]) -> int:
-        count = len(batch)
+    def _flush(self, batch: list[Article], report: ImportReport) -> None:
         if batch:
-            self.store.upsert(batch)
+            try:
+                self.store.upsert(batch)  # one transaction: the whole batch or none of it
+            except SQLAlchemyError as exc:
+                raise ImportFailed(report, exc) from exc
+            report.accepted += len(batch)
             batch.clear()
-        return count
 
     def _parse(self, doc: object) -> Article:
         return parse_article(doc, origin=self.settings.origin, timezone=self.settings.timezone)
