@@ -35,6 +35,11 @@ MAX_LIST = 100
 MAX_NAME = 200
 MAX_SECTION_DEPTH = 8
 MAX_URL = 2_000
+# HTML parsers (html5ever in nh3 among them) spend time per tag in proportion to how deeply the
+# tag is nested: 100,000 nested <div>s take a minute to sanitise, at every render. Articles
+# nest a few levels, tables a few more; the tag count bounds what the estimate below misses.
+MAX_HTML_DEPTH = 100
+MAX_HTML_TAGS = 20_000
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # A lone surrogate (JSON "\ud800") has no UTF-8 form: no store or feed could carry it.
@@ -45,6 +50,44 @@ _RFC3339 = re.compile(
 _SPACE = re.compile(r"\s")
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _MIME = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+_TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
+# Elements that never have content (HTML §13.1.2): a start tag opens nothing.
+_VOID = frozenset(("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+                   "source", "track", "wbr"))
+# Elements a start tag of the same name closes (`<li>a<li>b`: two items, not nested ones).
+_SELF_CLOSING = frozenset(("dd", "dt", "li", "option", "p", "td", "th", "tr"))
+
+
+def html_nesting(fragment: str) -> tuple[int, int]:
+    """(tags, depth) of an HTML fragment: how many start and end tags it has and about how
+    deeply its elements nest, in linear time. An end tag closes up to the latest open element
+    of its name and is ignored when none is open (as an HTML parser does); a `<p>`, `<li>`,
+    `<td>`… start tag closes an open one of its name on top. Other implied closes count as
+    nesting; what a parser keeps open that this does not (misnested `<b><div></b>`) is bounded
+    by the tag count."""
+    brackets = fragment.count("<")
+    if brackets <= MAX_HTML_DEPTH:  # the common case: too few tags to matter
+        return brackets, brackets
+    tags = depth = 0
+    stack: list[str] = []
+    open_names: dict[str, int] = {}
+    for match in _TAG.finditer(fragment):
+        tags += 1
+        name = match.group(2).lower()
+        if not match.group(1):
+            if stack and name == stack[-1] and name in _SELF_CLOSING:
+                open_names[stack.pop()] -= 1
+            if name not in _VOID:
+                stack.append(name)
+                open_names[name] = open_names.get(name, 0) + 1
+                depth = max(depth, len(stack))
+        elif open_names.get(name):
+            while True:
+                closed = stack.pop()
+                open_names[closed] -= 1
+                if closed == name:
+                    break
+    return tags, depth
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +138,19 @@ class _Checker:
             self.fail(field, "must not contain control characters or lone surrogates")
             return None
         return _SURROGATE.sub("", value)
+
+    def html(self, value: Any, field: str, *, limit: int) -> str | None:
+        text = self.text(value, field, limit=limit, required=False)
+        if text is None:
+            return None
+        tags, depth = html_nesting(text)
+        if depth > MAX_HTML_DEPTH:
+            self.fail(field, f"nests HTML elements {depth} deep, the limit is {MAX_HTML_DEPTH}")
+            return None
+        if tags > MAX_HTML_TAGS:
+            self.fail(field, f"has {tags} HTML tags, the limit is {MAX_HTML_TAGS}")
+            return None
+        return text
 
     def url(self, value: Any, field: str, *, required: bool = True) -> str | None:
         text = self.text(value, field, limit=MAX_URL, required=required, single_line=True)
@@ -260,7 +316,7 @@ def parse_article(doc: Any, *, origin: str, timezone: tzinfo) -> Article:
     published = c.timestamp(doc.get("published"), "published")
     updated = c.timestamp(doc.get("updated"), "updated", required=False)
     summary = c.text(doc.get("summary"), "summary", limit=MAX_SUMMARY, required=False)
-    body = c.text(doc.get("body"), "body", limit=MAX_BODY, required=False)
+    body = c.html(doc.get("body"), "body", limit=MAX_BODY)
     authors = c.names(doc.get("authors"), "authors")
     tags = c.names(doc.get("tags"), "tags")
     language = c.text(doc.get("language"), "language", limit=35, required=False)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
@@ -26,6 +26,11 @@ from feedsvc.store import Store
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
+# The longest valid article (a 2,000,000-character body, \u-escaped at 6 bytes each, with its
+# other fields) fits well within this; a longer line is refused unread, so one line of a
+# hostile or corrupt file cannot take the importer's memory.
+MAX_LINE_BYTES = 32 * 1024 * 1024
+_CHUNK = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -120,11 +125,16 @@ class Importer:
             total=size, unit="B", unit_scale=True, desc=path.name, file=sys.stderr,
             disable=self._bar_disabled(size), mininterval=0.5,
         ) as bar:
-            for number, raw in enumerate(fh, start=1):
+            for number, raw in enumerate(_lines(fh), start=1):
+                where = f"{path}:{number}"
+                if isinstance(raw, int):
+                    bar.update(raw)
+                    yield Rejection(where, [FieldError("(line)", f"is {raw} bytes long, the "
+                                                                 f"limit is {MAX_LINE_BYTES}")])
+                    continue
                 bar.update(len(raw))
                 if not raw.strip():
                     continue
-                where = f"{path}:{number}"
                 try:
                     doc = json.loads(raw)
                 except UnicodeDecodeError as exc:
@@ -143,6 +153,18 @@ class Importer:
         if self.progress is None:
             return not sys.stderr.isatty() or size < 1_000_000
         return not self.progress
+
+
+def _lines(fh: BinaryIO) -> Iterator[bytes | int]:
+    """The lines of `fh`; for a line over MAX_LINE_BYTES only its length, read in chunks."""
+    while raw := fh.readline(MAX_LINE_BYTES + 1):
+        if len(raw) <= MAX_LINE_BYTES or raw.endswith(b"\n"):
+            yield raw
+            continue
+        length = len(raw)
+        while (chunk := fh.readline(_CHUNK)) and not chunk.endswith(b"\n"):
+            length += len(chunk)
+        yield length + len(chunk)
 
 
 def _head(path: Path) -> str:
