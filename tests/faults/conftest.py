@@ -1,27 +1,23 @@
 """Fault fixtures: a PRIVATE Redis and a PRIVATE PostgreSQL cluster per test (so a test may stop,
-restart or flush them without touching the shared servers other tests use), and a deployment of
-the real processes (the Procfile's `web` and `scheduler`, the `feedsvc` commands) on them.
+restart or flush them without touching the shared servers other tests use), and the service
+deployed on them (processes.Service: the Procfile's `web` and `scheduler`, `feedsvc` commands).
 
 The servers' binaries are required: a missing one fails the test, never skips it."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from conftest import DEMO_ARTICLES, free_port
-from feedsvc.cache import RedisCache
-from processes import BIN, PROCFILE, Spawner, run, wait_until_serving, write_config
+from processes import Service, Spawner
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
@@ -135,68 +131,16 @@ def private_postgres() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Spawner]:
-    spawner = Spawner(tmp_path)
-    yield spawner
-    spawner.stop_all()
+def deployment(tmp_path: Path, spawn: Spawner) -> Callable[..., Service]:
+    """`deployment(redis_server, database_url=None, **config_keys)`: the service on a private
+    Redis and a store (a SQLite file unless given) holding the demo articles."""
 
+    def make(redis_server: RedisServer, database_url: str | None = None,
+             **keys: int) -> Service:
+        service = Service.deploy(
+            spawn, tmp_path, redis_url=redis_server.url, prefix="feedsvc:", **keys,
+            database_url=database_url or f"sqlite:///{tmp_path / 'store.sqlite3'}")
+        service.import_(DEMO_ARTICLES)
+        return service
 
-@dataclass
-class Deployment:
-    """The service as an operator runs it against one Redis and one store: `feedsvc`
-    commands, web processes (granian, the production config) and schedulers."""
-
-    spawn: Spawner
-    redis: RedisServer
-    env: dict[str, str]
-    webs: list[subprocess.Popen] = field(default_factory=list)
-
-    @property
-    def cache(self) -> RedisCache:
-        return RedisCache(self.redis.client, "feedsvc:")
-
-    def feedsvc(self, *args: str) -> subprocess.CompletedProcess:
-        return run([str(BIN / "feedsvc"), *args], self.env)
-
-    def import_(self, path: Path) -> None:
-        done = self.feedsvc("import", str(path))
-        assert done.returncode == 0, done.stderr
-
-    def web(self, workers: int = 2) -> int:
-        """Start a web process on a port of its own; its port once it serves."""
-        port = free_port()
-        process = self.spawn(PROCFILE["web"], {**self.env, "PORT": str(port),
-                                               "WEB_CONCURRENCY": str(workers)})
-        self.webs.append(process)
-        wait_until_serving(f"http://127.0.0.1:{port}/healthz", process)
-        return port
-
-    def scheduler(self) -> subprocess.Popen:
-        return self.spawn(PROCFILE["scheduler"], self.env)
-
-    def wait_for_refresh(self, seconds: float = 30) -> dict:
-        """The record of the first refresh (the scheduler's start-up full rebuild)."""
-        deadline = time.monotonic() + seconds
-        while (state := self.cache.get_state("refresh")) is None:
-            assert time.monotonic() < deadline, f"no refresh recorded within {seconds}s"
-            time.sleep(0.1)
-        return json.loads(state)
-
-
-@pytest.fixture
-def deployment(tmp_path: Path, spawn: Spawner, private_redis) -> Iterator:
-    """`deployment(database_url=None, redis_options=(), persistent=False, **config_keys)`:
-    a private Redis, a store (a SQLite file unless given) holding the demo articles."""
-
-    def make(database_url: str | None = None, redis_options: tuple[str, ...] = (),
-             persistent: bool = False, **keys: int) -> Deployment:
-        server = private_redis(*redis_options, persistent=persistent)
-        config = write_config(tmp_path, "feedsvc:", **keys)
-        env = {"FEEDSVC_CONFIG": str(config), "REDIS_URL": server.url, "HOST": "127.0.0.1",
-               "DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'store.sqlite3'}",
-               "PATH": f"{BIN}:{os.environ['PATH']}"}
-        deployed = Deployment(spawn, server, env)
-        deployed.import_(DEMO_ARTICLES)
-        return deployed
-
-    yield make
+    return make

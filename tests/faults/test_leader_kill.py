@@ -31,14 +31,14 @@ def _rendered(cache, paths: list[str]) -> int:
 
 
 def test_leader_killed_mid_rebuild_leaves_whole_feeds_and_the_other_takes_over(
-    deployment, tmp_path, spawn
+    deployment, private_redis, tmp_path, spawn
 ):
     """An import of more changes than an incremental refresh takes makes the leader rebuild
     every feed, publishing feed by feed; it is killed once some but not all of the new
     sections' feeds are in the cache and before it records the refresh. Readers see whole
     feeds throughout; the second scheduler takes the lease, rebuilds, and every feed of every
     new section is served, valid, in every format."""
-    deployed = deployment(refresh_interval=60, leader_lease=2)
+    deployed = deployment(private_redis(), refresh_interval=60, leader_lease=2)
     leader = deployed.scheduler()
     deployed.wait_for_refresh()
     survivor = deployed.scheduler()

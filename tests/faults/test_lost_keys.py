@@ -49,20 +49,21 @@ def _read_after(port: int, lose_keys, seconds: float = 3) -> tuple[float, float]
     return missed - start, settled - missed
 
 
-def test_evicted_or_flushed_feeds_render_once_then_serve(deployment):
+def test_evicted_or_flushed_feeds_render_once_then_serve(deployment, private_redis):
     """With a `maxmemory` too small for every feed (allkeys-lru), the scheduler's rebuild
     evicts feeds; a reader's miss renders the feed once (one render for all its formats and
     addresses, whatever the number of workers) and then it is served. Likewise after FLUSHALL.
     Every answer throughout is a whole, valid feed."""
-    deployed = deployment(redis_options=MAXMEMORY, refresh_interval=60, leader_lease=2)
+    server = private_redis(*MAXMEMORY)
+    deployed = deployment(server, refresh_interval=60, leader_lease=2)
     deployed.scheduler()
     deployed.wait_for_refresh()
-    assert deployed.redis.client.info("stats")["evicted_keys"] > 0
+    assert server.client.info("stats")["evicted_keys"] > 0
     evicted = _evicted(deployed.cache)
     assert evicted > 0
-    port = deployed.web()
+    port = deployed.web(workers=2)
 
     rendered, again = _read_after(port, lambda: None)
     assert rendered == evicted and again == 0
-    rendered, again = _read_after(port, deployed.redis.client.flushall)
+    rendered, again = _read_after(port, server.client.flushall)
     assert rendered == len(HOT) and again == 0

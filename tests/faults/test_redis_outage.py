@@ -14,25 +14,27 @@ TURKEY = "/feeds/news/turkey/rss.xml"
 
 
 @pytest.mark.parametrize("persistent", [True, False], ids=["keeps-its-data", "comes-back-empty"])
-def test_redis_restart_loses_no_feed_and_no_change(deployment, tmp_path, persistent):
+def test_redis_restart_loses_no_feed_and_no_change(deployment, private_redis, tmp_path,
+                                                    persistent):
     """While Redis is down the web serves its in-process copies (or renders from the store),
     and an import goes into the store; once Redis is back the scheduler resumes — from its
     watermark, or with a full rebuild when Redis came back empty — and the change imported
     during the outage is served on every address, with every article published before it."""
-    deployed = deployment(persistent=persistent, refresh_interval=1, leader_lease=2)
+    server = private_redis(persistent=persistent)
+    deployed = deployment(server, refresh_interval=1, leader_lease=2)
     deployed.scheduler()
     deployed.wait_for_refresh()
-    port = deployed.web()
+    port = deployed.web(workers=2)
     before = served_titles(port, TURKEY, HOSTS[0])
     with Readers(port) as readers:
         time.sleep(1)
-        deployed.redis.stop()
+        server.stop()
         batch = tmp_path / "outage.jsonl"
         batch.write_text(article_line("during-outage", "Imported while Redis was down"))
         deployed.import_(batch)
         time.sleep(2)
         served_during = readers.requests
-        deployed.redis.start()
+        server.start()
         after = wait_for_title(port, TURKEY, "Imported while Redis was down", 15)
         time.sleep(1)
     readers.assert_clean(at_least=40)

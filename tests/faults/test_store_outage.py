@@ -22,17 +22,18 @@ def _health(port: int) -> dict:
 
 
 def test_store_outage_serves_the_last_good_feeds_and_refresh_catches_up(
-    deployment, private_postgres, tmp_path, spawn
+    deployment, private_redis, private_postgres, tmp_path, spawn
 ):
     """An import commits and announces itself, then PostgreSQL stops before the scheduler
     (held with SIGSTOP) gets to it: the refresh it then runs fails; the feeds keep their last
     good content, /healthz says degraded (store down, cache up), and a web process started
     during the outage serves from the cache. When PostgreSQL is back the refresh catches up:
     the change is served on every address, with everything published before it."""
-    deployed = deployment(database_url=private_postgres.url, refresh_interval=1, leader_lease=2)
+    deployed = deployment(private_redis(), database_url=private_postgres.url,
+                          refresh_interval=1, leader_lease=2)
     scheduler = deployed.scheduler()
     deployed.wait_for_refresh()
-    port = deployed.web()
+    port = deployed.web(workers=2)
     before = served_titles(port, TURKEY, HOSTS[0])
     with Readers(port) as readers:
         os.kill(scheduler.pid, signal.SIGSTOP)

@@ -29,16 +29,16 @@ def _busiest(port: int, workers: set[int]) -> int:
     return held.most_common(1)[0][0]
 
 
-def test_killed_worker_is_replaced_and_readers_see_no_error(deployment):
+def test_killed_worker_is_replaced_and_readers_see_no_error(deployment, private_redis):
     """Four keep-alive readers on a two-worker granian; the worker holding most of their
     connections is SIGKILLed. A reader whose connection drops reconnects and sends its request
     once more (as any HTTP client does after a reset); no answer is an error, the server starts
     a new worker, and reading goes on."""
-    deployed = deployment(refresh_interval=60)
+    deployed = deployment(private_redis(), refresh_interval=60)
     deployed.scheduler()
     deployed.wait_for_refresh()
     port = deployed.web(workers=2)
-    server = deployed.webs[-1]
+    server = deployed.webs[port]
     workers = _workers(server.pid)
     assert len(workers) == 2
     with Readers(port, threads=4, retry_dropped=True, pause=0) as readers:
