@@ -6,6 +6,7 @@ Miniflux: adding an option is one row, and every error names the dotted key and 
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -54,6 +55,8 @@ class Settings:
     host: str
     port: int
     trusted_proxies: tuple[str, ...]
+    rate_limit: float
+    rate_limit_burst: int
     sections: tuple[Section, ...] = field(default=())
     source: str = "(defaults)"
 
@@ -121,6 +124,12 @@ def _not_negative(value: int) -> int:
     if value < 0:
         raise ValueError(f"must not be negative, not {value}")
     return value
+
+
+def _non_negative(value: float) -> float:
+    if not 0 <= value < math.inf:  # nan fails too
+        raise ValueError(f"must be a finite number, not negative, not {value}")
+    return float(value)
 
 
 def _port(value: int) -> int:
@@ -215,6 +224,8 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("web.host", "host", str, "127.0.0.1", _nonempty),
     _Option("web.port", "port", int, 8000, _port, env="PORT"),
     _Option("web.trusted_proxies", "trusted_proxies", list, [], _each(str)),
+    _Option("web.rate_limit", "rate_limit", float, 0.0, _non_negative),  # requests/s; 0: off
+    _Option("web.rate_limit_burst", "rate_limit_burst", int, 20, _positive),
 )
 _DESCRIBED = tuple((o.key, o.attr) for o in _OPTIONS)
 _SECTION_KEYS = {"name", "title", "description"}
@@ -268,6 +279,8 @@ def settings_from_mapping(
                     value = int(value)
                 except ValueError:
                     raise ConfigError(f"{option.env}: {value!r} is not a whole number") from None
+        if option.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # TOML writes 5 for 5.0
         if not isinstance(value, option.type) or (option.type is int and isinstance(value, bool)):
             raise ConfigError(
                 f"{source}: {option.key}: must be {option.type.__name__}, "

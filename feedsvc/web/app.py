@@ -15,6 +15,7 @@ from feedsvc.store import Store
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.metrics import instrument
+from feedsvc.web.ratelimit import RateLimit, TokenBuckets
 from feedsvc.web.responses import CachePolicy
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,11 @@ def create_app(
     app.extensions["feedsvc"] = Services(settings, store, cache, renderer, Addresses(settings),
                                          CachePolicy.from_settings(settings))
     instrument(app)
-    app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])  # outermost
+    app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])
+    if settings.rate_limit:  # outermost: a refused request costs nothing beneath
+        app.wsgi_app = RateLimit(app.wsgi_app,
+                                 TokenBuckets(settings.rate_limit, settings.rate_limit_burst),
+                                 settings.trusted_proxies)
 
     from feedsvc.web import routes
 

@@ -1,0 +1,116 @@
+"""A per-client rate limit (`web.rate_limit` requests/s, `web.rate_limit_burst`), in front of
+everything, the fast path included: too many requests get 429 with Retry-After.
+
+A token bucket per client in this process's memory: a request costs a dictionary lookup and a
+few float operations, no Redis round trip, so the fast path keeps its speed. The limit is
+therefore per process: with N web processes (WEB_CONCURRENCY, or several machines) a client
+may get up to N times the rate, depending on how its connections are spread. At most
+MAX_CLIENTS buckets are kept, the least recently seen evicted first; an evicted client starts
+again with a full bucket, as it would after being idle anyway.
+
+The client is the peer address (REMOTE_ADDR), or, when the peer is a trusted proxy
+(`web.trusted_proxies`), the nearest address in X-Forwarded-For that is not one: the entries
+left of it are whatever the client chose to send. IPv6 clients are counted by their /64, the
+block one subscriber usually holds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+
+from feedsvc.web.metrics import observe
+
+MAX_CLIENTS = 100_000  # about 150 bytes each: 15 MB at most
+_BODY = b"429 Too Many Requests\n"
+_ROUTE = "(rate limited)"  # the metrics' route and address label for refused requests
+
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+class TokenBuckets:
+    """`rate` tokens a second per client, up to `burst`; a request takes one."""
+
+    def __init__(self, rate: float, burst: int, *, max_clients: int = MAX_CLIENTS,
+                 clock: Callable[[], float] = time.monotonic):
+        self.rate = rate
+        self.burst = burst
+        self.max_clients = max_clients
+        self._clock = clock
+        self._buckets: OrderedDict[str, list[float]] = OrderedDict()  # client: [tokens, at]
+        self._lock = threading.Lock()  # the server runs the app in several threads
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, client: str) -> float:
+        """0 when `client` may make a request now (a token is taken), else the seconds until
+        it may."""
+        now = self._clock()
+        with self._lock:
+            bucket = self._buckets.get(client)
+            if bucket is None:
+                if len(self._buckets) >= self.max_clients:
+                    self._buckets.popitem(last=False)
+                bucket = self._buckets[client] = [float(self.burst), now]
+            else:
+                self._buckets.move_to_end(client)
+                bucket[0] = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+                bucket[1] = now
+            if bucket[0] >= 1:
+                bucket[0] -= 1
+                return 0.0
+            return (1 - bucket[0]) / self.rate
+
+
+@lru_cache(maxsize=4096)
+def _subscriber(address: str) -> str:
+    """An IPv6 address's /64; other addresses (IPv4, unparsable) as they are."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    except ValueError:
+        return address
+
+
+def client_of(environ: dict, trusted_proxies: frozenset[str]) -> str:
+    """Who the request is counted against (see the module's docstring)."""
+    peer = environ.get("REMOTE_ADDR", "")
+    if peer in trusted_proxies:
+        hops = environ.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        for hop in reversed(hops):
+            hop = hop.strip()
+            if hop and hop not in trusted_proxies:
+                return _subscriber(hop)
+    return _subscriber(peer)
+
+
+class RateLimit:
+    """WSGI middleware: 429 with Retry-After (whole seconds) and a short body when the
+    client's bucket is empty, else the app."""
+
+    def __init__(self, app: WSGIApp, buckets: TokenBuckets, trusted_proxies: Iterable[str]):
+        self.app = app
+        self.buckets = buckets
+        self.trusted_proxies = frozenset(trusted_proxies)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
+        wait = self.buckets.take(client_of(environ, self.trusted_proxies))
+        if not wait:
+            return self.app(environ, start_response)
+        start_response("429 Too Many Requests", [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(_BODY))),
+            ("Retry-After", str(math.ceil(wait))),
+        ])
+        body = [] if environ.get("REQUEST_METHOD") == "HEAD" else [_BODY]
+        observe(_ROUTE, environ.get("REQUEST_METHOD", ""), 429, started, _ROUTE,
+                len(_BODY) if body else 0)
+        return body
