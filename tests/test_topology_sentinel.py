@@ -54,19 +54,23 @@ class Poller:
 
     def __init__(self, url: str):
         self.url = url
-        self.answers: list[tuple[int, bool]] = []
+        self.answers: list[tuple[int | str, bool]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            response = requests.get(self.url, headers={"Host": "news.example"}, timeout=10)
+            try:
+                response = requests.get(self.url, headers={"Host": "news.example"}, timeout=10)
+            except requests.RequestException as exc:
+                self.answers.append((repr(exc), False))
+                continue
             parsed = feedparser.parse(response.content)
             self.answers.append((response.status_code, not parsed.bozo and len(parsed.entries)))
             time.sleep(0.02)
 
-    def stop(self) -> list[tuple[int, bool]]:
+    def stop(self) -> list[tuple[int | str, bool]]:
         self._stop.set()
         self._thread.join(15)
         return self.answers
@@ -76,7 +80,7 @@ def test_serving_goes_on_through_a_failover_and_writes_resume_on_the_new_primary
         redis_sentinel, spawn, tmp_path):
     service = Service.deploy(spawn, tmp_path, redis_url=redis_sentinel.url,
                              database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
-                             prefix="feedsvc:", refresh_interval=2, leader_lease=3)
+                             prefix="feedsvc:", refresh_interval=60, leader_lease=3)
     service.import_(DEMO_ARTICLES)
     service.scheduler()
     service.wait_for_refresh()

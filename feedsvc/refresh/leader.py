@@ -14,11 +14,13 @@ import uuid
 import redis
 from redis.exceptions import LockError
 
+from feedsvc.cache.connect import RedisClient
+
 log = logging.getLogger(__name__)
 
 
 class LeaderLock:
-    def __init__(self, client: redis.Redis, name: str, lease: int):
+    def __init__(self, client: RedisClient, name: str, lease: int):
         self.name = name
         self._lock = client.lock(name, timeout=lease, blocking=False, thread_local=False)
         self._identity = uuid.uuid4().hex[:8]

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import redis
 
+from feedsvc.cache.connect import RedisClient
+
 log = logging.getLogger(__name__)
 
 
@@ -16,7 +18,7 @@ def channel(prefix: str) -> str:
     return f"{prefix}refresh"
 
 
-def announce(client: redis.Redis, prefix: str, reason: str = "import") -> None:
+def announce(client: RedisClient, prefix: str, reason: str = "import") -> None:
     """Tell running schedulers that the store changed; nobody listening is fine."""
     try:
         client.publish(channel(prefix), reason)
@@ -27,9 +29,9 @@ def announce(client: redis.Redis, prefix: str, reason: str = "import") -> None:
 
 class TriggerListener:
     """A daemon thread calling `on_trigger` for every announcement, reconnecting after
-    Redis outages."""
+    Redis outages (a Sentinel failover, a cluster node lost) and calling it once more then."""
 
-    def __init__(self, client: redis.Redis, prefix: str, on_trigger: Callable[[], None],
+    def __init__(self, client: RedisClient, prefix: str, on_trigger: Callable[[], None],
                  retry_seconds: float = 2.0):
         self._client = client
         self._channel = channel(prefix)
@@ -46,13 +48,18 @@ class TriggerListener:
         self._thread.join(timeout=self._retry + 2)
 
     def _run(self) -> None:
+        lost = False
         while not self._stopped.is_set():
             try:
                 with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     pubsub.subscribe(self._channel)
+                    if lost:  # what was announced while the channel was down is gone
+                        lost = False
+                        self._on_trigger()
                     while not self._stopped.is_set():
                         if pubsub.get_message(timeout=1.0):
                             self._on_trigger()
             except redis.RedisError as exc:
+                lost = True
                 log.warning("refresh trigger channel lost, retrying: %s", exc)
                 self._stopped.wait(self._retry)
