@@ -120,16 +120,11 @@ def _positive(value: int) -> int:
     return value
 
 
-def _not_negative(value: int) -> int:
-    if value < 0:
-        raise ValueError(f"must not be negative, not {value}")
-    return value
-
-
 def _non_negative(value: float) -> float:
+    """Kept as the type the option's row checked (int or float)."""
     if not 0 <= value < math.inf:  # nan fails too
         raise ValueError(f"must be a finite number, not negative, not {value}")
-    return float(value)
+    return value
 
 
 def _port(value: int) -> int:
@@ -216,7 +211,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("store.replica_url", "replica_url", str, "", _replica_url,
             env="DATABASE_REPLICA_URL"),
     _Option("store.pool_size", "pool_size", int, 5, _positive),
-    _Option("store.pool_max_overflow", "pool_max_overflow", int, 10, _not_negative),
+    _Option("store.pool_max_overflow", "pool_max_overflow", int, 10, _non_negative),
     _Option("store.pool_timeout", "pool_timeout", int, 30, _positive),
     _Option("store.statement_timeout", "statement_timeout", int, 30, _positive),
     _Option("cache.redis_url", "redis_url", str, "", _redis_url, env="REDIS_URL"),

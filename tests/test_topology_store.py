@@ -76,7 +76,7 @@ def test_store_settings(store, environ, expected):
 @pytest.mark.parametrize(("store", "message"), [
     ({"replica_url": "mysql://x/y"}, "store.replica_url: 'mysql://x/y' must be a sqlite:"),
     ({"pool_size": 0}, "store.pool_size: must be positive"),
-    ({"pool_max_overflow": -1}, "store.pool_max_overflow: must not be negative"),
+    ({"pool_max_overflow": -1}, "store.pool_max_overflow: must be a finite number, not negative"),
     ({"statement_timeout": 0}, "store.statement_timeout: must be positive"),
 ])
 def test_invalid_store_settings(store, message):
