@@ -24,7 +24,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from feedsvc.config import Settings, settings_from_mapping
-from feedsvc.demo.generate import DEMO_SECTIONS, generate_articles
+from feedsvc.demo.generate import DEMO_SECTIONS, STORIES, generate_articles
 from feedsvc.ingest.document import parse_article
 from feedsvc.model import Article
 from feedsvc.store import Store
@@ -74,10 +74,11 @@ def pg_schema(url: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def open_store(url: str) -> Iterator[Store]:
-    """A Store on `url`: a SQLite file as given, or a fresh schema of our own on PostgreSQL."""
+    """A Store on `url`: a SQLite file as given, or on PostgreSQL a fresh schema of our own
+    (dropped afterwards) unless the URL names one (`?options=-csearch_path=NAME`: kept)."""
     url = normalise_url(url)
     with contextlib.ExitStack() as stack:
-        if not is_sqlite(url):
+        if not is_sqlite(url) and "search_path" not in url:
             url = stack.enter_context(pg_schema(url))
         store = Store(url)
         stack.callback(store.close)
@@ -103,7 +104,9 @@ def fill_store(store: Store, count: int, settings: Settings, seed: int,
                  "pass the matching count or another store")
     progress = Progress("fill", count)
     done = 0
-    documents = generate_articles(count, seed=seed, sections=sections)
+    # a story pool large enough that every section gets articles (each story has one section)
+    documents = generate_articles(count, seed=seed, sections=sections,
+                                  stories=max(STORIES, 8 * len(sections)))
     articles = (validate(doc, settings) for doc in documents)
     with Timer() as timer:
         while batch := list(itertools.islice(articles, FILL_BATCH)):

@@ -34,7 +34,9 @@ DEFAULT_OUT = Path(__file__).with_name("articles.jsonl")
 _TEHRAN_SECONDS = 12_600  # the publisher's +03:30 (Iran has had no DST since 2022)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _SHAPE_BITS = 10  # 1024 shapes
-_STORIES = 1024  # distinct headlines; longer runs reuse them (on other dates, so other URLs)
+# Distinct headlines; longer runs reuse them (on other dates, so other URLs). Each story is filed
+# in a random section: with many sections, more stories are needed for all to have articles.
+STORIES = 1024
 _LOOKAHEAD = 24  # links point at the next (older) articles
 _RELATED_OFFSETS = (0, 5, 11)  # which of them, from a random first one
 _PARAGRAPHS_PER_COUNTRY = 40
@@ -317,7 +319,7 @@ class _Generator:
     """One run: the random stream, the text pools built from it and the sections."""
 
     def __init__(self, seed: int, start: datetime, origin: str, sections: Iterable[str],
-                 spacing: float):
+                 spacing: float, stories: int):
         self.rng = random.Random(seed)
         self.rnd = self.rng.random
         self.origin = origin.rstrip("/")
@@ -335,6 +337,7 @@ class _Generator:
             for country in _ALL_COUNTRIES
         }
         self.shapes = [self._shape() for _ in range(1 << _SHAPE_BITS)]
+        self.story_count = stories
         self.stories: list[_Story] = []
         self.slugs: set[str] = set()
         self.days = _Days()
@@ -458,9 +461,9 @@ class _Generator:
 
     def headline(self, index: int) -> _Headline:
         """Called for index 0, 1, 2, …: the first stories are new, later ones cycle."""
-        if index < _STORIES:
+        if index < self.story_count:
             self.stories.append(self._story())
-        story = self.stories[index % _STORIES]
+        story = self.stories[index % self.story_count]
         published = int(self.start - self.spacing * (index + 0.9 * self.rnd()))
         day = self.days[(published + _TEHRAN_SECONDS) // 86400]
         path = f"/{story.section.slug}/{day.path}/{story.slug}"
@@ -560,6 +563,7 @@ def generate_articles(
     origin: str = "https://news.example",
     sections: Iterable[str] = DEMO_SECTIONS,
     spacing_seconds: float = 900,
+    stories: int = STORIES,
 ) -> Iterator[dict[str, Any]]:
     """Yield `count` article documents, newest first going back in time from `start` by
     ~spacing_seconds each (with jitter).
@@ -569,7 +573,7 @@ def generate_articles(
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
-    generator = _Generator(seed, start, origin, sections, spacing_seconds)
+    generator = _Generator(seed, start, origin, sections, spacing_seconds, stories)
     return _stream(generator, count)
 
 
