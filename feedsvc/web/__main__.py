@@ -7,6 +7,10 @@ writing the bytes cost no Python time. Environment, as for config/gunicorn.conf.
 WEB_CONCURRENCY (worker processes, default one per core), WEB_THREADS (threads running the app
 in each, default 4: a miss waits on Redis or the store), ACCESS_LOG (set: log every request),
 PROMETHEUS_MULTIPROC_DIR. FACTORY defaults to `feedsvc.web:create_app`.
+
+A request line and headers over MAX_REQUEST_HEAD bytes are refused by granian with 431 (414
+for a path over 64 KB), before the app sees them: nginx's defaults allow 32 KB too, and no feed
+reader sends more.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ import sys
 
 from granian import Granian
 from granian.constants import Interfaces
+from granian.http import HTTP1Settings
 
 from feedsvc.web.metrics_dir import prepare_metrics_dir
+
+MAX_REQUEST_HEAD = 32 * 1024
 
 
 def main(argv: list[str]) -> None:
@@ -33,6 +40,7 @@ def main(argv: list[str]) -> None:
             workers=int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count())),
             blocking_threads=int(os.environ.get("WEB_THREADS", "4")),
             websockets=False,
+            http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD),
             respawn_failed_workers=True,
             log_access=bool(os.environ.get("ACCESS_LOG")),
         ).serve()

@@ -11,9 +11,8 @@ from werkzeug.exceptions import BadRequest
 from feedsvc.config import Settings
 
 # A DNS name or IP literal with an optional port (RFC 3986 §3.2.2 less the sub-delims no host
-# name uses: two Host fields joined by a comma are not one host); empty is allowed (RFC 9112
-# §3.2, for targets without an authority).
-_HOST = re.compile(r"(?:[a-z0-9\-._~%]*|\[[0-9a-f:.]+\])(?::\d{0,5})?", re.IGNORECASE)
+# name uses: two Host fields joined by a comma are not one host).
+_HOST = re.compile(r"(?:[a-z0-9\-._~%]+|\[[0-9a-f:.]+\])(?::\d{0,5})?", re.IGNORECASE)
 
 
 class Addresses:
@@ -27,14 +26,15 @@ class Addresses:
         self._trusted_proxies = frozenset(settings.trusted_proxies)
 
     def origin(self, environ: Mapping[str, str]) -> str:
-        """The origin for this request; 400 when its Host is missing (HTTP/1.1) or is not a
-        host (RFC 9112 §3.2)."""
+        """The origin for this request; 400 when its Host is missing or empty (HTTP/1.1) or
+        is not a host (RFC 9112 §3.2). Empty counts as missing: granian passes a missing Host
+        as empty, and an empty one is only for targets without an authority, never ours."""
         host = environ.get("HTTP_HOST")
         if environ.get("REMOTE_ADDR") in self._trusted_proxies:
             forwarded = environ.get("HTTP_X_FORWARDED_HOST")
             if forwarded:
                 host = forwarded.split(",")[0].strip()
-        if host is None:
+        if not host:
             if environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
                 return self.canonical
             raise BadRequest("Host header required")
