@@ -7,6 +7,7 @@ per format whatever the number of addresses: a feed costs one query.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 
@@ -24,6 +25,10 @@ from feedsvc.store import Store
 log = logging.getLogger(__name__)
 
 
+# Articles repeat across feeds (a desk's, its region's, the site's) and across refreshes, so the
+# sanitised form of the most recent ones is kept. The key is the whole (frozen) article: any edit
+# makes a new key.
+@functools.lru_cache(maxsize=2048)
 def _prepare_or_skip(article: Article) -> Item | None:
     try:
         return prepare(article)
