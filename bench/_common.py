@@ -6,6 +6,7 @@ isolation, same percentiles, same machine note) and no script carries a copy of 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import itertools
 import math
@@ -13,6 +14,7 @@ import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -70,6 +72,32 @@ def pg_schema(url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(libpq, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """--reuse PATH | --database-url URL, as every store benchmark takes them."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--reuse", metavar="PATH",
+                       help="a SQLite file kept between runs: filled when empty, else reused")
+    where.add_argument("--database-url",
+                       help="a PostgreSQL server: a schema of its own, created and dropped, "
+                            "unless the URL names one (?options=-csearch_path%%3DNAME: kept); "
+                            "default: a temporary SQLite file")
+
+
+@contextlib.contextmanager
+def store_url(args: argparse.Namespace, name: str) -> Iterator[str]:
+    """The store the arguments name: --reuse PATH or --database-url as given, else a temporary
+    SQLite file called `name`."""
+    if args.reuse:
+        yield sqlite_url(Path(args.reuse).resolve())
+    elif args.database_url:
+        if is_sqlite(args.database_url):
+            sys.exit("for a SQLite file use --reuse PATH")
+        yield args.database_url
+    else:
+        with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
+            yield sqlite_url(Path(tmp) / name)
 
 
 @contextlib.contextmanager

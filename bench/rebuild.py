@@ -27,17 +27,16 @@ import contextlib
 import dataclasses
 import random
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import redis
 
 from _common import (
     Budget,
     Timer,
+    add_store_arguments,
     backend,
     fill_store,
     machine,
@@ -45,7 +44,7 @@ from _common import (
     open_store,
     peak_rss_mb,
     print_table,
-    sqlite_url,
+    store_url,
     vacuum_analyze,
 )
 from feedsvc.cache import RedisCache
@@ -81,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"feedsvc-bench:{uuid.uuid4().hex[:12]}:"
     client = redis.Redis.from_url(args.redis_url)
     budget = Budget()
-    with _store_url(args) as url, open_store(url) as store, _deleted(client, prefix):
+    with (store_url(args, "rebuild.sqlite3") as url, open_store(url) as store,
+          _deleted(client, prefix)):
         print(f"store: {backend(store)}")
         settings = dataclasses.replace(load_settings(), database_url=url, cache_prefix=prefix)
         filled = fill_store(store, count, settings, args.seed, desks)
@@ -157,18 +157,6 @@ def _deleted(client: redis.Redis, prefix: str) -> Iterator[None]:
             client.delete(*keys[start:start + 1000])
 
 
-@contextlib.contextmanager
-def _store_url(args: argparse.Namespace) -> Iterator[str]:
-    """--reuse PATH or --database-url as given, else a temporary SQLite file."""
-    if args.reuse:
-        yield sqlite_url(Path(args.reuse).resolve())
-    elif args.database_url:
-        yield args.database_url
-    else:
-        with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
-            yield sqlite_url(Path(tmp) / "rebuild.sqlite3")
-
-
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT,
@@ -177,11 +165,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help=f"sections, regions and desks together (default {DEFAULT_SECTIONS})")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_COUNT:,} articles in {QUICK_SECTIONS} sections (CI)")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--reuse", metavar="PATH",
-                       help="a SQLite file to fill once and reuse in later runs")
-    where.add_argument("--database-url",
-                       help="a PostgreSQL URL: filled in a schema of its own, dropped after")
+    add_store_arguments(parser)
     parser.add_argument("--redis-url", default=REDIS_URL, help=f"default {REDIS_URL}")
     parser.add_argument("--repeat", type=int, default=REPEAT,
                         help=f"one-article refreshes timed (default {REPEAT})")

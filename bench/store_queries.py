@@ -21,13 +21,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, bindparam, event, func, inspect, select, text
@@ -36,15 +34,15 @@ from sqlalchemy.engine import Engine
 from _common import (
     Budget,
     Timer,
+    add_store_arguments,
     backend,
     fill_store,
-    is_sqlite,
     machine,
     median_p95_ms,
     open_store,
     print_table,
-    sqlite_url,
     store_size,
+    store_url,
     vacuum_analyze,
 )
 from feedsvc.config import load_settings
@@ -107,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     count = QUICK_COUNT if args.quick else args.count
     settings = load_settings()
     budget = Budget()
-    with _store_url(args) as url, open_store(url) as store:
+    with store_url(args, "queries.sqlite3") as url, open_store(url) as store:
         print(f"store: {backend(store)}")
         filled = fill_store(store, count, settings, args.seed)
         if store.engine.dialect.name == "postgresql":
@@ -158,18 +156,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---- the store ------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _store_url(args: argparse.Namespace) -> Iterator[str]:
-    """--reuse PATH or --database-url as given, else a temporary SQLite file."""
-    if args.reuse:
-        yield sqlite_url(Path(args.reuse).resolve())
-    elif args.database_url:
-        yield args.database_url
-    else:
-        with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
-            yield sqlite_url(Path(tmp) / "queries.sqlite3")
-
 
 def _count(store: Store, table: Any) -> int:
     with store.engine.connect() as conn:
@@ -296,19 +282,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help=f"articles in the store (default {DEFAULT_COUNT:,})")
     parser.add_argument("--quick", action="store_true",
                         help=f"a {QUICK_COUNT:,}-article run for CI")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--reuse", metavar="PATH",
-                       help="a SQLite file kept between runs: filled when empty, else reused")
-    where.add_argument("--database-url",
-                       help="a PostgreSQL server (a schema of its own is created and dropped); "
-                            "default: a temporary SQLite file")
+    add_store_arguments(parser)
     parser.add_argument("--repeat", type=int, help=f"timed runs per query (default {REPEAT}; "
                                                    f"{QUICK_REPEAT} with --quick)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     args = parser.parse_args(argv)
     args.repeat = args.repeat or (QUICK_REPEAT if args.quick else REPEAT)
-    if args.database_url and is_sqlite(args.database_url):
-        parser.error("for a SQLite file use --reuse PATH")
     return args
 
 
