@@ -7,11 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import feedparser
-import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -21,7 +18,6 @@ from processes import (
     BIN,
     PROCFILE,
     Service,
-    Spawner,
     article_line,
     run,
     wait_until_serving,
@@ -29,13 +25,6 @@ from processes import (
 )
 
 SAMPLE_TITLE = "Putin, Erdogan warn over escalating al-Quds tensions"
-
-
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Spawner]:
-    spawner = Spawner(tmp_path)
-    yield spawner
-    spawner.stop_all()
 
 
 def test_demo_serves_the_sample_page_in_the_turkey_feed(spawn, tmp_path):
