@@ -50,14 +50,19 @@ def redis_client() -> redis.Redis:
     return client
 
 
-@pytest.fixture
-def redis_prefix(redis_client: redis.Redis) -> Iterator[str]:
-    """A key prefix of this test's own; its keys (and only those) are deleted afterwards."""
+def own_prefix(redis_client: redis.Redis) -> Iterator[str]:
+    """A new key prefix; its keys (and only those) are deleted when the generator closes."""
     prefix = f"feedsvc-test:{uuid.uuid4().hex[:12]}:"
     yield prefix
     keys = list(redis_client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         redis_client.delete(*keys)
+
+
+@pytest.fixture
+def redis_prefix(redis_client: redis.Redis) -> Iterator[str]:
+    """A key prefix of this test's own; its keys (and only those) are deleted afterwards."""
+    yield from own_prefix(redis_client)
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from feedsvc.config import Settings
 
 # A DNS name or IP literal with an optional port (RFC 3986 §3.2.2 less the sub-delims no host
 # name uses: two Host fields joined by a comma are not one host).
+# HTTP/1.0 needs no Host; granian calls it "HTTP/1".
+_HTTP_1_0 = frozenset(("HTTP/1.0", "HTTP/1"))
 _HOST = re.compile(r"(?:[a-z0-9\-._~%]+|\[[0-9a-f:.]+\])(?::\d{0,5})?", re.IGNORECASE)
 
 
@@ -35,7 +37,7 @@ class Addresses:
             if forwarded:
                 host = forwarded.split(",")[0].strip()
         if not host:
-            if environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
+            if environ.get("SERVER_PROTOCOL") in _HTTP_1_0:
                 return self.canonical
             raise BadRequest("Host header required")
         origin = self._by_host.get(host.lower())
