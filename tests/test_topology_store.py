@@ -52,10 +52,19 @@ def test_pool_and_statement_timeout_from_the_configuration(postgres_url):
     store.close()
 
 
-def test_sqlite_waits_for_a_lock_as_long_as_the_statement_timeout(sqlite_url):
-    store = Store(sqlite_url, options=EngineOptions(statement_timeout=4))
+@pytest.mark.parametrize(("timeout", "waits"), [(4, 4000), (None, 10_000)])
+def test_sqlite_waits_for_a_lock_as_long_as_the_statement_timeout(sqlite_url, timeout, waits):
+    store = Store(sqlite_url, options=EngineOptions(statement_timeout=timeout))
     with store.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() == 4000
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() == waits
+    store.close()
+
+
+def test_a_store_made_without_settings_sets_no_statement_timeout(postgres_url):
+    """Benchmarks and maintenance (a VACUUM of a million rows) are not cut short."""
+    store = Store(postgres_url)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "0"
     store.close()
 
 

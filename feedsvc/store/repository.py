@@ -61,9 +61,11 @@ class EngineOptions:
 
     pool_size: int = 5
     max_overflow: int = 10
-    pool_timeout: int = 30       # seconds to wait for a pooled connection
-    statement_timeout: int = 30  # seconds: PostgreSQL cancels the statement; SQLite waits
-                                 # this long for a lock
+    pool_timeout: int = 30  # seconds to wait for a pooled connection
+    # Seconds: PostgreSQL cancels a statement that runs longer; SQLite waits this long for a
+    # lock. None (a Store made without settings: benchmarks, maintenance) sets no limit on
+    # PostgreSQL and waits 10 s on SQLite.
+    statement_timeout: int | None = None
 
 
 def _sqlite_pragmas(busy_timeout_ms: int):
@@ -96,9 +98,11 @@ def make_engine(database_url: str, options: EngineOptions | None = None) -> Engi
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas(options.statement_timeout * 1000))
+        event.listen(engine, "connect", _sqlite_pragmas((options.statement_timeout or 10) * 1000))
         return engine
-    return create_engine(_with_statement_timeout(url, options.statement_timeout),
+    if options.statement_timeout:
+        url = _with_statement_timeout(url, options.statement_timeout)
+    return create_engine(url,
                          pool_pre_ping=True, pool_size=options.pool_size,
                          max_overflow=options.max_overflow, pool_timeout=options.pool_timeout)
 
