@@ -168,7 +168,7 @@ def test_unchanged_documents_are_kept_alive_not_compressed_and_written_again(
     key = redis_cache.redis_key(FeedKey("world", "atom.xml", ORIGIN))
     redis_client.expire(key, 100)
     assert refresher.full().changed_urls == ()
-    assert written == [0] * 7  # six feeds and the site documents: nothing new to write
+    assert written and sum(written) == 0  # the feeds and the site documents: nothing new
     assert redis_client.ttl(key) > 100  # but its lifetime starts again
     store.upsert([article(settings, "one", "World")])
     refresher.incremental()

@@ -14,14 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tqdm import tqdm
 
-from feedsvc.cache import CacheUnavailable, FeedKey, RenderedFeed
+from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.refresh.renderer import FeedRenderer
@@ -87,6 +89,8 @@ class Refresher:
         self.store = renderer.store
         self.overlap = timedelta(seconds=renderer.settings.change_overlap)
         self.on_changed = on_changed
+        self._compressor = ThreadPoolExecutor(os.cpu_count() or 2,
+                                              thread_name_prefix="compress")
 
     def full(self, *, progress: bool = False) -> RefreshReport:
         """Render and publish every feed (first start, drift repair, `feedsvc refresh`)."""
@@ -98,10 +102,14 @@ class Refresher:
         catalog = self.renderer.catalog()
         changed: list[str] = []
         documents = 0
-        for spec in tqdm(catalog.values(), desc="feeds", unit="feed", disable=not progress):
-            entries = self.renderer.render(spec, now)
-            changed += self._publish(entries)
-            documents += len(entries)
+        specs = list(catalog.values())
+        with tqdm(total=len(specs), desc="feeds", unit="feed", disable=not progress) as bar:
+            for start in range(0, len(specs), ATOMIC_FEEDS):
+                group = specs[start:start + ATOMIC_FEEDS]
+                urls, count = self._publish_feeds(group, now)
+                changed += urls
+                documents += count
+                bar.update(len(group))
         site = self.renderer.render_site(catalog)
         self._publish(site)
         self.cache.set_state("catalog", _fingerprint(catalog))
@@ -135,11 +143,10 @@ class Refresher:
         documents = 0
         touched = sorted(paths & catalog.keys())  # a section beside its subsections
         for start in range(0, len(touched), ATOMIC_FEEDS):
-            entries: dict[FeedKey, RenderedFeed] = {}
-            for path in touched[start:start + ATOMIC_FEEDS]:
-                entries.update(self.renderer.render(catalog[path], now))
-            changed += self._publish(entries)  # one MULTI: these feeds change together
-            documents += len(entries)
+            group = [catalog[path] for path in touched[start:start + ATOMIC_FEEDS]]
+            urls, count = self._publish_feeds(group, now)
+            changed += urls
+            documents += count
         # The site documents list the feeds: they change only when the catalog does.
         if paths and _fingerprint(catalog) != self.cache.get_state("catalog"):
             site = self.renderer.render_site(catalog)
@@ -155,14 +162,35 @@ class Refresher:
                                documents, time.perf_counter() - started, tuple(changed))
         return self._finish(report)
 
+    def _publish_feeds(self, specs: list[FeedSpec], now: datetime) -> tuple[list[str], int]:
+        """Render the feeds `specs` and publish them in one transaction; return the URLs of
+        the feeds that changed and the number of documents rendered. Each changed document is
+        compressed on a worker thread as soon as it is rendered (zlib and brotli release the
+        interpreter lock) while the next feed renders."""
+        addresses = self.renderer.settings.addresses
+        keys = [FeedKey(spec.path, filename, address)
+                for spec in specs for filename in FORMATS for address in addresses]
+        current = self.cache.etags(keys)
+        compressing = {
+            key: self._compressor.submit(document.compress)
+            for spec in specs
+            for key, document in self.renderer.render(spec, now).items()
+            if current[key] != document.etag
+        }
+        return self._write(keys, {key: job.result() for key, job in compressing.items()}), len(keys)
+
     def _publish(self, documents: dict[FeedKey, RenderedFeed]) -> list[str]:
-        """Compress and write the `documents` whose bytes changed, all in one transaction, and
-        keep the others alive; return the URLs of the feeds that changed."""
+        """Compress and publish the `documents` whose bytes changed (the site documents)."""
         current = self.cache.etags(documents)
-        changed = {key: document.compress() for key, document in documents.items()
-                   if current[key] != document.etag}
+        return self._write(documents, {key: document.compress()
+                                       for key, document in documents.items()
+                                       if current[key] != document.etag})
+
+    def _write(self, keys: Iterable[FeedKey], changed: dict[FeedKey, CachedFeed]) -> list[str]:
+        """Write the `changed` entries in one MULTI/EXEC and keep the other `keys` alive;
+        return the URLs of the feeds that changed."""
         self.cache.put_many(changed)
-        self.cache.keep(key for key in documents if key not in changed)
+        self.cache.keep(key for key in keys if key not in changed)
         return [feed_url(key.origin, key.path, key.filename)
                 for key in changed if key.filename in FORMATS]
 
