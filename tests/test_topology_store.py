@@ -1,21 +1,27 @@
 """Store topologies: the refresh's reads go to the read replica and imports to the primary;
-the pool and the statement timeout come from the configuration. The replica is stood in for by
-a second PostgreSQL schema, so that where each query went shows in what it finds."""
+the pool and the statement timeout come from the configuration. The replica is a real
+streaming one (a PostgreSQL primary and hot standby of the test's own), or, where only the
+routing is looked at, a second schema standing in for it, so that where each query went shows
+in what it finds."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
 
+import feedparser
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from conftest import DEMO_ARTICLES
+from feedsvc.cache import FeedKey, MemoryCache
 from feedsvc.config import ConfigError, settings_from_mapping
 from feedsvc.ingest.importer import Importer
+from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.store import Store
 from feedsvc.store.repository import EngineOptions
+from topology import eventually
 
 EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
 
@@ -91,3 +97,24 @@ def test_store_settings(store, environ, expected):
 def test_invalid_store_settings(store, message):
     with pytest.raises(ConfigError, match=message):
         settings_from_mapping({"store": store})
+
+
+def test_the_refresh_renders_from_a_streaming_replica_while_the_primary_is_down(
+        settings, postgres_replication):
+    primary, replica = postgres_replication
+    settings = dataclasses.replace(settings, database_url=primary.url, replica_url=replica.url)
+    store = Store.from_settings(settings)
+    importer = Importer(settings, store, progress=False)
+    assert importer.import_paths([DEMO_ARTICLES]).accepted > 50
+    eventually(lambda: len(store.newest("", 50)) == 50, 10, "the replica caught up")
+    primary.stop()
+
+    assert not store.ping()  # the primary
+    cache = MemoryCache()
+    report = Refresher(FeedRenderer(settings, store, cache)).full()
+    assert report.feeds == 6
+    site = cache.get(FeedKey("", "atom.xml", "https://news.example"))
+    assert len(feedparser.parse(site.body).entries) == 50
+    with pytest.raises(OperationalError):  # imports need the primary
+        store.upsert(store.newest("", 1))
+    store.close()

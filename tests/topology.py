@@ -1,11 +1,14 @@
-"""Real Redis topologies for the tests, started from /usr/bin/redis-server on free loopback
-ports in temporary folders: a 3-primary Redis Cluster, and a primary with a replica watched by
-a Sentinel. Never the shared Redis on 6379. Every server is stopped by the fixture's finalizer."""
+"""Real server topologies for the tests, on free loopback ports in temporary folders: from
+/usr/bin/redis-server a 3-primary Redis Cluster, and a primary with a replica watched by a
+Sentinel (never the shared Redis on 6379); PostgreSQL clusters of their own, a primary and a
+streaming replica. Every server is stopped by the fixture's finalizer."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +19,8 @@ import redis
 from conftest import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
+POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                       key=lambda p: int(p.parent.name))
 REDIS_CLI = "/usr/bin/redis-cli"
 SERVICE = "feedsvc"
 
@@ -178,3 +183,62 @@ def redis_sentinel(redis_servers: RedisServers) -> SentinelTopology:
     topology = SentinelTopology(redis_servers, primary, replica, sentinel)
     eventually(topology.replicas_ready, 20, "the sentinel sees the replica")
     return topology
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of its own: initdb (or, given a `primary`, pg_basebackup of it: a
+    hot standby streaming from it) into a temporary directory owned by the `postgres` user
+    (the server refuses to run as root), pg_ctl on a free loopback port."""
+
+    def __init__(self, primary: PostgresCluster | None = None) -> None:
+        assert POSTGRES_BINS, "PostgreSQL server binaries are required (apt-get install postgresql)"
+        self.bin = POSTGRES_BINS[-1]
+        self.port = free_port()
+        # not under pytest's tmp_path: the postgres user cannot enter root's 0700 directories
+        self.dir = Path(tempfile.mkdtemp(prefix="feedsvc-test-pg-"))
+        shutil.chown(self.dir, "postgres", "postgres")
+        if primary is None:
+            self._as_postgres("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U",
+                              "postgres", "-E", "UTF8", "--no-sync")
+        else:  # initdb's trust rules admit replication connections from loopback
+            self._as_postgres("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port),
+                              "-U", "postgres", "-D", str(self.dir / "data"), "-R",
+                              "-X", "stream")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, program: str, *args: str) -> None:
+        done = subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / program), *args],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{program}: {done.stdout}{done.stderr}"
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} "
+                   "-c fsync=off -c full_page_writes=off")
+        self._as_postgres("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"),
+                          "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        self._as_postgres("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        if (self.dir / "data" / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_replication() -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
+    """A primary and a hot standby streaming from it."""
+    primary = PostgresCluster()
+    primary.start()
+    servers = [primary]
+    try:
+        servers.append(PostgresCluster(primary))
+        servers[-1].start()
+        yield primary, servers[-1]
+    finally:
+        for server in reversed(servers):
+            server.remove()

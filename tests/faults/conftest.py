@@ -6,9 +6,7 @@ The servers' binaries are required: a missing one fails the test, never skips it
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +16,9 @@ import redis
 
 from conftest import DEMO_ARTICLES, free_port
 from processes import Service, Spawner
+from topology import PostgresCluster
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
-POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
-                       key=lambda p: int(p.parent.name))
 
 
 class RedisServer:
@@ -64,44 +61,6 @@ class RedisServer:
 
     def log(self) -> str:
         return (self.workdir / "redis.log").read_text(errors="replace")
-
-
-class PostgresCluster:
-    """A PostgreSQL cluster of its own: initdb into a temporary directory owned by the
-    `postgres` user (the server refuses to run as root), pg_ctl on a free loopback port."""
-
-    def __init__(self) -> None:
-        assert POSTGRES_BINS, "PostgreSQL server binaries are required (apt-get install postgresql)"
-        self.bin = POSTGRES_BINS[-1]
-        self.port = free_port()
-        # not under pytest's tmp_path: the postgres user cannot enter root's 0700 directories
-        self.dir = Path(tempfile.mkdtemp(prefix="feedsvc-faults-pg-"))
-        shutil.chown(self.dir, "postgres", "postgres")
-        self._as_postgres("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres",
-                          "-E", "UTF8", "--no-sync")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _as_postgres(self, program: str, *args: str) -> None:
-        done = subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / program), *args],
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, f"{program}: {done.stdout}{done.stderr}"
-
-    def start(self) -> None:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} "
-                   "-c fsync=off -c full_page_writes=off")
-        self._as_postgres("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"),
-                          "-o", options, "-w", "start")
-
-    def stop(self) -> None:
-        self._as_postgres("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
-
-    def remove(self) -> None:
-        if (self.dir / "data" / "postmaster.pid").exists():
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
