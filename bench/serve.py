@@ -16,7 +16,7 @@ to nginx in the same run, for each serving stack and Redis access pattern:
             a bare WSGI callable (bench/_serve_floor.py): what the stack itself allows
 
     .venv/bin/python bench/serve.py [--quick] [--seconds N] [--database-url URL]
-                                    [--only NAME ...]
+                                    [--only NAME ...] [--rate-limit R]
 
 Needs wrk and nginx (`apt-get install -y wrk nginx-light`) and, for gevent, the `bench` extra.
 Every process it starts is stopped and every Redis key it wrote deleted before it exits.
@@ -251,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
                                                               "redis://127.0.0.1:6379/0"))
     parser.add_argument("--only", nargs="*", metavar="NAME",
                         help="runs whose 'stack/pattern' contains NAME (default: all)")
+    parser.add_argument("--rate-limit", type=float, default=0.0, metavar="R",
+                        help="web.rate_limit for the web process, with a burst of R too: set "
+                        "high, it refuses nothing and shows what the limit costs (default off)")
     args = parser.parse_args(argv)
     seconds = 2.0 if args.quick else args.seconds
     for tool in ("wrk", "nginx"):
@@ -274,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(_delete_keys, args.redis_url, prefix)
         config = tmp / "feedsvc.toml"
         config.write_text((ROOT / "config/feedsvc.toml").read_text().replace(
-            'key_prefix = "feedsvc:"', f'key_prefix = "{prefix}"'))
+            'key_prefix = "feedsvc:"', f'key_prefix = "{prefix}"').replace(
+            "rate_limit = 0\n", f"rate_limit = {args.rate_limit}\n").replace(
+            "rate_limit_burst = 20\n", f"rate_limit_burst = {max(20, int(args.rate_limit))}\n"))
         env = {**os.environ, "FEEDSVC_CONFIG": str(config), "DATABASE_URL": database,
                "REDIS_URL": args.redis_url, "BENCH_PREFIX": prefix, "HOST": "127.0.0.1",
                "PYTHONPATH": str(ROOT / "bench"), "PATH": f"{BIN}:{os.environ['PATH']}"}

@@ -101,10 +101,10 @@ class RateLimit:
         self.trusted_proxies = frozenset(trusted_proxies)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        started = time.perf_counter()
         wait = self.buckets.take(client_of(environ, self.trusted_proxies))
         if not wait:
             return self.app(environ, start_response)
+        started = time.perf_counter()
         start_response("429 Too Many Requests", [
             ("Content-Type", "text/plain; charset=utf-8"),
             ("Content-Length", str(len(_BODY))),
