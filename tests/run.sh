@@ -67,6 +67,7 @@ if [ $# -eq 0 ]; then
   say "bench, short variants"
   command -v wrk >/dev/null && command -v nginx >/dev/null || apt_install wrk nginx-light
   .venv/bin/python bench/import_rate.py --quick
+  .venv/bin/python bench/import_large.py --quick
   .venv/bin/python bench/store_queries.py --quick
   .venv/bin/python bench/freshness.py --quick
   .venv/bin/python bench/rebuild.py --quick --repeat 5
