@@ -22,11 +22,11 @@ class RedisCache:
     (the refresh's) live beside them under `{keyspace}state:`.
 
     `keyspace` is `prefix`, except in a Redis Cluster, where it is `{prefix}`: a hash tag, so
-    that every key of the cache is in one slot. A refresh publishes all its documents in one
-    MULTI/EXEC (readers see all of them or none), and Cluster runs a transaction only within
-    one slot. The cost: the cache lives on one primary (and its replicas) instead of being
-    spread over the cluster; its size (feeds x formats x addresses, ~160 KB each with the
-    compressed forms) fits one node, and the near cache keeps the read load off it."""
+    that every key of the cache is in one slot. A refresh publishes many feeds' documents in
+    one MULTI/EXEC (readers see all of them or none), and Cluster runs a transaction only
+    within one slot. The cost: the cache lives on one primary (and its replicas) instead of
+    being spread over the cluster; its size (feeds x formats x addresses, ~160 KB each with
+    the compressed forms) fits one node, and the near cache keeps the read load off it."""
 
     def __init__(self, client: RedisClient, prefix: str, ttl: int = 3 * 86400):
         self.client = client
