@@ -35,6 +35,7 @@ from feedsvc.ingest.document import (
     MAX_HTML_TAGS,
     MAX_LIST,
     MAX_NAME,
+    html_nesting,
 )
 from feedsvc.ingest.importer import MAX_LINE_BYTES, Importer, ImportReport
 from feedsvc.refresh import FeedRenderer, Refresher
@@ -300,3 +301,16 @@ def test_an_article_at_every_limit_renders_and_serves_in_bounded_time(site):
     assert time.perf_counter() - started < 45  # 100,000 nested divs took 45 s for one body
     assert any("/feeds/fuzz/big/" in url for url in refresh.changed_urls)
     assert_served_valid(site, refresh.changed_urls)
+
+
+@pytest.mark.parametrize(("html", "tags", "depth"), [
+    ("<p>a</p>" * 200, 400, 1),
+    ("<ul>" + "<li>item" * 300 + "</ul>", 302, 2),  # <li> closes the open <li>
+    ("<p>" + "<br><img src=x>" * 100 + "</p>", 202, 1),  # void elements open nothing
+    ("<div>" * 150 + "</span>" * 150, 300, 150),  # an end tag of nothing open closes nothing
+    ("<div><b>" * 60 + "</div>" * 60, 180, 120),
+    ("<table>" + "<tr><td>x<td>y" * 200 + "</table>", 602, 3),  # <tr> closes cell and row
+    ("<dl>" + "<dt>t<dd>d" * 100 + "</dl>", 202, 2),
+])
+def test_the_nesting_estimate_follows_what_an_html_parser_keeps_open(html, tags, depth):
+    assert html_nesting(html) == (tags, depth)

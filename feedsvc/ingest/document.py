@@ -54,17 +54,21 @@ _TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
 # Elements that never have content (HTML §13.1.2): a start tag opens nothing.
 _VOID = frozenset(("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
                    "source", "track", "wbr"))
-# Elements a start tag of the same name closes (`<li>a<li>b`: two items, not nested ones).
-_SELF_CLOSING = frozenset(("dd", "dt", "li", "option", "p", "td", "th", "tr"))
+# Open elements a start tag closes (`<li>a<li>b`: two items, not nested ones; `<tr><td>a<tr>`:
+# two rows).
+_CELLS = frozenset(("td", "th"))
+_CLOSES = {"li": frozenset(("li",)), "p": frozenset(("p",)), "option": frozenset(("option",)),
+           "dd": frozenset(("dd", "dt")), "dt": frozenset(("dd", "dt")), "td": _CELLS,
+           "th": _CELLS, "tr": _CELLS | {"tr"}}
 
 
 def html_nesting(fragment: str) -> tuple[int, int]:
     """(tags, depth) of an HTML fragment: how many start and end tags it has and about how
     deeply its elements nest, in linear time. An end tag closes up to the latest open element
     of its name and is ignored when none is open (as an HTML parser does); a `<p>`, `<li>`,
-    `<td>`… start tag closes an open one of its name on top. Other implied closes count as
-    nesting; what a parser keeps open that this does not (misnested `<b><div></b>`) is bounded
-    by the tag count."""
+    `<td>`, `<tr>`… start tag closes the open paragraph, item or cell on top. Other implied
+    closes count as nesting; what a parser keeps open that this does not (misnested
+    `<b><div></b>`) is bounded by the tag count."""
     brackets = fragment.count("<")
     if brackets <= MAX_HTML_DEPTH:  # the common case: too few tags to matter
         return brackets, brackets
@@ -75,7 +79,8 @@ def html_nesting(fragment: str) -> tuple[int, int]:
         tags += 1
         name = match.group(2).lower()
         if not match.group(1):
-            if stack and name == stack[-1] and name in _SELF_CLOSING:
+            closes = _CLOSES.get(name, ())
+            while stack and stack[-1] in closes:
                 open_names[stack.pop()] -= 1
             if name not in _VOID:
                 stack.append(name)
