@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -86,7 +87,12 @@ def _plain(value: Any) -> Any:
         return value.key
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, str):
+        return _PASSWORD.sub(r"\1***@", value)  # store and Redis URLs: shown, not their secret
     return value
+
+
+_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 
 
 # ---- checks ---------------------------------------------------------------------------------

@@ -90,3 +90,13 @@ def test_an_invalid_file_stops_a_command_with_the_key(tmp_path):
     broken.write_text("[site\n")
     result = CliRunner().invoke(main, ["--config", str(broken), "check-config"])
     assert result.exit_code != 0 and "not valid TOML" in result.output
+
+
+def test_check_config_output_hides_passwords():
+    settings = settings_from_mapping({}, environ={
+        "DATABASE_URL": "postgresql://feeds:s3cret@db.example/feeds",
+        "REDIS_URL": "redis://:hunter2@cache.example:6379/0"})
+    described = json.dumps(settings.describe())
+    assert "s3cret" not in described and "hunter2" not in described
+    assert "postgresql+psycopg://feeds:***@db.example/feeds" in described
+    assert settings.database_url.endswith("feeds:s3cret@db.example/feeds")  # still used as is
