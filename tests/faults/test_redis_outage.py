@@ -29,15 +29,16 @@ def test_redis_restart_loses_no_feed_and_no_change(deployment, private_redis, tm
     with Readers(port) as readers:
         time.sleep(1)
         server.stop()
+        at_stop = readers.requests
         batch = tmp_path / "outage.jsonl"
         batch.write_text(article_line("during-outage", "Imported while Redis was down"))
         deployed.import_(batch)
         time.sleep(2)
-        served_during = readers.requests
+        served_during = readers.requests - at_stop
         server.start()
         after = wait_for_title(port, TURKEY, "Imported while Redis was down", 15)
         time.sleep(1)
-    readers.assert_clean(at_least=40)
-    assert served_during > 10
+    readers.assert_clean(at_least=10)
+    assert served_during >= 3  # while Redis was down
     assert after[0] == "Imported while Redis was down"
     assert after[1:] == before[: len(after) - 1]  # nothing published before is lost
