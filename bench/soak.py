@@ -18,8 +18,9 @@ with generated articles in many sections. Then, for `--seconds`:
 
 Reports requests, errors, req/s, p50/p99 latency, the imports and refreshes, and memory at the
 end of the warm-up (a tenth of the run, at least 5 s: the workers' in-process copies fill up
-then) and at the end. Fails when there was an error, when the last import is not served
-within 15 s, or when memory grew by more than `--max-growth-mb` after the warm-up.
+then) and at the end. Fails when there was an error (a bad answer, a failed connection, a
+failed import or refresh), when the last import is not served within 15 s, or when memory grew
+by more than `--max-growth-mb` after the warm-up.
 
     .venv/bin/python bench/soak.py [--seconds 600] [--quick] [--database-url URL]
 """
@@ -184,15 +185,18 @@ class Imports:
 
 
 def _served(port: int, path: str, title: str, seconds: float) -> bool:
+    """Whether the section's RSS feed carries `title` within `seconds`."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", f"/feeds/{path}/rss.xml".replace("//", "/"))
-        if title.encode() in conn.getresponse().read():
-            return True
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        while time.monotonic() < deadline:
+            conn.request("GET", f"/feeds/{path}/rss.xml".replace("//", "/"))
+            if title.encode() in conn.getresponse().read():
+                return True
+            time.sleep(0.2)
+        return False
+    finally:
         conn.close()
-        time.sleep(0.2)
-    return False
 
 
 def _wait_serving(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
@@ -292,12 +296,15 @@ def main(argv: list[str] | None = None) -> int:
         duration = time.monotonic() - started
         memory.append((duration, rss_mb(processes["web"].pid),
                        rss_mb(processes["scheduler"].pid)))
-        refreshes = (workdir / "scheduler.log").read_text().count(" refresh: ")
+        scheduler_log = (workdir / "scheduler.log").read_text()
+        refreshes = scheduler_log.count(" refresh: ")
+        failed = [line for line in scheduler_log.splitlines() if "refresh failed" in line]
         fresh = imports.last is None or _served(port, *imports.last, 15)
 
     after_warmup = next(sample for sample in memory if sample[0] >= warmup)
     requests = len(load.latencies)
-    errors = load.errors + imports.errors + ([] if fresh else ["last import not served"])
+    errors = (load.errors + imports.errors + failed
+              + ([] if fresh else ["the last import was not served within 15 s"]))
     for error in errors[:20]:
         print(f"ERROR {error}", file=sys.stderr)
     print_table(["requests", "errors", "req/s", "p50 ms", "p99 ms", "max ms", "304 %",
