@@ -38,6 +38,8 @@ REMEMBERED_CHANGES = 4 * MAX_INCREMENTAL_CHANGES
 # Feeds published in one transaction (readers see all of them change at once, e.g. an article
 # leaving one section and entering another); more are published in groups, to bound memory.
 ATOMIC_FEEDS = 32
+# Compresses documents beside the rendering thread: zlib and brotli release the interpreter lock.
+_COMPRESSOR = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="compress")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +91,6 @@ class Refresher:
         self.store = renderer.store
         self.overlap = timedelta(seconds=renderer.settings.change_overlap)
         self.on_changed = on_changed
-        self._compressor = ThreadPoolExecutor(os.cpu_count() or 2,
-                                              thread_name_prefix="compress")
 
     def full(self, *, progress: bool = False) -> RefreshReport:
         """Render and publish every feed (first start, drift repair, `feedsvc refresh`)."""
@@ -172,7 +172,7 @@ class Refresher:
                 for spec in specs for filename in FORMATS for address in addresses]
         current = self.cache.etags(keys)
         compressing = {
-            key: self._compressor.submit(document.compress)
+            key: _COMPRESSOR.submit(document.compress)
             for spec in specs
             for key, document in self.renderer.render(spec, now).items()
             if current[key] != document.etag
