@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from feedsvc.cache.entry import (
     CachedFeed,
+    CacheFull,
     CacheUnavailable,
     FeedKey,
     RenderedFeed,
@@ -26,6 +27,6 @@ def open_cache(settings: Settings) -> FeedCache:
 
 
 __all__ = [
-    "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "MemoryCache", "NearCache",
-    "RedisCache", "RenderedFeed", "make_entry", "open_cache",
+    "CacheFull", "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "MemoryCache",
+    "NearCache", "RedisCache", "RenderedFeed", "make_entry", "open_cache",
 ]

@@ -22,6 +22,11 @@ class CacheUnavailable(RuntimeError):
     """The shared cache cannot be reached; callers degrade (render from the store) instead."""
 
 
+class CacheFull(CacheUnavailable):
+    """The cache refused a write for lack of memory (Redis `maxmemory`); nothing of it was
+    written. Smaller writes may still fit."""
+
+
 @dataclass(frozen=True, slots=True)
 class FeedKey:
     """Which document: the feed's section path ('' = site), the format's file name, the

@@ -7,10 +7,10 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 
 import redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, OutOfMemoryError
 
 from feedsvc.cache.connect import RedisClient, connect, is_cluster
-from feedsvc.cache.entry import CachedFeed, CacheUnavailable, FeedKey
+from feedsvc.cache.entry import CachedFeed, CacheFull, CacheUnavailable, FeedKey
 
 _FIELDS = (b"body", b"gzip", b"br", b"etag", b"last_modified", b"content_type")
 
@@ -86,6 +86,8 @@ class RedisCache:
                     })
                     pipe.expire(self.redis_key(key), self.ttl)
                 pipe.execute()
+        except OutOfMemoryError as exc:  # refused while queueing: EXEC aborts, nothing written
+            raise CacheFull(str(exc)) from exc
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 

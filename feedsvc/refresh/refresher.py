@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from tqdm import tqdm
 
-from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
+from feedsvc.cache import CachedFeed, CacheFull, CacheUnavailable, FeedKey, RenderedFeed
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.refresh.renderer import FeedRenderer
@@ -187,9 +187,16 @@ class Refresher:
                                        if current[key] != document.etag})
 
     def _write(self, keys: Iterable[FeedKey], changed: dict[FeedKey, CachedFeed]) -> list[str]:
-        """Write the `changed` entries in one MULTI/EXEC and keep the other `keys` alive;
-        return the URLs of the feeds that changed."""
-        self.cache.put_many(changed)
+        """Write the `changed` entries in one MULTI/EXEC (one per feed if that is more than
+        Redis has memory for) and keep the other `keys` alive; return the URLs of the feeds
+        that changed."""
+        try:
+            self.cache.put_many(changed)
+        except CacheFull as exc:
+            log.warning("%d documents do not fit in the cache at once (%s): one feed at a time",
+                        len(changed), exc)
+            for path in {key.path for key in changed}:
+                self.cache.put_many({k: e for k, e in changed.items() if k.path == path})
         self.cache.keep(key for key in keys if key not in changed)
         return [feed_url(key.origin, key.path, key.filename)
                 for key in changed if key.filename in FORMATS]
