@@ -4,16 +4,19 @@ never skips a change, and only the lease holder among schedulers refreshes."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import feedparser
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from feedsvc.cache import CacheUnavailable, FeedKey, MemoryCache
 from feedsvc.ingest.document import parse_article
 from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.refresh.leader import LeaderLock
+from feedsvc.refresh.scheduler import RefreshService
 from feedsvc.render.items import item_id
 
 ORIGIN = "https://news.example"
@@ -188,3 +191,41 @@ def test_after_a_bulk_import_only_the_first_refresh_is_a_full_one(
     assert (again.kind, again.changes, again.feeds) == ("incremental", 0, 0)
     store.upsert([article(settings, "one-more", "World")])
     assert refresher.incremental().changes == 1
+
+
+class _PausingCache(MemoryCache):
+    """A cache whose writes wait until `go` is set, holding a refresh mid-publish."""
+
+    def __init__(self):
+        super().__init__()
+        self.writing, self.go = threading.Event(), threading.Event()
+
+    def put_many(self, entries):
+        self.writing.set()
+        self.go.wait(10)
+        super().put_many(entries)
+
+
+def test_an_import_during_a_triggered_refresh_triggers_another(settings, store):
+    cache = _PausingCache()
+    cache.go.set()
+    service = RefreshService(settings, FeedRenderer(settings, store, cache), BackgroundScheduler())
+    service.refresher.full()
+    service.start(run_now=False)
+    try:
+        cache.go.clear()
+        cache.writing.clear()
+        store.upsert([article(settings, "first", "World")])
+        service.trigger()
+        assert cache.writing.wait(10)  # the first refresh has read the store and is publishing
+        store.upsert([article(settings, "second", "World")])
+        service.trigger()  # the import's announcement, while that refresh runs
+        cache.go.set()
+        # well before any timer: the next refresh is a minute away, the lease check 5 s
+        deadline = time.monotonic() + 3
+        while item_id("second") not in ids_in(cache, "world"):
+            assert time.monotonic() < deadline, "the second import waits for a timer"
+            time.sleep(0.05)
+    finally:
+        cache.go.set()
+        service.shutdown()

@@ -64,9 +64,12 @@ class RefreshService:
             self.trigger()
 
     def trigger(self) -> None:
-        """An import committed: refresh as soon as the current refresh (if any) is done."""
+        """An import committed: refresh as soon as the current refresh (if any) is done.
+        Two instances may exist: one refreshing, one waiting for it (and not yet reading the
+        store, so it sees every change committed before it starts); a trigger while both
+        exist is covered by the waiting one, and one refreshing alone must not swallow it."""
         self.scheduler.add_job(self.refresh, args=["incremental"], id="refresh-now",
-                               replace_existing=True)
+                               replace_existing=True, max_instances=2)
 
     def refresh(self, kind: str) -> None:
         """One refresh, if this process leads. Failures are logged and retried next time: the
