@@ -229,3 +229,20 @@ def test_an_import_during_a_triggered_refresh_triggers_another(settings, store):
     finally:
         cache.go.set()
         service.shutdown()
+
+
+def test_the_overlap_window_moves_on_with_the_clock(settings, store):
+    """Changes are re-read for `change_overlap` seconds (late commits), not for as long as no
+    newer change comes: a bulk import stops being re-read by every refresh."""
+    from feedsvc.refresh.refresher import Watermark
+
+    cache = MemoryCache()
+    refresher = Refresher(FeedRenderer(dataclasses.replace(settings, change_overlap=1), store,
+                                       cache))
+    refresher.full()
+    store.upsert([article(settings, f"bulk-{n}", "World") for n in range(3)])
+    assert refresher.incremental().changes == 3
+    assert len(Watermark.from_json(cache.get_state("watermark")).seen) == 3
+    time.sleep(2.2)  # two overlaps: those changes are committed and rendered for sure
+    refresher.incremental()
+    assert Watermark.from_json(cache.get_state("watermark")).seen == frozenset()

@@ -153,11 +153,13 @@ class Refresher:
             self._publish(site)
             self.cache.set_state("catalog", _fingerprint(catalog))
             documents += len(site)
-        newest = max((c.changed_at for c in changes), default=mark.at)
-        newest = max(newest, mark.at)
+        # The mark follows the newest change, and the clock: a change stamped more than two
+        # overlaps before now has been committed and read (or the overlap is too short), so
+        # the window stops re-reading an old bulk import once no newer change comes.
+        at = max([mark.at, now - self.overlap, *(c.changed_at for c in changes)])
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in changes
-                         if c.changed_at >= newest - self.overlap)
-        self.cache.set_state("watermark", Watermark(newest, seen, now).to_json())
+                         if c.changed_at >= at - self.overlap)
+        self.cache.set_state("watermark", Watermark(at, seen, now).to_json())
         report = RefreshReport("incremental", len(fresh), len(paths & catalog.keys()),
                                documents, time.perf_counter() - started, tuple(changed))
         return self._finish(report)
