@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import random
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -61,6 +62,7 @@ CHANGES = (1, 100, 10_000)
 REPEAT = 20
 BUDGET_MS = 250.0         # the target for one changed article
 QUICK_BUDGET_MS = 400.0   # CI machines are shared and the quick store is cold
+QUICK_OVERLAP = 2  # seconds of scheduler.change_overlap in --quick runs, so the wait is short
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -84,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
           _deleted(client, prefix)):
         print(f"store: {backend(store)}")
         settings = dataclasses.replace(load_settings(), database_url=url, cache_prefix=prefix)
+        if args.quick:
+            settings = dataclasses.replace(settings, change_overlap=QUICK_OVERLAP)
         filled = fill_store(store, count, settings, args.seed, desks)
+        filled_at = time.monotonic()
         if store.engine.dialect.name == "postgresql" and filled is not None:
             vacuum_analyze(store)
         if filled is not None:
@@ -93,8 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = [
             _row("full rebuild, empty cache", *_timed(lambda: refresher.full(progress=True))),
             _row("full rebuild, nothing changed", *_timed(refresher.full)),
-            _row("incremental, nothing changed", *_timed(refresher.incremental)),
         ]
+        # Refreshes within two overlaps of a bulk import re-read its rows (late commits); the
+        # fill just made is one: the figures below are for a store at rest, so wait that out.
+        wait = filled_at + 2 * settings.change_overlap + 0.5 - time.monotonic()
+        if filled is not None and wait > 0:
+            print(f"waiting {wait:.0f} s: the fill is within the change overlap window")
+            time.sleep(wait)
+        rows.append(_row("incremental, nothing changed", *_timed(refresher.incremental)))
         rng = random.Random(args.seed)
         singles = [_timed(lambda: _change_one(store, rng, desks) or refresher.incremental())
                    for _ in range(args.repeat)]
