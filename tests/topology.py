@@ -54,28 +54,73 @@ def eventually(check: Callable[[], object], seconds: float, what: str) -> object
         time.sleep(0.05)
 
 
+class RedisServer:
+    """redis-server on a loopback port (a free one unless given) with a folder of its own;
+    nothing kept on disk unless `persistent` (append-only file, replayed on restart); `config`:
+    the text of a config file (a sentinel's), with `{port}` filled in."""
+
+    def __init__(self, folder: Path, *options: str, persistent: bool = False,
+                 config: str | None = None, port: int | None = None):
+        assert Path(REDIS_SERVER).is_file(), f"{REDIS_SERVER} is required (apt-get install " \
+                                             "redis-server)"
+        self.port = port or free_port()
+        self.folder = folder
+        folder.mkdir(parents=True)
+        head = []
+        if config is not None:
+            (folder / "redis.conf").write_text(config.replace("{port}", str(self.port)))
+            head = [str(folder / "redis.conf")]
+        self.argv = [REDIS_SERVER, *head, "--port", str(self.port), "--bind", "127.0.0.1",
+                     "--dir", str(folder), "--save", "",
+                     "--appendonly", "yes" if persistent else "no", *options]
+        self.process: subprocess.Popen | None = None
+        self.client = redis.Redis(port=self.port, socket_timeout=5)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        with open(self.folder / "redis.log", "ab") as log:
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client.ping()
+                return
+            except redis.ConnectionError:
+                assert self.process.poll() is None, f"redis-server exited: {self.log()}"
+                assert time.monotonic() < deadline, "redis-server did not answer in 10 s"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM: Redis writes its append-only file (if any) and exits (killed after 10 s)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.client.connection_pool.disconnect()
+
+    def log(self) -> str:
+        return (self.folder / "redis.log").read_text(errors="replace")
+
+
 class RedisServers:
-    """redis-server processes, each in a folder of its own under `root`."""
+    """redis-server processes by port, each in a folder of its own under `root`."""
 
     def __init__(self, root: Path):
         self.root = root
-        self.processes: dict[int, subprocess.Popen] = {}
+        self.servers: dict[int, RedisServer] = {}
 
     def start(self, *args: str, config: str | None = None) -> int:
         """A server on a free port (`config`: text of a config file, for a sentinel)."""
         port = cluster_port() if "--cluster-enabled" in args else free_port()
-        folder = self.root / str(port)
-        folder.mkdir()
-        head = []
-        if config is not None:
-            (folder / "redis.conf").write_text(config.replace("{port}", str(port)))
-            head = [str(folder / "redis.conf")]
-        with open(folder / "server.log", "wb") as log:
-            self.processes[port] = subprocess.Popen(
-                [REDIS_SERVER, *head, "--port", str(port), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no", "--dir", str(folder), *args],
-                stdout=log, stderr=subprocess.STDOUT)
-        eventually(lambda: self.client(port).ping(), 10, f"redis-server on {port}")
+        server = RedisServer(self.root / str(port), *args, config=config, port=port)
+        server.start()
+        self.servers[port] = server
         return port
 
     @staticmethod
@@ -83,14 +128,8 @@ class RedisServers:
         return redis.Redis(port=port, socket_timeout=2, decode_responses=True)
 
     def stop_all(self) -> None:
-        for process in self.processes.values():
-            process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        for server in self.servers.values():
+            server.stop()
 
 
 @pytest.fixture
