@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from tqdm import tqdm
 
-from feedsvc.cache import CachedFeed, CacheFull, CacheUnavailable, FeedKey, RenderedFeed
+from feedsvc.cache import CacheFull, CacheUnavailable, FeedKey, RenderedFeed
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.refresh.renderer import FeedRenderer
@@ -100,18 +100,10 @@ class Refresher:
         # pass; a change that commits later is not listed and the next refresh finds it.
         recent = self.store.changed_since(now - self.overlap, REMEMBERED_CHANGES)
         catalog = self.renderer.catalog()
-        changed: list[str] = []
-        documents = 0
-        specs = list(catalog.values())
-        with tqdm(total=len(specs), desc="feeds", unit="feed", disable=not progress) as bar:
-            for start in range(0, len(specs), ATOMIC_FEEDS):
-                group = specs[start:start + ATOMIC_FEEDS]
-                urls, count = self._publish_feeds(group, now)
-                changed += urls
-                documents += count
-                bar.update(len(group))
+        with tqdm(total=len(catalog), desc="feeds", unit="feed", disable=not progress) as bar:
+            changed, documents = self._publish_feeds(list(catalog.values()), now, bar.update)
         site = self.renderer.render_site(catalog)
-        self._publish(site)
+        self._publish(site, site.items())
         self.cache.set_state("catalog", _fingerprint(catalog))
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in recent)
         self.cache.set_state("watermark", Watermark(now, seen, now).to_json())
@@ -139,18 +131,12 @@ class Refresher:
         for section in self.store.published_between(mark.published_upto, now):
             paths.update(ancestor_paths(section))
         catalog = self.renderer.catalog() if paths else {}
-        changed: list[str] = []
-        documents = 0
         touched = sorted(paths & catalog.keys())  # a section beside its subsections
-        for start in range(0, len(touched), ATOMIC_FEEDS):
-            group = [catalog[path] for path in touched[start:start + ATOMIC_FEEDS]]
-            urls, count = self._publish_feeds(group, now)
-            changed += urls
-            documents += count
+        changed, documents = self._publish_feeds([catalog[path] for path in touched], now)
         # The site documents list the feeds: they change only when the catalog does.
         if paths and _fingerprint(catalog) != self.cache.get_state("catalog"):
             site = self.renderer.render_site(catalog)
-            self._publish(site)
+            self._publish(site, site.items())
             self.cache.set_state("catalog", _fingerprint(catalog))
             documents += len(site)
         # The mark follows the newest change, and the clock: a change stamped more than two
@@ -160,38 +146,39 @@ class Refresher:
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in changes
                          if c.changed_at >= at - self.overlap)
         self.cache.set_state("watermark", Watermark(at, seen, now).to_json())
-        report = RefreshReport("incremental", len(fresh), len(paths & catalog.keys()),
+        report = RefreshReport("incremental", len(fresh), len(touched),
                                documents, time.perf_counter() - started, tuple(changed))
         return self._finish(report)
 
-    def _publish_feeds(self, specs: list[FeedSpec], now: datetime) -> tuple[list[str], int]:
-        """Render the feeds `specs` and publish them in one transaction; return the URLs of
-        the feeds that changed and the number of documents rendered. Each changed document is
-        compressed on a worker thread as soon as it is rendered (zlib and brotli release the
-        interpreter lock) while the next feed renders."""
+    def _publish_feeds(self, specs: list[FeedSpec], now: datetime,
+                       progress: Callable[[int], object] | None = None) -> tuple[list[str], int]:
+        """Render and publish the feeds `specs`, `ATOMIC_FEEDS` per transaction; return the
+        URLs of the feeds that changed and the number of documents rendered."""
         addresses = self.renderer.settings.addresses
-        keys = [FeedKey(spec.path, filename, address)
-                for spec in specs for filename in FORMATS for address in addresses]
+        changed: list[str] = []
+        documents = 0
+        for start in range(0, len(specs), ATOMIC_FEEDS):
+            group = specs[start:start + ATOMIC_FEEDS]
+            keys = [FeedKey(spec.path, filename, address)
+                    for spec in group for filename in FORMATS for address in addresses]
+            rendered = (item for spec in group for item in self.renderer.render(spec, now).items())
+            changed += self._publish(keys, rendered)
+            documents += len(keys)
+            if progress:
+                progress(len(group))
+        return changed, documents
+
+    def _publish(self, keys: Iterable[FeedKey],
+                 documents: Iterable[tuple[FeedKey, RenderedFeed]]) -> list[str]:
+        """Publish `documents` (the ones under `keys`, possibly still being rendered): each
+        whose bytes changed is compressed on a worker thread as soon as it arrives (zlib and
+        brotli release the interpreter lock) while the next renders; all are written in one
+        MULTI/EXEC (one per feed if that is more than Redis has memory for), and the unchanged
+        ones kept alive. Returns the URLs of the feeds that changed."""
         current = self.cache.etags(keys)
-        compressing = {
-            key: _COMPRESSOR.submit(document.compress)
-            for spec in specs
-            for key, document in self.renderer.render(spec, now).items()
-            if current[key] != document.etag
-        }
-        return self._write(keys, {key: job.result() for key, job in compressing.items()}), len(keys)
-
-    def _publish(self, documents: dict[FeedKey, RenderedFeed]) -> list[str]:
-        """Compress and publish the `documents` whose bytes changed (the site documents)."""
-        current = self.cache.etags(documents)
-        return self._write(documents, {key: document.compress()
-                                       for key, document in documents.items()
-                                       if current[key] != document.etag})
-
-    def _write(self, keys: Iterable[FeedKey], changed: dict[FeedKey, CachedFeed]) -> list[str]:
-        """Write the `changed` entries in one MULTI/EXEC (one per feed if that is more than
-        Redis has memory for) and keep the other `keys` alive; return the URLs of the feeds
-        that changed."""
+        compressing = {key: _COMPRESSOR.submit(document.compress)
+                       for key, document in documents if current[key] != document.etag}
+        changed = {key: job.result() for key, job in compressing.items()}
         try:
             self.cache.put_many(changed)
         except CacheFull as exc:
@@ -199,7 +186,7 @@ class Refresher:
                         len(changed), exc)
             for path in {key.path for key in changed}:
                 self.cache.put_many({k: e for k, e in changed.items() if k.path == path})
-        self.cache.keep(key for key in keys if key not in changed)
+        self.cache.keep(key for key in current if key not in changed)
         return [feed_url(key.origin, key.path, key.filename)
                 for key in changed if key.filename in FORMATS]
 
