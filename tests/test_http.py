@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -553,7 +554,8 @@ def web_process(request, tmp_path, settings, store, redis_prefix):
     log = tmp_path / "web.log"
     with log.open("wb") as output:
         process = subprocess.Popen(WEB_PROCESSES[request.param], cwd=ROOT, env=env,
-                                   stdout=output, stderr=subprocess.STDOUT)
+                                   stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         try:
@@ -563,11 +565,12 @@ def web_process(request, tmp_path, settings, store, redis_prefix):
         yield url, cache
     finally:
         process.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        # and any worker the server left behind (seen: a granian worker outliving it)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _answers(url: str) -> bool:
