@@ -18,6 +18,7 @@ from conftest import DEMO_ARTICLES, free_port
 from feedsvc.cache import FeedKey, RedisCache
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.render.formats import FORMATS
 
 
 @pytest.fixture
@@ -226,25 +227,53 @@ def test_x_forwarded_host_counts_only_from_trusted_proxies(settings, store, redi
     assert feedparser.parse(body.content).feed.link == "https://example-news.tv/world"
 
 
+def _count_renders(server, method: str) -> list:
+    """Calls of the web's renderer `method` from now on, each made slow (0.3 s) so that
+    concurrent requests arrive while it runs."""
+    renderer = server.app.extensions["feedsvc"].renderer
+    calls = []
+    real = getattr(renderer, method)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    setattr(renderer, method, counted)
+    return calls
+
+
+def _read_at_once(server, requests_: list[tuple[str, str]]) -> list[requests.Response]:
+    with ThreadPoolExecutor(len(requests_)) as pool:
+        return list(pool.map(
+            lambda r: requests.get(server.url + r[0], headers={"Host": r[1]}, timeout=30),
+            requests_))
+
+
+HOSTS = ("news.example", "news-mirror.example", "example-news.tv")
+
+
 def test_concurrent_misses_of_one_feed_render_it_once(settings, store, redis_cache,
                                                       live_server_factory):
-    """Sixteen readers ask for a feed nobody rendered yet, at once: one render, sixteen 200s."""
+    """Sixteen readers ask for a feed nobody rendered yet, at once: one render, sixteen 200s.
+    Likewise readers of every format and address of the site feed (one render makes all of
+    them), and of the site documents (index, OPML, address list: rendered together)."""
     Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
     server = live_server_factory(settings, store, redis_cache)
-    renderer = server.app.extensions["feedsvc"].renderer
-    renders = []
-    real_render = renderer.render
+    feeds = _count_renders(server, "render")
+    site = _count_renders(server, "render_site")
 
-    def counted(spec, now=None):
-        renders.append(spec.path)
-        time.sleep(0.3)  # a slow render, so the other requests arrive while it runs
-        return real_render(spec, now)
-
-    renderer.render = counted
-    with ThreadPoolExecutor(16) as pool:
-        responses = list(pool.map(
-            lambda _: requests.get(server.url + "/feeds/news/iran/rss.xml", timeout=30),
-            range(16)))
+    responses = _read_at_once(server, [("/feeds/news/iran/rss.xml", HOSTS[0])] * 16)
     assert [r.status_code for r in responses] == [200] * 16
     assert len({r.content for r in responses}) == 1
-    assert renders == ["news/iran"]
+    assert [spec.path for spec, *_ in feeds] == ["news/iran"]
+
+    feeds.clear()
+    every_format = [(f"/feeds/{filename}", host) for filename in FORMATS for host in HOSTS]
+    assert [r.status_code for r in _read_at_once(server, every_format)] == [200] * 12
+    assert [spec.path for spec, *_ in feeds] == [""]
+
+    documents = [(path, host) for path in ("/", "/feeds.opml", "/mirrors.json")
+                 for host in HOSTS]
+    assert [r.status_code for r in _read_at_once(server, documents)] == [200] * 9
+    assert len(site) == 1

@@ -34,15 +34,17 @@ def _cached(key: FeedKey) -> tuple[CachedFeed | None, str]:
     return entry, "hit" if entry is not None else "miss"
 
 
-def _lookup(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]]) -> CachedFeed:
-    """`key` from the cache, or rendered by `render` (every format and address of that
-    document, cached for the next readers). Concurrent misses of one document wait for one
-    render. Redis down: rendered uncached; store down: 503."""
+def _lookup(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]],
+            rendered_together: str) -> CachedFeed:
+    """`key` from the cache, or rendered by `render` (every document it renders along with
+    `key`, every format and address, cached for the next readers). Concurrent misses of any
+    of the documents named `rendered_together` wait for one render. Redis down: rendered
+    uncached; store down: 503."""
     entry, result = _cached(key)
     CACHE_RESULTS[result].inc()
     if entry is not None:
         return entry
-    with _services().cache.render_lock(key.path or key.filename):
+    with _services().cache.render_lock(rendered_together):
         entry, _ = _cached(key)  # rendered by whoever held the lock before us?
         if entry is not None:
             return entry
@@ -81,7 +83,7 @@ def feed(filename: str, section: str = ""):
             raise NotFound()
         return services.renderer.render(spec)
 
-    entry = _lookup(FeedKey(section, filename, origin), render)
+    entry = _lookup(FeedKey(section, filename, origin), render, f"feed:{section}")
     self_url = feed_url(origin, section, filename) if services.policy.hubs else None
     return feed_response(environ, entry, services.policy, self_url)
 
@@ -90,7 +92,8 @@ def _site_document(filename: str):
     services = _services()
     environ = request.environ
     key = FeedKey("", filename, services.addresses.origin(environ))
-    return feed_response(environ, _lookup(key, services.renderer.render_site), services.policy)
+    return feed_response(environ, _lookup(key, services.renderer.render_site, "site"),
+                         services.policy)
 
 
 @blueprint.get("/")
