@@ -1,5 +1,5 @@
 """The real processes, as an operator runs them: `feedsvc demo`, and the Procfile's `web`
-(gunicorn with its production config) over PostgreSQL and Redis after `feedsvc import` and
+(granian) and `scheduler` over PostgreSQL and Redis after `feedsvc import` and
 `feedsvc refresh`."""
 
 from __future__ import annotations
@@ -129,3 +129,25 @@ def test_a_scheduler_serves_its_refresh_and_render_metrics(spawn, tmp_path, redi
     assert samples[("feedsvc_refresh_duration_seconds_count", "full")] >= 1
     assert samples[("feedsvc_feed_render_duration_seconds_count", None)] >= 6  # six feeds
     assert samples[("feedsvc_refresh_documents_total", "rendered")] >= 6 * 4 * 3
+
+
+def test_the_procfile_web_holds_a_client_to_its_rate_limit(spawn, tmp_path, redis_prefix):
+    """The limit in front of the production server's fast path (one worker, so one bucket):
+    a client gets its burst, then 429 with Retry-After, then tokens back at the rate."""
+    service = Service.deploy(spawn, tmp_path, redis_url=REDIS_URL, prefix=redis_prefix,
+                             database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+                             rate_limit=5, rate_limit_burst=5)
+    service.import_(DEMO_ARTICLES)
+    assert service.feedsvc("refresh").returncode == 0
+    port = service.web(workers=1)
+    url = f"http://127.0.0.1:{port}/feeds/news/turkey/rss.xml"
+    time.sleep(1.1)  # a full bucket again after the start-up polls of /healthz
+    with requests.Session() as session:
+        answers = [session.get(url, timeout=5) for _ in range(20)]
+        codes = [a.status_code for a in answers]
+        assert codes[:5] == [200] * 5
+        assert set(codes) == {200, 429} and codes.count(429) >= 13, codes
+        refused = next(a for a in answers if a.status_code == 429)
+        assert refused.headers["Retry-After"] == "1"
+        time.sleep(0.3)  # one token at 5 a second
+        assert session.get(url, timeout=5).status_code == 200
