@@ -81,12 +81,18 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None) 
 def refresh(ctx: click.Context) -> None:
     """Render every feed now and publish it to the cache (one shot, e.g. from cron)."""
     from feedsvc.refresh import Refresher
+    from feedsvc.refresh.outage import OUTAGES, describe_outage
     from feedsvc.refresh.websub import WebSubPublisher
 
     settings = _settings(ctx)
     websub = WebSubPublisher(settings.websub_hubs)
-    report = Refresher(_renderer(settings), on_changed=websub.publish).full(progress=True)
-    websub.close()
+    try:
+        report = Refresher(_renderer(settings), on_changed=websub.publish).full(progress=True)
+    except OUTAGES as exc:
+        # What was published stays; the next refresh (any scheduler's) redoes the rest.
+        raise click.ClickException(f"refresh failed, {describe_outage(exc)}") from None
+    finally:
+        websub.close()
     click.echo(f"{report.feeds} feeds, {report.documents} documents, "
                f"{len(report.changed_urls)} changed, in {report.seconds:.2f}s", err=True)
 

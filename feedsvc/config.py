@@ -88,11 +88,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, str):
-        return _PASSWORD.sub(r"\1***@", value)  # store and Redis URLs: shown, not their secret
+        # store and Redis URLs: shown, not their secrets
+        return _SENTINEL_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", value))
     return value
 
 
 _PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+_SENTINEL_PASSWORD = re.compile(r"([?&]sentinel_password=)[^&]*")
 
 
 # ---- checks ---------------------------------------------------------------------------------

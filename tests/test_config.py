@@ -100,3 +100,8 @@ def test_check_config_output_hides_passwords():
     assert "s3cret" not in described and "hunter2" not in described
     assert "postgresql+psycopg://feeds:***@db.example/feeds" in described
     assert settings.database_url.endswith("feeds:s3cret@db.example/feeds")  # still used as is
+    sentinel = settings_from_mapping({}, environ={
+        "REDIS_URL": "redis+sentinel://:hunter2@s1:26379,s2:26379/feeds?sentinel_password=x%26y"})
+    described = json.dumps(sentinel.describe())
+    assert "hunter2" not in described and "x%26y" not in described
+    assert "redis+sentinel://:***@s1:26379,s2:26379/feeds?sentinel_password=***" in described

@@ -11,8 +11,11 @@ from datetime import UTC, datetime, timedelta
 import feedparser
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
+from click.testing import CliRunner
 
+from conftest import free_port
 from feedsvc.cache import CacheUnavailable, FeedKey, MemoryCache
+from feedsvc.cli import main
 from feedsvc.ingest.document import parse_article
 from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.refresh.leader import LeaderLock
@@ -246,3 +249,17 @@ def test_the_overlap_window_moves_on_with_the_clock(settings, store):
     time.sleep(2.2)  # two overlaps: those changes are committed and rendered for sure
     refresher.incremental()
     assert Watermark.from_json(cache.get_state("watermark")).seen == frozenset()
+
+
+def test_the_refresh_command_names_an_unreachable_store_in_one_line(tmp_path):
+    """`feedsvc refresh` (cron's) with the store down: exit 1 and one line saying which part
+    failed, no traceback. (The cache's counterpart, a Sentinel refusing the password, is in
+    test_topology_sentinel.py.)"""
+    down = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    result = CliRunner().invoke(main, ["refresh"], env={"DATABASE_URL": down, "REDIS_URL": None,
+                                                        "FEEDSVC_CONFIG": None})
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    last = result.output.splitlines()[-1]
+    assert last.startswith("Error: refresh failed, store unavailable: connection failed")
+    assert "Connection refused Is the server running" in last  # the driver's lines, joined

@@ -16,7 +16,7 @@ from feedsvc.cache.connect import SENTINEL_SCHEME as SENTINEL
 from feedsvc.cache.connect import Endpoints, parse
 from feedsvc.config import ConfigError, settings_from_mapping
 from processes import Service, article_line
-from topology import RedisServers, eventually
+from topology import RedisServers, SentinelTopology, eventually
 
 TURKEY = "/feeds/news/turkey/rss.xml"
 
@@ -26,6 +26,8 @@ TURKEY = "/feeds/news/turkey/rss.xml"
      Endpoints(SENTINEL, (("s1", 26379), ("s2", 26380)), None, "feeds", 0)),
     ("redis+sentinel://:p%40ss@[::1]:26379/feeds/3",
      Endpoints(SENTINEL, (("::1", 26379),), "p@ss", "feeds", 3)),
+    ("redis+sentinel://:p@s1:26379/feeds?sentinel_password=s%26t",
+     Endpoints(SENTINEL, (("s1", 26379),), "p", "feeds", 0, "s&t")),
     ("redis://localhost:6379/0", None),
 ])
 def test_sentinel_urls(url, expected):
@@ -36,6 +38,8 @@ def test_sentinel_urls(url, expected):
     ("redis+sentinel://s1:26379", "must end in /service_name"),
     ("redis+sentinel://s1:26379/feeds/x", "must end in /service_name"),
     ("redis+sentinel://s1/feeds", "'s1' in .* is not host:port"),
+    ("redis+sentinel://s1:26379/feeds?password=x", "the one option is sentinel_password"),
+    ("redis+cluster://n1:7000?sentinel_password=x", "a cluster URL has no path .* no options"),
 ])
 def test_bad_sentinel_urls_are_refused_at_start(url, message):
     with pytest.raises(ConfigError, match=f"REDIS_URL: .*{message}"):
@@ -99,8 +103,32 @@ def test_serving_goes_on_through_a_failover_and_writes_resume_on_the_new_primary
     assert len(answers) > 20
     assert {status for status, _ in answers} == {200}
     assert all(whole for _, whole in answers)
-    new = RedisServers.client(new_primary)
+    new = redis_sentinel.client(new_primary)
     assert new.get("feedsvc:state:refresh") != before  # the scheduler writes there
     feed = new.hget("feedsvc:feed:https://news.example|news/turkey|rss.xml", "body")
     assert "Written after the failover" in feed
     assert all(p.poll() is None for p in [*service.webs.values(), *service.schedulers])
+
+
+def test_password_protected_sentinel_and_primary(redis_servers: RedisServers, spawn, tmp_path):
+    """Sentinels with a `requirepass` of their own, a primary with another: the URL's
+    password reaches the primary and `sentinel_password` the sentinels; without the latter
+    the service cannot find its primary and says so."""
+    topology = SentinelTopology(redis_servers, password="primary-secret",
+                                sentinel_password="sentinel-secret")
+    service = Service.deploy(spawn, tmp_path, redis_url=topology.url, prefix="feedsvc:",
+                             database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    service.import_(DEMO_ARTICLES)
+    refreshed = service.feedsvc("refresh")
+    assert refreshed.returncode == 0, refreshed.stderr
+    primary = topology.client(topology.primary())
+    assert primary.exists("feedsvc:feed:https://news.example|news/turkey|rss.xml")
+    port = service.web()
+    assert _titles(f"http://127.0.0.1:{port}{TURKEY}")
+
+    service.env["REDIS_URL"] = topology.url.partition("?")[0]
+    refused = service.feedsvc("refresh")
+    assert refused.returncode != 0
+    error = refused.stderr.splitlines()[-1]
+    assert error.startswith("Error: refresh failed, cache unavailable: No master found")
+    assert error.endswith("AuthenticationError") and "Traceback" not in refused.stderr

@@ -57,10 +57,12 @@ def eventually(check: Callable[[], object], seconds: float, what: str) -> object
 class RedisServer:
     """redis-server on a loopback port (a free one unless given) with a folder of its own;
     nothing kept on disk unless `persistent` (append-only file, replayed on restart); `config`:
-    the text of a config file (a sentinel's), with `{port}` filled in."""
+    the text of a config file (a sentinel's), with `{port}` filled in; `password`: its
+    `requirepass`."""
 
     def __init__(self, folder: Path, *options: str, persistent: bool = False,
-                 config: str | None = None, port: int | None = None):
+                 config: str | None = None, port: int | None = None,
+                 password: str | None = None):
         assert Path(REDIS_SERVER).is_file(), f"{REDIS_SERVER} is required (apt-get install " \
                                              "redis-server)"
         self.port = port or free_port()
@@ -73,8 +75,10 @@ class RedisServer:
         self.argv = [REDIS_SERVER, *head, "--port", str(self.port), "--bind", "127.0.0.1",
                      "--dir", str(folder), "--save", "",
                      "--appendonly", "yes" if persistent else "no", *options]
+        if password is not None:
+            self.argv += ["--requirepass", password]
         self.process: subprocess.Popen | None = None
-        self.client = redis.Redis(port=self.port, socket_timeout=5)
+        self.client = redis.Redis(port=self.port, socket_timeout=5, password=password)
 
     @property
     def url(self) -> str:
@@ -115,17 +119,20 @@ class RedisServers:
         self.root = root
         self.servers: dict[int, RedisServer] = {}
 
-    def start(self, *args: str, config: str | None = None) -> int:
-        """A server on a free port (`config`: text of a config file, for a sentinel)."""
+    def start(self, *args: str, config: str | None = None, password: str | None = None) -> int:
+        """A server on a free port (`config`: text of a config file, for a sentinel;
+        `password`: its `requirepass`)."""
         port = cluster_port() if "--cluster-enabled" in args else free_port()
-        server = RedisServer(self.root / str(port), *args, config=config, port=port)
+        server = RedisServer(self.root / str(port), *args, config=config, port=port,
+                             password=password)
         server.start()
         self.servers[port] = server
         return port
 
     @staticmethod
-    def client(port: int) -> redis.Redis:
-        return redis.Redis(port=port, socket_timeout=2, decode_responses=True)
+    def client(port: int, password: str | None = None) -> redis.Redis:
+        return redis.Redis(port=port, socket_timeout=2, decode_responses=True,
+                           password=password)
 
     def stop_all(self) -> None:
         for server in self.servers.values():
@@ -174,23 +181,47 @@ def move_slot(slot: int, source: int, target: int) -> None:
 
 
 class SentinelTopology:
-    """A primary, its replica, and one sentinel (quorum 1) watching them."""
+    """A primary, its replica, and one sentinel (quorum 1) watching them; `password`: the
+    primary's and the replica's `requirepass`, `sentinel_password`: the sentinel's."""
 
-    def __init__(self, servers: RedisServers, primary: int, replica: int, sentinel: int):
+    def __init__(self, servers: RedisServers, password: str | None = None,
+                 sentinel_password: str | None = None):
         self.servers = servers
-        self.sentinel = sentinel
-        self.url = f"redis+sentinel://127.0.0.1:{sentinel}/{SERVICE}"
+        self.password = password
+        self.sentinel_password = sentinel_password
+        primary = servers.start(password=password)
+        auth = ["--masterauth", password] if password else []
+        replica = servers.start("--replicaof", "127.0.0.1", str(primary), *auth,
+                                password=password)
+        eventually(lambda: self.client(replica).info("replication")["master_link_status"]
+                   == "up", 15, "the replica in sync")
+        self.sentinel = servers.start("--sentinel", password=sentinel_password, config=(
+            f"sentinel monitor {SERVICE} 127.0.0.1 {primary} 1\n"
+            f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+            f"sentinel failover-timeout {SERVICE} 5000\n"
+            + (f"sentinel auth-pass {SERVICE} {password}\n" if password else "")))
         self.ports = (primary, replica)
+        credentials = f":{password}@" if password else ""
+        option = f"?sentinel_password={sentinel_password}" if sentinel_password else ""
+        self.url = f"redis+sentinel://{credentials}127.0.0.1:{self.sentinel}/{SERVICE}{option}"
+        eventually(self.replicas_ready, 20, "the sentinel sees the replica")
+
+    def client(self, port: int) -> redis.Redis:
+        """A client of the primary or the replica at `port`."""
+        return self.servers.client(port, self.password)
+
+    def _sentinel(self) -> redis.Redis:
+        return self.servers.client(self.sentinel, self.sentinel_password)
 
     def primary(self) -> int:
-        _host, port = self.servers.client(self.sentinel).execute_command(
+        _host, port = self._sentinel().execute_command(
             "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
         return int(port)
 
     def replicas_ready(self) -> bool:
         """The sentinel knows a replica in sync with the primary (SENTINEL FAILOVER needs
         one)."""
-        replicas = self.servers.client(self.sentinel).sentinel_slaves(SERVICE)
+        replicas = self._sentinel().sentinel_slaves(SERVICE)
         return [r["flags"] for r in replicas] == ["slave"]
 
     def failover(self) -> int:
@@ -200,28 +231,18 @@ class SentinelTopology:
         write there, and those writes are lost when it resyncs.)"""
         old = self.primary()
         eventually(self.replicas_ready, 20, "the sentinel sees the replica")
-        self.servers.client(self.sentinel).execute_command("SENTINEL", "FAILOVER", SERVICE)
+        self._sentinel().execute_command("SENTINEL", "FAILOVER", SERVICE)
         new = eventually(lambda: (p := self.primary()) != old and p, 20, "a new primary")
-        eventually(lambda: self.servers.client(new).info("replication")["role"] == "master",
+        eventually(lambda: self.client(new).info("replication")["role"] == "master",
                    10, "the new primary takes writes")
-        eventually(lambda: self.servers.client(old).info("replication").get("master_port")
+        eventually(lambda: self.client(old).info("replication").get("master_port")
                    == new, 20, "the old primary demoted")
         return new
 
 
 @pytest.fixture
 def redis_sentinel(redis_servers: RedisServers) -> SentinelTopology:
-    primary = redis_servers.start()
-    replica = redis_servers.start("--replicaof", "127.0.0.1", str(primary))
-    eventually(lambda: redis_servers.client(replica).info("replication")["master_link_status"]
-               == "up", 15, "the replica in sync")
-    sentinel = redis_servers.start("--sentinel", config=(
-        f"sentinel monitor {SERVICE} 127.0.0.1 {primary} 1\n"
-        f"sentinel down-after-milliseconds {SERVICE} 1000\n"
-        f"sentinel failover-timeout {SERVICE} 5000\n"))
-    topology = SentinelTopology(redis_servers, primary, replica, sentinel)
-    eventually(topology.replicas_ready, 20, "the sentinel sees the replica")
-    return topology
+    return SentinelTopology(redis_servers)
 
 
 class PostgresCluster:

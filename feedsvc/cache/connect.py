@@ -1,8 +1,9 @@
 """Redis clients for the three topologies `REDIS_URL` can name, built in this one place:
 
 - `redis://`, `rediss://`, `unix://`: one server (redis-py's own URL syntax);
-- `redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]`: the primary that
-  Sentinel names for `service_name`; connections ask the sentinels again after a failover
+- `redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db][?sentinel_password=P]`:
+  the primary that Sentinel names for `service_name` (`password` is the primary's, P the
+  sentinels' own when they require one); connections ask the sentinels again after a failover
   (a demoted primary's READONLY answer, or a connection it drops, sends them back);
 - `redis+cluster://[:password@]host:port[,host:port...]`: a Redis Cluster, found from any of
   the listed nodes.
@@ -14,7 +15,7 @@ the store, rather than wait on an unreachable Redis.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
@@ -36,6 +37,7 @@ class Endpoints:
     password: str | None
     service: str | None = None  # Sentinel only
     db: int = 0                 # Sentinel only: Cluster has database 0 alone
+    sentinel_password: str | None = None  # Sentinel only: the sentinels' `requirepass`
 
 
 def parse(url: str) -> Endpoints | None:
@@ -54,14 +56,20 @@ def parse(url: str) -> Endpoints | None:
             raise ValueError(f"{node!r} in {url!r} is not host:port")
         nodes.append((host.strip("[]"), int(port)))
     path = [p for p in parts.path.split("/") if p]
+    options = parse_qs(parts.query, keep_blank_values=True)
     if scheme == CLUSTER_SCHEME:
-        if path:
-            raise ValueError(f"{url!r}: a cluster URL has no path (Cluster has database 0 only)")
+        if path or options:
+            raise ValueError(f"{url!r}: a cluster URL has no path (Cluster has database 0 only)"
+                             " and no options")
         return Endpoints(scheme, tuple(nodes), password or None)
     if not 1 <= len(path) <= 2 or (len(path) == 2 and not path[1].isdigit()):
         raise ValueError(f"{url!r} must end in /service_name or /service_name/db")
+    unknown = set(options) - {"sentinel_password"}
+    if unknown or len(options.get("sentinel_password", ())) > 1:
+        raise ValueError(f"{url!r}: the one option is sentinel_password, given once")
     return Endpoints(scheme, tuple(nodes), password or None, path[0],
-                     int(path[1]) if len(path) == 2 else 0)
+                     int(path[1]) if len(path) == 2 else 0,
+                     options.get("sentinel_password", [""])[0] or None)
 
 
 def connect(url: str) -> RedisClient:
@@ -73,8 +81,8 @@ def connect(url: str) -> RedisClient:
     if endpoints.scheme == CLUSTER_SCHEME:
         return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in endpoints.nodes],
                             password=endpoints.password, **TIMEOUTS)
-    # The sentinels themselves are rarely password-protected, the primary often is.
-    sentinel = Sentinel(list(endpoints.nodes), sentinel_kwargs=TIMEOUTS)
+    sentinel = Sentinel(list(endpoints.nodes), sentinel_kwargs={
+        **TIMEOUTS, "password": endpoints.sentinel_password})
     return sentinel.master_for(endpoints.service, db=endpoints.db,
                                password=endpoints.password, **TIMEOUTS)
 

@@ -9,11 +9,11 @@ import threading
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
-from sqlalchemy.exc import SQLAlchemyError
 
-from feedsvc.cache import CacheUnavailable, RedisCache
+from feedsvc.cache import RedisCache
 from feedsvc.config import Settings
 from feedsvc.refresh.leader import LeaderLock, SoleLeader
+from feedsvc.refresh.outage import describe_outage
 from feedsvc.refresh.refresher import Refresher
 from feedsvc.refresh.renderer import FeedRenderer
 from feedsvc.refresh.trigger import TriggerListener
@@ -82,13 +82,12 @@ class RefreshService:
                     self.refresher.full()
                 else:
                     self.refresher.incremental()
-            except CacheUnavailable as exc:
-                log.error("%s refresh failed, cache unavailable: %s", kind, exc)
-            except SQLAlchemyError as exc:  # the store is down: one line, not a traceback
-                log.error("%s refresh failed, store unavailable: %s", kind,
-                          getattr(exc, "orig", None) or exc)
-            except Exception:
-                log.exception("%s refresh failed", kind)
+            except Exception as exc:
+                outage = describe_outage(exc)
+                if outage is None:
+                    log.exception("%s refresh failed", kind)
+                else:
+                    log.error("%s refresh failed, %s", kind, outage)
 
     def shutdown(self) -> None:
         if self.listener:
