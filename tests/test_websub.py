@@ -229,10 +229,11 @@ def test_publish_returns_at_once_and_flush_waits(start_hub, make_publisher):
     publisher = make_publisher([hub.url])
     started = time.monotonic()
     publisher.publish(TOPICS)
-    assert time.monotonic() - started < 0.1
-    assert hub.arrived.wait(1)  # the POST is under way: the hub holds it for 1 s
+    assert time.monotonic() - started < 0.5  # far less than the hub's 1 s
+    assert hub.arrived.wait(5)  # the POST is under way: the hub holds it for 1 s
+    second = time.monotonic()
     publisher.publish(["https://example.com/feeds/world/rss.xml"])
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - second < 0.5
 
     assert not publisher.flush(0.2)
     assert publisher.flush(5)
