@@ -21,7 +21,6 @@ from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.store import Store
 from feedsvc.store.repository import EngineOptions
-from topology import eventually
 
 EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
 
@@ -106,7 +105,8 @@ def test_the_refresh_renders_from_a_streaming_replica_while_the_primary_is_down(
     store = Store.from_settings(settings)
     importer = Importer(settings, store, progress=False)
     assert importer.import_paths([DEMO_ARTICLES]).accepted > 50
-    eventually(lambda: len(store.newest("", 50)) == 50, 10, "the replica caught up")
+    replica.wait_for_replay(primary)
+    assert len(store.newest("", 50)) == 50  # read from the replica
     primary.stop()
 
     assert not store.ping()  # the primary

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 
@@ -282,6 +283,16 @@ class PostgresCluster:
 
     def stop(self) -> None:
         self._as_postgres("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+
+    def wait_for_replay(self, primary: PostgresCluster, seconds: float = 20) -> None:
+        """Until this standby has replayed everything `primary` has written so far (the
+        tables included: before that, a query may find no table at all)."""
+        with psycopg.connect(primary.url, autocommit=True) as conn:
+            written = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            eventually(lambda: conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn",
+                                            (written,)).fetchone()[0],
+                       seconds, "the standby replays the primary's writes")
 
     def remove(self) -> None:
         if (self.dir / "data" / "postmaster.pid").exists():
