@@ -19,7 +19,7 @@ from feedsvc.cli import main
 from feedsvc.ingest.document import parse_article
 from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.refresh.leader import LeaderLock
-from feedsvc.refresh.scheduler import RefreshService
+from feedsvc.refresh.scheduler import POLL_WITHOUT_ANNOUNCEMENTS, RefreshService
 from feedsvc.render.items import item_id
 
 ORIGIN = "https://news.example"
@@ -231,6 +231,26 @@ def test_an_import_during_a_triggered_refresh_triggers_another(settings, store):
             time.sleep(0.05)
     finally:
         cache.go.set()
+        service.shutdown()
+
+
+def test_without_redis_an_import_by_another_process_is_found_within_seconds(settings, store):
+    """No Redis, so no announcement reaches `feedsvc serve` from a `feedsvc import` beside
+    it: its incremental refresh then looks for changes every couple of seconds, not every
+    `refresh_interval` (a minute here)."""
+    cache = MemoryCache()
+    # (a long lease too: taking the lead triggers a refresh, which would find the import)
+    settings = dataclasses.replace(settings, refresh_interval=60, leader_lease=300)
+    service = RefreshService(settings, FeedRenderer(settings, store, cache), BackgroundScheduler())
+    service.refresher.full()
+    service.start(run_now=False)
+    try:
+        store.upsert([article(settings, "imported-elsewhere", "World")])  # and no trigger()
+        deadline = time.monotonic() + 3 * POLL_WITHOUT_ANNOUNCEMENTS
+        while item_id("imported-elsewhere") not in ids_in(cache, "world"):
+            assert time.monotonic() < deadline, "the import waits for the minute's refresh"
+            time.sleep(0.05)
+    finally:
         service.shutdown()
 
 

@@ -194,9 +194,12 @@ class Refresher:
         REFRESHES.labels(report.kind).observe(report.seconds)
         REFRESH_DOCUMENTS.labels("rendered").inc(report.documents)
         REFRESH_DOCUMENTS.labels("changed").inc(len(report.changed_urls))
-        log.info("%s refresh: %d changes, %d feeds, %d documents (%d changed) in %.2fs",
-                 report.kind, report.changes, report.feeds, report.documents,
-                 len(report.changed_urls), report.seconds)
+        # A refresh that found nothing to do is routine (without Redis, one every few
+        # seconds): not worth a line unless asked for.
+        level = logging.INFO if report.documents else logging.DEBUG
+        log.log(level, "%s refresh: %d changes, %d feeds, %d documents (%d changed) in %.2fs",
+                report.kind, report.changes, report.feeds, report.documents,
+                len(report.changed_urls), report.seconds)
         try:
             self.cache.set_state("refresh", report.as_state())
         except CacheUnavailable as exc:  # the refresh itself succeeded; only the record is lost
