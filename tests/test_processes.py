@@ -4,19 +4,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import time
 
 import feedparser
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import DEMO_ARTICLES, REDIS_URL, SAMPLE_PAGE, free_port
 from feedsvc.cache import FeedKey, RedisCache
+from feedsvc.web.__main__ import WORKER_STOP_SECONDS
 from processes import (
     BIN,
     PROCFILE,
+    ROOT,
     Service,
     article_line,
     run,
@@ -151,3 +156,30 @@ def test_the_procfile_web_holds_a_client_to_its_rate_limit(spawn, tmp_path, redi
         assert refused.headers["Retry-After"] == "1"
         time.sleep(0.3)  # one token at 5 a second
         assert session.get(url, timeout=5).status_code == 200
+
+
+def test_the_web_stops_on_sigterm_even_while_a_worker_starts(spawn, tmp_path, redis_prefix):
+    """SIGTERM while the worker is still building the app: granian's worker ignores it then
+    (see feedsvc/web/__main__.py) and goes on to serve, so without a limit the server would
+    wait for it forever and, once killed by the platform, leave it holding the port. With the
+    limit the server kills it and exits; nothing is left."""
+    port = free_port()
+    env = {"FEEDSVC_CONFIG": str(write_config(tmp_path, redis_prefix)), "REDIS_URL": REDIS_URL,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}", "HOST": "127.0.0.1",
+           "PORT": str(port), "WEB_CONCURRENCY": "1", "PYTHONPATH": str(ROOT / "tests"),
+           "PATH": f"{BIN}:{os.environ['PATH']}"}
+    web = spawn([*PROCFILE["web"], "slow_start:create_app"], env)
+    deadline = time.monotonic() + 20
+    while not (found := re.search(r"Spawning worker-1 with PID: (\d+)", spawn.log(web))):
+        assert time.monotonic() < deadline and web.poll() is None, spawn.log(web)
+        time.sleep(0.05)
+    worker = int(found.group(1))
+    try:
+        web.send_signal(signal.SIGTERM)  # while the factory sleeps
+        assert web.wait(WORKER_STOP_SECONDS + 10) == 0
+        assert "refused to gracefully stop" in spawn.log(web)  # it did ignore the signal
+        with pytest.raises(ProcessLookupError):
+            os.kill(worker, 0)
+    finally:  # should this fail, no worker is left serving
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)

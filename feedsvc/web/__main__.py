@@ -26,6 +26,13 @@ from granian.http import HTTP1Settings
 from feedsvc.web.metrics_dir import prepare_metrics_dir
 
 MAX_REQUEST_HEAD = 32 * 1024
+# On SIGTERM granian asks each worker to stop and, unless told otherwise, waits for it forever.
+# A worker that gets the signal while it is still loading the app ignores it (it has inherited
+# the main process's handler, which only sets a flag in its copy; granian 2.8): it then starts
+# serving, the main process never exits, and when the platform kills it the worker is left
+# behind, holding the port. So a worker still running this long after the request to stop is
+# killed (`test_processes.py::test_the_web_stops_on_sigterm_even_while_a_worker_starts`).
+WORKER_STOP_SECONDS = 5
 
 
 def main(argv: list[str]) -> None:
@@ -42,6 +49,7 @@ def main(argv: list[str]) -> None:
             websockets=False,
             http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD),
             respawn_failed_workers=True,
+            workers_kill_timeout=WORKER_STOP_SECONDS,
             log_access=bool(os.environ.get("ACCESS_LOG")),
         ).serve()
     finally:
