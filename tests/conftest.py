@@ -50,13 +50,35 @@ def redis_client() -> redis.Redis:
     return client
 
 
+TEST_KEYS = "feedsvc-test:"
+_PREFIXES: set[str] = set()  # every prefix handed out in this process
+
+
 def own_prefix(redis_client: redis.Redis) -> Iterator[str]:
-    """A new key prefix; its keys (and only those) are deleted when the generator closes."""
-    prefix = f"feedsvc-test:{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    keys = list(redis_client.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        redis_client.delete(*keys)
+    """A new key prefix; its keys (and only those) are deleted when the generator is resumed
+    or closed (`close()` raises GeneratorExit at the yield: hence the finally)."""
+    prefix = f"{TEST_KEYS}{uuid.uuid4().hex[:12]}:"
+    _PREFIXES.add(prefix)
+    try:
+        yield prefix
+    finally:
+        keys = list(redis_client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            redis_client.delete(*keys)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_keys_left_behind(redis_client: redis.Redis) -> Iterator[None]:
+    """After the last test (of this pytest worker), no key remains under a prefix its tests
+    were given: a leak (a process that wrote after its test's cleanup, a cleanup that did not
+    run) would otherwise sit in the shared Redis for the entries' three-day lifetime."""
+    yield
+    left: dict[str, int] = {}
+    for key in redis_client.scan_iter(match=TEST_KEYS + "*", count=1000):
+        prefix = key.decode()[:len(TEST_KEYS) + 13]
+        if prefix in _PREFIXES:
+            left[prefix] = left.get(prefix, 0) + 1
+    assert not left, f"keys left behind in Redis: {left}"
 
 
 @pytest.fixture
