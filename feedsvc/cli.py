@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -144,15 +146,22 @@ def demo(ctx: click.Context, host: str | None, port: int | None) -> None:
     from feedsvc.store import Store
 
     workdir = Path(tempfile.mkdtemp(prefix="feedsvc-demo-"))
-    settings = dataclasses.replace(
-        _settings(ctx), database_url=f"sqlite:///{workdir / 'demo.sqlite3'}", redis_url=None
-    )
-    importer = Importer(settings, Store.from_settings(settings))
-    report = importer.import_paths(sorted(DEMO_DIR.glob("*.jsonl")))
-    report_page = importer.import_paths(sorted(DEMO_DIR.glob("*.txt")),
-                                        published=DEMO_PAGE_PUBLISHED)
-    log.info("demo store %s: %s, %s", workdir, report, report_page)
-    _serve(settings, host, port)
+    owner = os.getpid()
+    try:
+        settings = dataclasses.replace(
+            _settings(ctx), database_url=f"sqlite:///{workdir / 'demo.sqlite3'}", redis_url=None
+        )
+        importer = Importer(settings, Store.from_settings(settings))
+        report = importer.import_paths(sorted(DEMO_DIR.glob("*.jsonl")))
+        report_page = importer.import_paths(sorted(DEMO_DIR.glob("*.txt")),
+                                            published=DEMO_PAGE_PUBLISHED)
+        log.info("demo store %s: %s, %s", workdir, report, report_page)
+        _serve(settings, host, port)
+    finally:
+        # Not in the server's worker: forked from this process, it unwinds this stack too
+        # when it exits, while the server may still need the store.
+        if os.getpid() == owner:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _renderer(settings: Settings):

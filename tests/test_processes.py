@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import feedparser
 import pytest
@@ -43,6 +44,11 @@ def test_demo_serves_the_sample_page_in_the_turkey_feed(spawn, tmp_path):
     site = feedparser.parse(requests.get(f"http://127.0.0.1:{port}/feeds/atom.xml",
                                          timeout=5).content)
     assert not site.bozo and len(site.entries) == 50
+    store = Path(re.search(r"demo store (\S+):", spawn.log(demo)).group(1))
+    assert (store / "demo.sqlite3").is_file()
+    demo.terminate()
+    assert demo.wait(15) == 0
+    assert not store.exists()  # the demo's store goes with it
 
 
 def test_procfile_web_serves_what_import_and_refresh_put_in_postgres_and_redis(
