@@ -26,6 +26,10 @@ graceful_timeout = 10
 # in-process copies and adds a metrics file per process.
 accesslog = os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
+# gunicorn >= 25 opens a control socket (worker count, reload, shutdown) in $XDG_RUNTIME_DIR or
+# ~/.gunicorn: an admin surface docs/security.md does not have, and one path that every
+# gunicorn of the user would fight over.
+control_socket_disable = True
 
 _remove_metrics_dir = prepare_metrics_dir()
 

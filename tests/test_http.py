@@ -550,7 +550,8 @@ def web_process(request, tmp_path, settings, store, redis_prefix):
     port = free_port()
     env = {**os.environ, "FEEDSVC_CONFIG": str(config), "DATABASE_URL": settings.database_url,
            "REDIS_URL": REDIS_URL, "PORT": str(port), "HOST": "127.0.0.1",
-           "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+           "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+           "XDG_RUNTIME_DIR": str(tmp_path)}  # where gunicorn would put a control socket
     log = tmp_path / "web.log"
     with log.open("wb") as output:
         process = subprocess.Popen(WEB_PROCESSES[request.param], cwd=ROOT, env=env,
@@ -562,12 +563,13 @@ def web_process(request, tmp_path, settings, store, redis_prefix):
             _eventually(lambda: _answers(url), seconds=30)
         except AssertionError:
             raise AssertionError(f"no answer from {request.param}:\n{log.read_text()}") from None
+        assert not (tmp_path / "gunicorn.ctl").exists()  # no admin socket
         yield url, cache
     finally:
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(15)
-        # and any worker the server left behind (seen: a granian worker outliving it)
+        # and any worker the server left behind, should it leave one
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()

@@ -35,7 +35,8 @@ SAMPLE_TITLE = "Putin, Erdogan warn over escalating al-Quds tensions"
 
 def test_demo_serves_the_sample_page_in_the_turkey_feed(spawn, tmp_path):
     port = free_port()
-    demo = spawn([str(BIN / "feedsvc"), "demo", "--port", str(port)], env={})
+    demo = spawn([str(BIN / "feedsvc"), "demo", "--port", str(port)],
+                 env={"XDG_RUNTIME_DIR": str(tmp_path)})  # where gunicorn puts its socket
     url = f"http://127.0.0.1:{port}/feeds/news/turkey/rss.xml"
     wait_until_serving(url, demo)
     parsed = feedparser.parse(requests.get(url, timeout=5).content)
@@ -44,6 +45,7 @@ def test_demo_serves_the_sample_page_in_the_turkey_feed(spawn, tmp_path):
     site = feedparser.parse(requests.get(f"http://127.0.0.1:{port}/feeds/atom.xml",
                                          timeout=5).content)
     assert not site.bozo and len(site.entries) == 50
+    assert not (tmp_path / "gunicorn.ctl").exists()  # no admin socket
     store = Path(re.search(r"demo store (\S+):", spawn.log(demo)).group(1))
     assert (store / "demo.sqlite3").is_file()
     demo.terminate()

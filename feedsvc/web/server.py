@@ -33,6 +33,7 @@ class EmbeddedServer(BaseApplication):
         self.cfg.set("worker_class", "gthread")
         self.cfg.set("threads", self.threads)
         self.cfg.set("accesslog", None)
+        self.cfg.set("control_socket_disable", True)  # see config/gunicorn.conf.py
 
     def load(self):
         cache = open_cache(self.settings)
