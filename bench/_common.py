@@ -12,12 +12,17 @@ import itertools
 import math
 import os
 import resource
+import shlex
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +278,67 @@ def _cell(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PROCFILE = {name: shlex.split(command) for name, command in (
+    line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines())}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(folder: Path, prefix: str, *edits: tuple[str, str]) -> Path:
+    """The repository's config with the Redis key prefix `prefix` (the run's own) and each
+    (old, new) text edit, as `folder/feedsvc.toml`."""
+    text = (ROOT / "config" / "feedsvc.toml").read_text()
+    for old, new in (('key_prefix = "feedsvc:"', f'key_prefix = "{prefix}"'), *edits):
+        assert old in text, old
+        text = text.replace(old, new)
+    path = folder / "feedsvc.toml"
+    path.write_text(text)
+    return path
+
+
+def service_env(config: Path, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment the service's processes run in: this interpreter's `feedsvc` first."""
+    return {**os.environ, "FEEDSVC_CONFIG": str(config), "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url, "HOST": "127.0.0.1", "PATH": f"{BIN}:{os.environ['PATH']}",
+            **extra}
+
+
+def start_procfile(stack: ExitStack, names: Iterable[str], env: dict[str, str],
+                   logs: Path) -> dict[str, subprocess.Popen]:
+    """The Procfile's processes `names`, as a platform runs them (output in `logs/NAME.log`),
+    stopped with SIGTERM when `stack` closes."""
+    processes = {}
+    for name in names:
+        log = stack.enter_context(open(logs / f"{name}.log", "wb"))  # noqa: SIM115 (the stack closes it)
+        process = subprocess.Popen(PROCFILE[name], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        stack.callback(process.wait, 15)
+        stack.callback(process.terminate)
+        processes[name] = process
+    return processes
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, log: Path | None = None,
+                       seconds: float = 60) -> None:
+    """Until `url` answers 2xx. The process exiting first, or no answer in time, ends the
+    benchmark with the end of its log."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args[0]} exited with {process.returncode}{_tail(log)}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2):
+            return  # non-2xx answers raise HTTPError, an OSError
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {seconds:.0f} s{_tail(log)}")
+
+
+def _tail(log: Path | None) -> str:
+    return f":\n{log.read_text(errors='replace')[-3000:]}" if log and log.exists() else ""

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +28,19 @@ from pathlib import Path
 import redis
 import requests
 
-from _common import Budget, machine, median_p95_ms, percentile_ms, print_table
+from _common import (
+    ROOT,
+    Budget,
+    free_port,
+    machine,
+    median_p95_ms,
+    percentile_ms,
+    print_table,
+    service_env,
+    start_procfile,
+    wait_until_serving,
+    write_config,
+)
 from feedsvc.cache import RedisCache
 from feedsvc.config import load_settings
 from feedsvc.ingest.document import parse_article
@@ -38,35 +48,7 @@ from feedsvc.model import section_slug, split_section
 from feedsvc.refresh.trigger import announce
 from feedsvc.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 DEMO = ROOT / "feedsvc" / "demo" / "articles.jsonl"
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _config(workdir: Path, prefix: str) -> Path:
-    text = (ROOT / "config" / "feedsvc.toml").read_text()
-    text = text.replace('key_prefix = "feedsvc:"', f'key_prefix = "{prefix}"')
-    path = workdir / "feedsvc.toml"
-    path.write_text(text)
-    return path
-
-
-def _wait_http(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up in {seconds}s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,29 +70,19 @@ def main(argv: list[str] | None = None) -> int:
 
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="freshness-")))
-        config = _config(workdir, prefix)
+        config = write_config(workdir, prefix)
         database_url = args.database_url or f"sqlite:///{workdir / 'store.sqlite3'}"
-        port = _port()
-        env = {**os.environ, "FEEDSVC_CONFIG": str(config), "DATABASE_URL": database_url,
-               "REDIS_URL": args.redis_url, "PORT": str(port), "HOST": "127.0.0.1",
-               "PATH": f"{BIN}:{os.environ['PATH']}"}
+        port = free_port()
+        env = service_env(config, database_url, args.redis_url, PORT=str(port))
         if not args.database_url:
             subprocess.run(["feedsvc", "import", str(DEMO)], env=env, check=True,
                            capture_output=True)
         settings = load_settings(config, environ=env)
         store = Store(settings.database_url)
-        procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text()
-                        .splitlines())
-        for args_ in (shlex.split(procfile["scheduler"]), shlex.split(procfile["web"])):
-            log = open(workdir / f"{args_[0]}.log", "wb")  # noqa: SIM115 (closed with the stack)
-            stack.enter_context(log)
-            process = subprocess.Popen(args_, cwd=ROOT, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT)
-            stack.callback(process.wait, 10)
-            stack.callback(process.terminate)
+        processes = start_procfile(stack, ("scheduler", "web"), env, workdir)
         stack.callback(lambda: client.delete(*client.keys(prefix + "*") or [prefix]))
         feed = f"http://127.0.0.1:{port}/feeds/{section_slug(split_section(args.section))}/rss.xml"
-        _wait_http(feed)
+        wait_until_serving(feed, processes["web"], workdir / "web.log")
         cache = RedisCache(client, prefix)
         while cache.get_state("refresh") is None:  # the scheduler's first full refresh
             time.sleep(0.2)

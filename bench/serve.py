@@ -31,11 +31,9 @@ import importlib.util
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,11 +41,21 @@ from pathlib import Path
 
 import redis
 
-from _common import is_sqlite, machine, normalise_url, pg_schema, print_table
+from _common import (
+    BIN,
+    ROOT,
+    free_port,
+    is_sqlite,
+    machine,
+    normalise_url,
+    pg_schema,
+    print_table,
+    service_env,
+    wait_until_serving,
+    write_config,
+)
 from feedsvc.cache import FeedKey, RedisCache
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 HOST = "news.example"
 PATH = "/feeds/rss.xml"
 KEY = FeedKey("", "rss.xml", f"https://{HOST}")
@@ -110,12 +118,6 @@ http {{
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass(frozen=True)
 class Fetched:
     status: int
@@ -136,11 +138,11 @@ def fetch(port: int, headers: dict[str, str]) -> Fetched:
 @contextlib.contextmanager
 def running(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
     """`argv` started in its own session, until it answers on `port`; stopped on exit."""
-    with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryDirectory() as folder, open(Path(folder) / "log", "wb") as log:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log,
                                    start_new_session=True)
         try:
-            _wait_until_serving(process, port, log)
+            wait_until_serving(f"http://127.0.0.1:{port}{PATH}", process, Path(log.name), 30)
             yield
         finally:
             process.terminate()
@@ -149,19 +151,6 @@ def running(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def _wait_until_serving(process: subprocess.Popen, port: int, log) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"{process.args[0]} exited:\n{log.read().decode()[-2000:]}")
-        with contextlib.suppress(OSError):
-            if fetch(port, {}).status == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{process.args[0]} did not answer on port {port}")
 
 
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
@@ -275,14 +264,11 @@ def main(argv: list[str] | None = None) -> int:
         if not is_sqlite(database):
             database = stack.enter_context(pg_schema(database))
         stack.callback(_delete_keys, args.redis_url, prefix)
-        config = tmp / "feedsvc.toml"
-        config.write_text((ROOT / "config/feedsvc.toml").read_text().replace(
-            'key_prefix = "feedsvc:"', f'key_prefix = "{prefix}"').replace(
-            "rate_limit = 0\n", f"rate_limit = {args.rate_limit}\n").replace(
-            "rate_limit_burst = 20\n", f"rate_limit_burst = {max(20, int(args.rate_limit))}\n"))
-        env = {**os.environ, "FEEDSVC_CONFIG": str(config), "DATABASE_URL": database,
-               "REDIS_URL": args.redis_url, "BENCH_PREFIX": prefix, "HOST": "127.0.0.1",
-               "PYTHONPATH": str(ROOT / "bench"), "PATH": f"{BIN}:{os.environ['PATH']}"}
+        config = write_config(
+            tmp, prefix, ("rate_limit = 0\n", f"rate_limit = {args.rate_limit}\n"),
+            ("rate_limit_burst = 20\n", f"rate_limit_burst = {max(20, int(args.rate_limit))}\n"))
+        env = service_env(config, database, args.redis_url, BENCH_PREFIX=prefix,
+                          PYTHONPATH=str(ROOT / "bench"))
         body, gz = prepare(tmp, env)
         print(f"feed {PATH} on {HOST}: {len(body):,} bytes, gzip {len(gz):,} bytes")
 

@@ -33,7 +33,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,22 +46,27 @@ from pathlib import Path
 
 import redis
 
-from _common import Budget, fill_store, machine, open_store, percentile_ms, print_table
+from _common import (
+    BIN,
+    ROOT,
+    Budget,
+    fill_store,
+    free_port,
+    machine,
+    open_store,
+    percentile_ms,
+    print_table,
+    service_env,
+    start_procfile,
+    wait_until_serving,
+    write_config,
+)
 from feedsvc.cache import RedisCache
 from feedsvc.config import load_settings
 from feedsvc.model import section_slug, split_section
 from feedsvc.render.formats import FORMATS
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-PROCFILE = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines())
 ENDINGS = {"rss.xml": b"</rss>", "atom.xml": b"</feed>", "feed.json": b"}", "roku.json": b"}"}
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -199,22 +203,6 @@ def _served(port: int, path: str, title: str, seconds: float) -> bool:
         conn.close()
 
 
-def _wait_serving(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args} exited with {process.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the web process did not answer in {seconds}s")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600)
@@ -243,30 +231,20 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(lambda: client.delete(*client.keys(prefix + "*") or [prefix]))
         store = stack.enter_context(open_store(args.database_url
                                                or f"sqlite:///{workdir / 'store.sqlite3'}"))
-        config = workdir / "feedsvc.toml"
-        config.write_text((ROOT / "config" / "feedsvc.toml").read_text().replace(
-            'key_prefix = "feedsvc:"', f'key_prefix = "{prefix}"'))
-        port = _port()
-        env = {**os.environ, "FEEDSVC_CONFIG": str(config), "REDIS_URL": args.redis_url,
-               "DATABASE_URL": store.engine.url.render_as_string(hide_password=False),
-               "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
-               "PATH": f"{BIN}:{os.environ['PATH']}"}
+        config = write_config(workdir, prefix)
+        port = free_port()
+        env = service_env(config, store.engine.url.render_as_string(hide_password=False),
+                          args.redis_url, PORT=str(port), WEB_CONCURRENCY="2")
         settings = load_settings(config, environ=env)
         fill_store(store, args.articles, settings, seed=7, sections=sections)
-        processes = {}
-        for name in ("scheduler", "web"):
-            log = stack.enter_context(open(workdir / f"{name}.log", "wb"))
-            process = subprocess.Popen(PROCFILE[name].split(), cwd=ROOT, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT)
-            stack.callback(process.wait, 15)
-            stack.callback(process.terminate)
-            processes[name] = process
+        processes = start_procfile(stack, ("scheduler", "web"), env, workdir)
         cache = RedisCache(client, prefix)
         while cache.get_state("refresh") is None:  # the scheduler's start-up rebuild
             if processes["scheduler"].poll() is not None:
                 raise SystemExit((workdir / "scheduler.log").read_text()[-3000:])
             time.sleep(0.2)
-        _wait_serving(port, processes["web"])
+        wait_until_serving(f"http://127.0.0.1:{port}/healthz", processes["web"],
+                           workdir / "web.log")
         paths = sorted({"", *store.section_names()})
         hosts = [origin.split("://", 1)[1] for origin in settings.addresses]
         targets = [(f"/feeds/{path}/{filename}".replace("//", "/"), filename, host)

@@ -28,7 +28,7 @@ import redis
 import requests
 
 from conftest import DEMO_ARTICLES, REDIS_URL, ROOT, LiveServer, free_port
-from feedsvc.cache import FeedKey, NearCache, RedisCache, make_entry
+from feedsvc.cache import FeedKey, NearCache, RedisCache, RenderedFeed
 from feedsvc.config import load_settings
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import FeedRenderer, Refresher
@@ -369,7 +369,8 @@ class CountingCache(RedisCache):
 
 
 def _entry(text: str):
-    return make_entry(text.encode(), "application/rss+xml; charset=utf-8", datetime.now(UTC))
+    return RenderedFeed.of(text.encode(), "application/rss+xml; charset=utf-8",
+                           datetime.now(UTC)).compress()
 
 
 def _settled(near: NearCache, key: FeedKey, seconds: float = 5) -> None:

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import DEMO_ARTICLES
-from feedsvc.cache import FeedKey, NearCache, RedisCache, make_entry
+from feedsvc.cache import FeedKey, NearCache, RedisCache, RenderedFeed
 from feedsvc.cache.connect import CLUSTER_SCHEME, Endpoints, connect, parse
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import FeedRenderer, Refresher
@@ -28,7 +28,8 @@ TURKEY = FeedKey("news/turkey", "rss.xml", "https://news.example")
 
 
 def _entry(text: str):
-    return make_entry(text.encode(), "application/rss+xml; charset=utf-8", datetime.now(UTC))
+    return RenderedFeed.of(text.encode(), "application/rss+xml; charset=utf-8",
+                           datetime.now(UTC)).compress()
 
 
 def test_cluster_urls():

@@ -8,7 +8,6 @@ from feedsvc.cache.entry import (
     CacheUnavailable,
     FeedKey,
     RenderedFeed,
-    make_entry,
 )
 from feedsvc.cache.memory import MemoryCache
 from feedsvc.cache.near import NearCache
@@ -28,5 +27,5 @@ def open_cache(settings: Settings) -> FeedCache:
 
 __all__ = [
     "CacheFull", "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "MemoryCache",
-    "NearCache", "RedisCache", "RenderedFeed", "make_entry", "open_cache",
+    "NearCache", "RedisCache", "RenderedFeed", "open_cache",
 ]

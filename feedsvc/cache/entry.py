@@ -82,7 +82,3 @@ class RenderedFeed:
             last_modified=self.last_modified,
             content_type=self.content_type,
         )
-
-
-def make_entry(body: bytes, content_type: str, last_modified: datetime) -> CachedFeed:
-    return RenderedFeed.of(body, content_type, last_modified).compress()
