@@ -77,28 +77,31 @@ def test_sample_page_fields():
     assert article.id.startswith("page-")
 
 
-def test_sample_lead_caption_is_a_figure_with_the_credit_apart():
-    parts = fragments(to_article(sample_text()).body)
-    assert all(part.tag in ("p", "figure") for part in parts)
+def captions(body: str) -> list[str]:
+    return [p.text_content() for p in fragments(body) if p.get("class") == "caption"]
+
+
+def test_sample_lead_caption_is_a_caption_paragraph_with_the_page_credit():
+    """No image URL on the page: no `<figure>` (readers would show an empty figure and a bare
+    "AFP"), but the caption as a paragraph in the page's own words."""
+    body = to_article(sample_text()).body
+    parts = fragments(body)
+    assert all(part.tag == "p" for part in parts)
+    assert "<figure" not in body
     lead = parts[0]
-    assert lead.tag == "figure"
-    (caption,) = lead.findall("figcaption")
-    (credit,) = caption.findall("span")
-    assert credit.get("class") == "credit"
-    assert credit.text == "AFP"
-    assert caption.text.startswith("Russia's Russian S-400 Triumph")
-    assert caption.text.strip().endswith("May 3, 2017.")
-    assert "AFP" not in caption.text
+    assert lead.get("class") == "caption"
+    assert lead.text_content().startswith("Russia's Russian S-400 Triumph")
+    assert lead.text_content().endswith("May 3, 2017. (Photo by AFP)")
 
 
 def test_sample_body_has_paragraphs_and_no_site_chrome():
     text = sample_text()
     body = to_article(text).body
-    paragraphs = [p.text_content() for p in fragments(body) if p.tag == "p"]
+    paragraphs = [p.text_content() for p in fragments(body) if p.get("class") != "caption"]
     assert any(p.startswith("Erdogan made the remark") for p in paragraphs)
     assert paragraphs[-1].startswith("Palestinians have repeatedly warned Trump")
+    assert [c for c in captions(body) if "(Photo by" in c] == [captions(body)[0]]
     for chrome in (
-        "(Photo by",
         "Read More",
         "alternate addresses",
         "Roku",
@@ -110,13 +113,17 @@ def test_sample_body_has_paragraphs_and_no_site_chrome():
         assert chrome not in body
 
 
-def test_sample_captions_without_credit_are_figures():
-    captions = [
-        f.text_content() for f in fragments(to_article(sample_text()).body) if f.tag == "figure"
-    ]
-    assert len(captions) == 3
-    assert captions[1].startswith("A handout photo released by")
-    assert captions[2].startswith("Palestinian protesters clash")
+def test_sample_captions_without_credit_are_caption_paragraphs():
+    found = captions(to_article(sample_text()).body)
+    assert len(found) == 3
+    assert found[1].startswith("A handout photo released by")
+    assert found[2].startswith("Palestinian protesters clash")
+
+
+def test_captions_are_not_the_summary():
+    """The teaser is the first paragraph of text, not the photo caption above it."""
+    assert prepare(to_article(sample_text())).summary.startswith("Turkish President")
+    assert prepare(to_article(SYNTHETIC, "2024-06-03T10:00:00Z")).summary.startswith("First")
 
 
 def test_id_is_stable_and_depends_on_content_only():
@@ -164,8 +171,9 @@ def test_synthetic_page_with_crlf_and_bom():
         "First paragraph, with <b>markup</b> & an ampersand. It is wrapped over two lines."
     )
     parts = fragments(article.body)
-    assert [p.tag for p in parts] == ["figure", "p", "p"]
-    assert parts[0].find("figcaption/span").text == "Reuters"
+    assert [p.tag for p in parts] == ["p", "p", "p"]
+    assert parts[0].get("class") == "caption"
+    assert parts[0].text == "A photo taken on June 2 shows the crossing. (Photo by Reuters)"
     assert "&lt;b&gt;markup&lt;/b&gt; &amp; an ampersand" in article.body
     assert parts[-1].text == "Last paragraph."
     for chrome in ("Read More", "alternate addresses", "www.example.org", "Roku", "\r", "\ufeff"):

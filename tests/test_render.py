@@ -88,8 +88,10 @@ def test_sample_page_in_turkey_feed(demo_renderer):
         assert SAMPLE_TITLE in titles, key
         sample = items[titles.index(SAMPLE_TITLE)]
         content = sample.content[0].value
-        assert "<figcaption>" in content and "AFP" in content
-        assert "(Photo by" not in content and "Read More" not in content
+        # the page has no image URL: captions are paragraphs in the page's words, no figure
+        assert "<figure" not in content and "Read More" not in content
+        assert 'May 3, 2017. (Photo by AFP)</p>' in content
+        assert '<p class="caption">A handout photo released by' in content
 
 
 def test_ids_are_the_same_on_every_address_and_links_follow_the_address(demo_renderer, settings):

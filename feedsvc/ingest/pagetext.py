@@ -22,7 +22,7 @@ MAX_CRUMB = 40  # a breadcrumb names sections, a few words each
 MAX_CAPTION = 400  # captions without a credit are recognised only when short
 
 _BLANK_LINES = re.compile(r"\n(?:[^\S\n]*\n)+")
-_CREDIT = re.compile(r"\s*\(\s*(?:photo|picture|image)s?\s+by\s+([^()]+?)\s*\)$", re.IGNORECASE)
+_CREDIT = re.compile(r"\(\s*(?:photo|picture|image)s?\s+by\s+[^()]+\)$", re.IGNORECASE)
 _PHOTO_CAPTION = re.compile(
     r"^(?:an?|the|this)\s+(?:handout\s+|file\s+)?(?:photo|picture|image)\b", re.IGNORECASE
 )
@@ -119,25 +119,14 @@ def _body(blocks: list[str], title: str) -> list[str]:
         text = _clean(block)
         if _READ_MORE.match(text) or text.casefold() == title.casefold():
             continue  # a "Read More" marker or a related link reduced to its title
-        figure = _figure(block, text)
-        if figure:
-            body.append(figure)
-        else:
-            body.append(f"<p>{escape(text, quote=False)}</p>")
+        kind = ' class="caption"' if _is_caption(block, text) else ""
+        body.append(f"<p{kind}>{escape(text, quote=False)}</p>")
     return body
 
 
-def _figure(block: str, text: str) -> str | None:
-    """A photo caption as `<figure>`, the credit apart from the caption; None for a paragraph."""
-    credit = _CREDIT.search(text)
-    if credit:
-        caption, by = text[: credit.start()], credit.group(1)
-    elif len(text) <= MAX_CAPTION and (_PHOTO_CAPTION.match(text) or _NBSP_END.search(block)):
-        caption, by = text, None
-    else:
-        return None
-    parts = [escape(caption, quote=False)] if caption else []
-    if by:
-        parts.append(f'<span class="credit">{escape(by, quote=False)}</span>')
-    return f"<figure><figcaption>{' '.join(parts)}</figcaption></figure>"
-
+def _is_caption(block: str, text: str) -> bool:
+    """Whether the block is a photo caption. The page keeps no image URL, so a caption is a
+    paragraph of its own class in the page's own words ("… (Photo by AFP)"), not a `<figure>`:
+    readers would show an empty figure."""
+    return bool(_CREDIT.search(text)) or (
+        len(text) <= MAX_CAPTION and bool(_PHOTO_CAPTION.match(text) or _NBSP_END.search(block)))

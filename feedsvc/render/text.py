@@ -17,7 +17,9 @@ _BLOCK_TAG = re.compile(
     r"</?(?:p|div|br|li|ul|ol|h[1-6]|figure|figcaption|blockquote|tr|td)\b[^>]*>", re.IGNORECASE
 )
 _SPACES = re.compile(r"\s+")
-_FIGURE = re.compile(r"<figure\b.*?</figure>", re.IGNORECASE | re.DOTALL)
+# Photo captions: figures, and the caption paragraphs of pages that kept no image URL.
+_CAPTION = re.compile(r"<figure\b.*?</figure>|<p class=\"caption\">.*?</p>",
+                      re.IGNORECASE | re.DOTALL)
 _PARAGRAPH = re.compile(r"<p\b.*?</p>", re.IGNORECASE | re.DOTALL)
 
 ALLOWED_TAGS = {
@@ -72,8 +74,8 @@ def plain_text(fragment: str) -> str:
 
 def summary_from_body(sanitized_html: str, limit: int) -> str:
     """A teaser: the body's first paragraph with text (else all its text), leaving out photo
-    captions (figures)."""
-    text = _FIGURE.sub(" ", sanitized_html)
+    captions."""
+    text = _CAPTION.sub(" ", sanitized_html)
     first = next((p for p in map(plain_text, _PARAGRAPH.findall(text)) if p), None)
     return shorten(first or plain_text(text), limit)
 
