@@ -53,19 +53,29 @@ def check_config(ctx: click.Context) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--published", metavar="RFC3339",
               help="Publication date for page-text files, which carry none.")
+@click.option("--id", "page_id", metavar="ID",
+              help="The article id for one page-text file (importing it again with the same "
+                   "id updates the article).")
 @click.pass_context
-def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None) -> None:
-    """Import articles from JSON Lines or page-text files; exit 1 if any was rejected."""
+def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None,
+            page_id: str | None) -> None:
+    """Import articles from JSON Lines or page-text files; exit 1 if any was rejected.
+    Prints `ID PATH` for each page-text file imported."""
     from feedsvc.ingest.importer import Importer, ImportFailed
     from feedsvc.store import Store
 
+    if page_id is not None and len(paths) != 1:
+        raise click.UsageError("--id names the article of one page file; give one path")
     settings = _settings(ctx)
     store = Store.from_settings(settings)
     failure = None
     try:
-        report = Importer(settings, store).import_paths(list(paths), published=published)
+        report = Importer(settings, store).import_paths(list(paths), published=published,
+                                                        page_id=page_id)
     except ImportFailed as exc:
         failure, report = exc, exc.report
+    for path, article_id in report.pages:
+        click.echo(f"{article_id} {path}")
     click.echo(str(report), err=True)
     if report.accepted and settings.redis_url:
         from feedsvc.cache import RedisCache

@@ -13,10 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
+import requests
 from click.testing import CliRunner, Result
 
 from conftest import DEMO_ARTICLES, ROOT, SAMPLE_PAGE
+from feedcheck import valid_json, valid_xml
+from feedsvc.cache import MemoryCache
 from feedsvc.cli import main
 from feedsvc.store import Store
 
@@ -261,3 +265,99 @@ def test_console_script_reports_bad_lines_and_exit_code(tmp_path, config_file, s
     check_mixed_report(proc.stderr, path)
     assert "Traceback" not in proc.stderr
     assert stored.count() == 3
+
+
+PAGE_KEY = "780554462f59e82e"
+PAGE_PUBLISHED = "2017-12-11T10:00:00+03:00"
+
+
+def page_ids(stdout: str) -> dict[str, str]:
+    """path -> id of every `<id> <path>` line `feedsvc import` prints for the pages it imported."""
+    return {path: page_id for page_id, path in (text.split(" ", 1) for text in
+                                                 stdout.splitlines())}
+
+
+def served_turkey_items(settings, live_server_factory) -> dict[str, list[tuple[str, str]]]:
+    """(id, text) of every item of the News/Turkey feed in RSS, Atom and JSON Feed, fetched
+    over HTTP from a server on the store just written (a fresh one: no cached copies)."""
+    store = Store(settings.database_url)
+    try:
+        server = live_server_factory(settings, store, MemoryCache())
+        out = {}
+        for filename in ("rss.xml", "atom.xml"):
+            body = requests.get(f"{server.url}/feeds/news/turkey/{filename}", timeout=30).content
+            valid_xml(filename, body)
+            out[filename] = [(e.id, e.content[0].value) for e in feedparser.parse(body).entries]
+        body = requests.get(f"{server.url}/feeds/news/turkey/feed.json", timeout=30).content
+        out["feed.json"] = [(i["id"], i["content_html"])
+                            for i in valid_json("feed.json", body)["items"]]
+        return out
+    finally:
+        store.close()
+
+
+def test_page_file_named_with_a_key_keeps_it_as_id_and_an_edited_page_updates_the_item(
+    tmp_path, config_file, stored, settings, live_server_factory
+):
+    page = tmp_path / f"000_{PAGE_KEY}.txt"
+    page.write_text(SAMPLE_PAGE.read_text(encoding="utf-8"), encoding="utf-8")
+    first = run_import(config_file, page, published=PAGE_PUBLISHED)
+    assert first.exit_code == 0, first.stderr
+    assert page_ids(first.stdout) == {str(page): PAGE_KEY}
+    assert stored.get(PAGE_KEY) is not None
+    before = served_turkey_items(settings, live_server_factory)
+
+    page.write_text(page.read_text(encoding="utf-8").replace(
+        "will be finalized by the end of the week", "was finalized on Friday"), encoding="utf-8")
+    second = run_import(config_file, page, published=PAGE_PUBLISHED)
+    assert second.exit_code == 0, second.stderr
+    assert page_ids(second.stdout) == {str(page): PAGE_KEY}
+    assert stored.count() == 1
+    after = served_turkey_items(settings, live_server_factory)
+    for filename, items in after.items():
+        [(item_id, text)] = items
+        assert [item_id] == [i for i, _ in before[filename]], filename
+        assert "was finalized on Friday" in text and "end of the week" not in text, filename
+
+
+def test_import_id_names_a_page_and_an_edited_page_updates_the_item(
+    tmp_path, config_file, stored, settings, live_server_factory
+):
+    page = tmp_path / "turkey.txt"
+    page.write_text(SAMPLE_PAGE.read_text(encoding="utf-8"), encoding="utf-8")
+    args = ["--config", str(config_file), "import", "--id", "s400-deal",
+            "--published", PAGE_PUBLISHED, str(page)]
+    first = invoke(args, CLEAN_ENV)
+    assert first.exit_code == 0, first.stderr
+    assert page_ids(first.stdout) == {str(page): "s400-deal"}
+    page.write_text(page.read_text(encoding="utf-8").replace("Putin noted", "Putin said"),
+                    encoding="utf-8")
+    second = invoke(args, CLEAN_ENV)
+    assert second.exit_code == 0, second.stderr
+    assert page_ids(second.stdout) == {str(page): "s400-deal"}
+    assert stored.count() == 1
+    for filename, items in served_turkey_items(settings, live_server_factory).items():
+        [(_, text)] = items
+        assert "Putin said" in text and "Putin noted" not in text, filename
+
+
+def test_import_id_takes_one_page_file(tmp_path, config_file, stored):
+    page = tmp_path / "turkey.txt"
+    page.write_text(SAMPLE_PAGE.read_text(encoding="utf-8"), encoding="utf-8")
+    lines = write_jsonl(tmp_path / "a.jsonl", [line("a")])
+    two = invoke(["--config", str(config_file), "import", "--id", "x", "--published",
+                  PAGE_PUBLISHED, str(page), str(page)], CLEAN_ENV)
+    assert two.exit_code == 2 and "--id" in two.stderr and "one page file" in two.stderr
+    jsonl = invoke(["--config", str(config_file), "import", "--id", "x", str(lines)], CLEAN_ENV)
+    assert jsonl.exit_code == 1
+    [(where, field, reason)] = rejections(jsonl.stderr, lines)
+    assert (where, field) == (str(lines), "(file)") and "--id" in reason
+    assert stored.count() == 0
+
+
+def test_pages_without_a_key_keep_the_content_id_and_it_is_printed(config_file, stored):
+    result = run_import(config_file, SAMPLE_PAGE, published=PAGE_PUBLISHED)
+    assert result.exit_code == 0, result.stderr
+    [(path, page_id)] = page_ids(result.stdout).items()
+    assert path == str(SAMPLE_PAGE) and page_id.startswith("page-")
+    assert stored.get(page_id) is not None

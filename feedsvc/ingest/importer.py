@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from feedsvc.config import Settings
 from feedsvc.ingest.document import DocumentError, FieldError, parse_article
-from feedsvc.ingest.pagetext import looks_like_page_text, parse_page
+from feedsvc.ingest.pagetext import looks_like_page_text, page_key, parse_page
 from feedsvc.model import Article
 from feedsvc.store import Store
 
@@ -37,6 +37,8 @@ _CHUNK = 1024 * 1024
 class ImportReport:
     accepted: int = 0
     rejected: int = 0
+    # (file, id) of each page-text file imported: the id to update or delete it by later
+    pages: list[tuple[str, str]] = field(default_factory=list)
 
     def __str__(self) -> str:
         return f"{self.accepted} imported, {self.rejected} rejected"
@@ -60,6 +62,13 @@ class Rejection:
     errors: list[FieldError]
 
 
+@dataclass(frozen=True, slots=True)
+class PageArticle:
+    """An article read from a page-text file (its id is reported: pages carry none)."""
+
+    article: Article
+
+
 class Importer:
     def __init__(self, settings: Settings, store: Store, *, errors: TextIO | None = None,
                  progress: bool | None = None):
@@ -68,52 +77,68 @@ class Importer:
         self.errors = sys.stderr if errors is None else errors  # bound per call, not at import
         self.progress = progress  # None: a bar only when stderr is a terminal
 
-    def import_paths(self, paths: list[Path], *, published: str | None = None) -> ImportReport:
+    def import_paths(self, paths: list[Path], *, published: str | None = None,
+                     page_id: str | None = None) -> ImportReport:
+        """Import `paths`; page-text files get `published` as their date and, for one page
+        file, `page_id` as its id."""
         report = ImportReport()
         batch: list[Article] = []
+        pages: list[tuple[str, str]] = []  # the batch's pages, reported once it is stored
         for path in paths:
-            for result in self._read(path, published):
+            for result in self._read(path, published, page_id):
                 if isinstance(result, Rejection):
                     report.rejected += 1
                     for error in result.errors:
                         print(f"{result.where}: {error}", file=self.errors)
                     continue
+                if isinstance(result, PageArticle):
+                    pages.append((str(path), result.article.id))
+                    result = result.article
                 batch.append(result)
                 if len(batch) >= BATCH_SIZE:
-                    self._flush(batch, report)
-        self._flush(batch, report)
+                    self._flush(batch, pages, report)
+        self._flush(batch, pages, report)
         log.info("import: %s", report)
         return report
 
-    def _flush(self, batch: list[Article], report: ImportReport) -> None:
+    def _flush(self, batch: list[Article], pages: list[tuple[str, str]],
+               report: ImportReport) -> None:
         if batch:
             try:
                 self.store.upsert(batch)  # one transaction: the whole batch or none of it
             except SQLAlchemyError as exc:
                 raise ImportFailed(report, exc) from exc
             report.accepted += len(batch)
+            report.pages += pages
             batch.clear()
+            pages.clear()
 
     def _parse(self, doc: object) -> Article:
         return parse_article(doc, origin=self.settings.origin, timezone=self.settings.timezone)
 
-    def _read(self, path: Path, published: str | None) -> Iterator[Article | Rejection]:
+    def _read(self, path: Path, published: str | None,
+              page_id: str | None) -> Iterator[Article | PageArticle | Rejection]:
         try:
             is_page = path.suffix.lower() == ".txt" or (
                 path.suffix.lower() not in (".jsonl", ".json", ".ndjson")
                 and looks_like_page_text(_head(path))
             )
             if is_page:
-                yield self._read_page(path, published)
+                yield self._read_page(path, published, page_id or page_key(path.stem))
+            elif page_id is not None:
+                yield Rejection(str(path), [FieldError(
+                    "(file)", "--id names a page-text file's article; JSON Lines carry ids")])
             else:
                 yield from self._read_jsonl(path)
         except OSError as exc:
             yield Rejection(str(path), [FieldError("(file)", exc.strerror or str(exc))])
 
-    def _read_page(self, path: Path, published: str | None) -> Article | Rejection:
+    def _read_page(self, path: Path, published: str | None,
+                   page_id: str | None) -> PageArticle | Rejection:
         try:
             text = path.read_text(encoding="utf-8-sig")
-            return self._parse(parse_page(text, published=published, source=str(path)))
+            doc = parse_page(text, published=published, source=str(path), article_id=page_id)
+            return PageArticle(self._parse(doc))
         except UnicodeDecodeError as exc:
             return Rejection(str(path), [FieldError("(file)", f"not UTF-8: {exc.reason}")])
         except DocumentError as exc:

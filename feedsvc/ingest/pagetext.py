@@ -5,7 +5,9 @@ the headline, photo captions with "(Photo by …)" credits, paragraphs, "Read Mo
 links were lost, and the site footer. `parse_page` turns such a page into the raw article document
 that `parse_article` validates, so both import formats go through the same rules. The page carries
 no date, no URL and no id: the caller gives `published`, the URL is built from section and
-headline, and the id is a hash of the content so importing the same page again is an update.
+headline. The id is the caller's (`feedsvc import --id`), else the key the page dump's file name
+carries (`000_780554462f59e82e.txt`), so that an edited page updates its article; else a hash of
+the content, so that importing the same page again is an update.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ _NBSP_END = re.compile(r"\xa0\s*$")  # the page dump leaves it after captions an
 _READ_MORE = re.compile(r"^read more\s*:?$", re.IGNORECASE)
 _FOOTER = re.compile(r"\balternate addresses\s*:?$", re.IGNORECASE)
 _ROKU_LINE = re.compile(r"\bRoku$")
+# The page dumps' file names: a sequence number and the page's key (hexadecimal).
+_KEYED_NAME = re.compile(r"^\d+_([0-9a-fA-F]{8,64})$")
 
 
 def looks_like_page_text(text: str) -> bool:
@@ -38,8 +42,17 @@ def looks_like_page_text(text: str) -> bool:
     return bool(start) and start[0] not in "{["
 
 
-def parse_page(text: str, *, published: str | None, source: str = "<page>") -> dict:
-    """Turn one page into a raw article document; raise `DocumentError` if it is not usable."""
+def page_key(stem: str) -> str | None:
+    """The key a page dump's file name carries (`000_780554462f59e82e` -> `780554462f59e82e`),
+    or None."""
+    match = _KEYED_NAME.match(stem)
+    return match.group(1) if match else None
+
+
+def parse_page(text: str, *, published: str | None, source: str = "<page>",
+               article_id: str | None = None) -> dict:
+    """Turn one page into a raw article document; raise `DocumentError` if it is not usable.
+    Without `article_id` the id is derived from the content."""
     blocks = _without_footer(_blocks(text))
     errors = []
     names = _breadcrumb(blocks[0]) if blocks else None
@@ -64,11 +77,12 @@ def parse_page(text: str, *, published: str | None, source: str = "<page>") -> d
 
     body = _body(blocks[1:], title)
     section = "/".join(names)
-    digest = hashlib.sha256("\n".join([section, title, *body]).encode()).hexdigest()
-    doc_id = "page-" + digest[:16]
+    if article_id is None:
+        digest = hashlib.sha256("\n".join([section, title, *body]).encode()).hexdigest()
+        article_id = "page-" + digest[:16]
     doc = {
-        "id": doc_id,
-        "url": f"/{section_slug(names)}/{slugify(title) or doc_id}",
+        "id": article_id,
+        "url": f"/{section_slug(names)}/{slugify(title) or slugify(article_id)}",
         "section": section,
         "title": title,
         "published": published,
