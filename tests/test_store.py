@@ -222,3 +222,15 @@ def test_published_between_finds_embargoed_articles_coming_due(db):
     start = datetime(2030, 1, 1, 9, tzinfo=UTC)
     assert db.published_between(start, start + timedelta(hours=1)) == ["news/iran"]
     assert db.published_between(start + timedelta(hours=1), start + timedelta(hours=2)) == []
+
+
+def test_next_published_after_is_when_the_next_embargo_ends(db):
+    db.upsert([art("due", "News/Iran", published="2030-01-01T10:00:00.250000Z"),
+               art("later", "World", published="2030-01-02T10:00:00Z"),
+               art("deleted", "World", published="2030-01-01T09:30:00Z", status="deleted"),
+               art("past", "World", published="2020-01-01T10:00:00Z")])
+    start = datetime(2030, 1, 1, 9, tzinfo=UTC)
+    assert db.next_published_after(start) == datetime(2030, 1, 1, 10, 0, 0, 250000, tzinfo=UTC)
+    assert db.next_published_after(datetime(2030, 1, 1, 10, 0, 0, 250000, tzinfo=UTC)) == \
+        datetime(2030, 1, 2, 10, tzinfo=UTC)
+    assert db.next_published_after(datetime(2030, 1, 2, 10, tzinfo=UTC)) is None

@@ -1,6 +1,7 @@
 """The scheduler process (and the one inside `feedsvc serve`): APScheduler jobs for the
 incremental refresh, the full rebuild and the leader lease, plus refreshes triggered at once
-by imports. Only the leader refreshes; refreshes never overlap within a process."""
+by imports and a one-shot refresh at the end of the next embargo. Only the leader refreshes;
+refreshes never overlap within a process."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ class RefreshService:
 
     def keep_lead(self) -> None:
         """Renew the lease, or take it when its holder is gone; a new leader catches up at
-        once with what changed while nobody led."""
+        once with what changed while nobody led (and that refresh arms the embargo job)."""
         was_leading, self._leading = self._leading, self.leader.hold()
         if self._leading and not was_leading:
             self.trigger()
@@ -85,16 +86,32 @@ class RefreshService:
             if not self.leader.hold():
                 return
             try:
+                started = datetime.now(UTC)
                 if kind == "full":
                     self.refresher.full()
                 else:
                     self.refresher.incremental()
+                self._arm_embargo(started)
             except Exception as exc:
                 outage = describe_outage(exc)
                 if outage is None:
                     log.exception("%s refresh failed", kind)
                 else:
                     log.error("%s refresh failed, %s", kind, outage)
+
+    def _arm_embargo(self, since: datetime) -> None:
+        """Schedule a one-shot refresh when the next embargo after `since` ends, so that an
+        embargoed article appears on its second, not at the next interval refresh. Re-armed
+        after every refresh: an import may bring an earlier embargo, the refresh at one
+        embargo's end arms the next, and a new leader's first refresh arms it in its process.
+        `since` is when the refresh began: an embargo that ended during it is due at once."""
+        due = self.refresher.store.next_published_after(since)
+        if due is None:
+            if self.scheduler.get_job("embargo"):
+                self.scheduler.remove_job("embargo")
+            return
+        self.scheduler.add_job(self.refresh, "date", run_date=due, args=["incremental"],
+                               id="embargo", replace_existing=True, misfire_grace_time=None)
 
     def shutdown(self) -> None:
         if self.listener:

@@ -1,9 +1,9 @@
 """Reads and writes of the source store; the only module that speaks SQL.
 
 Writes (imports) go to the primary. The refresh's reads (`newest`, `changed_since`,
-`published_between`, `section_names`) go to a read replica when one is configured: a replica
-that lags is a late commit to the refresh, which its overlap window (`scheduler.change_overlap`)
-covers, so the lag must stay well under it.
+`published_between`, `next_published_after`, `section_names`) go to a read replica when one is
+configured: a replica that lags is a late commit to the refresh, which its overlap window
+(`scheduler.change_overlap`) covers, so the lag must stay well under it.
 """
 
 from __future__ import annotations
@@ -233,6 +233,16 @@ class Store:
         )
         with self.reader.connect() as conn:
             return list(conn.execute(query).scalars())
+
+    def next_published_after(self, after: datetime) -> datetime | None:
+        """The earliest publication time later than `after` (when the next embargo ends), or
+        None when no article is embargoed past it. One lookup on the site feed's membership
+        index."""
+        query = select(func.min(feed_items.c.published)).where(
+            feed_items.c.feed == "", feed_items.c.published > _naive_utc(after))
+        with self.reader.connect() as conn:
+            found = conn.execute(query).scalar_one()
+        return _aware(found) if found is not None else None
 
     def section_names(self) -> dict[str, str]:
         """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""
