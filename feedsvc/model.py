@@ -16,6 +16,16 @@ VideoType = Literal["mp4", "hls", "dash"]
 VideoQuality = Literal["SD", "HD", "FHD", "UHD"]
 
 
+def updated_as_of(published: datetime, updated: datetime, now: datetime) -> datetime:
+    """`updated`, or `published` if `updated` is later than both `now` and `published`.
+
+    A change dated ahead of the clock (`9999-12-31T23:59:59Z`: a CMS bug, or a hostile import)
+    would date the feeds ahead of every later change, and conditional GETs would answer 304
+    forever (RFC 9110 §8.8.2.1: no Last-Modified later than the response's Date). The import
+    and the renderers apply the same rule, so an item shows the same date either way."""
+    return published if updated > max(now, published) else updated
+
+
 @dataclass(frozen=True, slots=True)
 class Image:
     url: str

@@ -25,6 +25,7 @@ from feedsvc.model import (
     lower_origin,
     slugify,
     split_section,
+    updated_as_of,
 )
 
 MAX_ID = 200
@@ -104,6 +105,18 @@ class FieldError:
         return f"{self.field}: {self.reason}"
 
 
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    """Odd but legitimate data kept in a normalised form: the importer logs it with its file
+    and line, so that an operator can fix the source."""
+
+    field: str
+    change: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.change}"
+
+
 class DocumentError(ValueError):
     """An article document broke the contract; `errors` names each field and why."""
 
@@ -113,15 +126,20 @@ class DocumentError(ValueError):
 
 
 class _Checker:
-    """Collects errors while reading fields, so all of a document's problems are reported."""
+    """Collects errors while reading fields, so all of a document's problems are reported, and
+    the normalisations made, so each can be logged."""
 
     def __init__(self, origin: str, timezone: tzinfo):
         self.origin = origin.rstrip("/")
         self.timezone = timezone
         self.errors: list[FieldError] = []
+        self.notes: list[Normalised] = []
 
     def fail(self, field: str, reason: str) -> None:
         self.errors.append(FieldError(field, reason))
+
+    def note(self, field: str, change: str) -> None:
+        self.notes.append(Normalised(field, change))
 
     def text(
         self, value: Any, field: str, *, limit: int, required: bool = True, single_line=False
@@ -305,11 +323,14 @@ class _Checker:
         return RelatedLink(title=title.strip(), url=url) if title and url else None
 
 
-def parse_article(doc: Any, *, origin: str, timezone: tzinfo) -> Article:
+def parse_article(doc: Any, *, origin: str, timezone: tzinfo, now: datetime | None = None,
+                  notes: list[Normalised] | None = None) -> Article:
     """Validate one decoded JSON value against design §2; raise `DocumentError` on any problem.
 
     Relative URLs are resolved on the canonical `origin`; date-times without an offset are read
-    in the site's `timezone`. Unknown fields are ignored so publishers can add their own.
+    in the site's `timezone`. Unknown fields are ignored so publishers can add their own. Odd
+    but legitimate values are normalised (an `updated` later than `now` and `published`
+    becomes `published`), each change appended to `notes` when given.
     """
     if not isinstance(doc, dict):
         raise DocumentError([FieldError("(line)", "must be a JSON object")])
@@ -337,6 +358,14 @@ def parse_article(doc: Any, *, origin: str, timezone: tzinfo) -> Article:
     if c.errors:
         raise DocumentError(c.errors)
     assert article_id and url and title and published and status  # guaranteed when no errors
+    if updated is not None:
+        kept = updated_as_of(published, updated, now or datetime.now(UTC))
+        if kept != updated:
+            c.note("updated", f"{doc['updated']} is in the future; kept as the published time, "
+                              f"{kept.isoformat()}")
+            updated = kept
+    if notes is not None:
+        notes.extend(c.notes)
     return Article(
         id=article_id,
         url=url,

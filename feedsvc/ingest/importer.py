@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from feedsvc.config import Settings
-from feedsvc.ingest.document import DocumentError, FieldError, parse_article
+from feedsvc.ingest.document import DocumentError, FieldError, Normalised, parse_article
 from feedsvc.ingest.pagetext import looks_like_page_text, page_key, parse_page
 from feedsvc.model import Article
 from feedsvc.store import Store
@@ -113,8 +113,14 @@ class Importer:
             batch.clear()
             pages.clear()
 
-    def _parse(self, doc: object) -> Article:
-        return parse_article(doc, origin=self.settings.origin, timezone=self.settings.timezone)
+    def _parse(self, doc: object, where: str) -> Article:
+        """`doc` validated; each normalisation is logged as `where: field: change`."""
+        notes: list[Normalised] = []
+        article = parse_article(doc, origin=self.settings.origin,
+                                timezone=self.settings.timezone, notes=notes)
+        for note in notes:
+            log.warning("%s: %s", where, note)
+        return article
 
     def _read(self, path: Path, published: str | None,
               page_id: str | None) -> Iterator[Article | PageArticle | Rejection]:
@@ -138,7 +144,7 @@ class Importer:
         try:
             text = path.read_text(encoding="utf-8-sig")
             doc = parse_page(text, published=published, source=str(path), article_id=page_id)
-            return PageArticle(self._parse(doc))
+            return PageArticle(self._parse(doc, str(path)))
         except UnicodeDecodeError as exc:
             return Rejection(str(path), [FieldError("(file)", f"not UTF-8: {exc.reason}")])
         except DocumentError as exc:
@@ -170,7 +176,7 @@ class Importer:
                                                                  f"column {exc.colno}")])
                     continue
                 try:
-                    yield self._parse(doc)
+                    yield self._parse(doc, where)
                 except DocumentError as exc:
                     yield Rejection(where, exc.errors)
 

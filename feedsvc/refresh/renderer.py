@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from feedsvc.cache import FeedCache, FeedKey, RenderedFeed
 from feedsvc.config import Settings
-from feedsvc.model import Article
+from feedsvc.model import Article, updated_as_of
 from feedsvc.refresh.metrics import FEED_RENDERS
 from feedsvc.render.catalog import FeedSpec, build_catalog
 from feedsvc.render.context import EPOCH
 from feedsvc.render.documents import FeedDocuments
 from feedsvc.render.formats import FORMATS, SITE_DOCUMENTS
-from feedsvc.render.items import Item, prepare
+from feedsvc.render.items import Item, as_of, prepare
 from feedsvc.store import Store
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,9 @@ class FeedRenderer:
             return self._render(spec, now)
 
     def _render(self, spec: FeedSpec, now: datetime | None) -> dict[FeedKey, RenderedFeed]:
+        now = now or datetime.now(UTC)
         articles = self.store.newest(spec.path, self.settings.items_per_feed, now)
-        items = [item for item in map(_prepare_or_skip, articles) if item is not None]
+        items = [as_of(item, now) for item in map(_prepare_or_skip, articles) if item is not None]
         updated = max((i.updated for i in items), default=EPOCH)
         return {
             FeedKey(spec.path, fmt.filename, address): RenderedFeed.of(body, fmt.content_type,
@@ -68,8 +69,9 @@ class FeedRenderer:
         """The site documents (OPML, index page, address list) on every address; they change
         when the site feed does."""
         catalog = catalog or self.catalog()
-        newest = self.store.newest("", 1)
-        updated = max((a.updated for a in newest), default=EPOCH)
+        now = datetime.now(UTC)
+        newest = self.store.newest("", 1, now)
+        updated = max((updated_as_of(a.published, a.updated, now) for a in newest), default=EPOCH)
         entries = {}
         for origin in self.settings.addresses:
             for document in SITE_DOCUMENTS.values():

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from feedsvc.model import Article, Image, RelatedLink, Video, VideoType
+from feedsvc.model import Article, Image, RelatedLink, Video, VideoType, updated_as_of
 from feedsvc.render.text import sanitize_html, summary_from_body, xml_safe
 
 SUMMARY_LENGTH = 300
@@ -75,6 +75,13 @@ class Item:
     images: tuple[Image, ...]
     videos: tuple[Video, ...]
     related: tuple[RelatedLink, ...]
+
+
+def as_of(item: Item, now: datetime) -> Item:
+    """`item` as rendered at `now`: a change dated ahead of the clock shows as its publication
+    (feedsvc.model.updated_as_of), so no feed date is later than the render."""
+    updated = updated_as_of(item.published, item.updated, now)
+    return item if updated == item.updated else dataclasses.replace(item, updated=updated)
 
 
 def prepare(article: Article) -> Item:
