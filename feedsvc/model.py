@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 ArticleStatus = Literal["published", "deleted"]
 VideoType = Literal["mp4", "hls", "dash"]
@@ -164,6 +165,18 @@ def ancestor_paths(path: str) -> list[str]:
 
 
 _URL_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*(?=[/?#]|$)")
+
+
+# Characters RFC 3986 allows in a URI (reserved, unreserved and '%' of existing escapes).
+_URI_SAFE = ":/?#[]@!$&'()*+,;=-._~%"
+
+
+def as_uri(url: str) -> str:
+    """`url` with non-ASCII and other characters outside RFC 3986 percent-encoded (UTF-8), as
+    RFC 3987 §3.1 maps an IRI to a URI (space and `"<>\\^`{|}` too; existing escapes kept):
+    publishers' URLs carry spaces and Cyrillic or Persian path segments, section slugs may
+    be IRIs, and JSON `uri` fields must not carry either raw. The host is left as it is."""
+    return quote(url, safe=_URI_SAFE)
 
 
 def lower_origin(url: str) -> str:

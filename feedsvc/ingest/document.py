@@ -8,11 +8,15 @@ first, so a publisher can fix a line in one go.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from html import escape
 from typing import Any, get_args
 from urllib.parse import urlsplit
+
+import idna
 
 from feedsvc.model import (
     Article,
@@ -22,6 +26,7 @@ from feedsvc.model import (
     Video,
     VideoQuality,
     VideoType,
+    as_uri,
     lower_origin,
     slugify,
     split_section,
@@ -29,7 +34,11 @@ from feedsvc.model import (
 )
 
 MAX_ID = 200
-MAX_TITLE = 1_000
+# A title up to this long is kept (refused beyond: a hostile size); one longer than
+# TITLE_LENGTH is shown shortened at a word with "…" (feed readers and Roku show a line or
+# two, Google News about 110 characters), and an article's full title opens its body.
+MAX_TITLE = 10_000
+TITLE_LENGTH = 300
 MAX_SUMMARY = 10_000
 MAX_BODY = 2_000_000
 MAX_LIST = 100
@@ -162,6 +171,21 @@ class _Checker:
             return None
         return _SURROGATE.sub("", value)
 
+    def title(self, value: Any, field: str) -> tuple[str | None, str | None]:
+        """(the title as shown, the full title if that is shortened)."""
+        text = self.text(value, field, limit=MAX_TITLE)
+        if text is None:
+            return None, None
+        text = text.strip()
+        if len(text) <= TITLE_LENGTH:
+            return text, None
+        shown = textwrap.shorten(text, TITLE_LENGTH, placeholder="…")
+        if shown == "…":  # no space to cut at: a script written without them
+            shown = text[:TITLE_LENGTH - 1] + "…"
+        self.note(field, f"is {len(text)} characters long: shown as its first {len(shown)} "
+                         f"(the limit is {TITLE_LENGTH}), cut at a word")
+        return shown, text
+
     def html(self, value: Any, field: str, *, limit: int) -> str | None:
         text = self.text(value, field, limit=limit, required=False)
         if text is None:
@@ -180,11 +204,8 @@ class _Checker:
         if text is None:
             return None
         text = text.strip()
-        if _SPACE.search(text):
-            self.fail(field, "must not contain white space")
-            return None
         if text.startswith("/") and not text.startswith("//"):
-            return self.origin + text
+            return self._as_uri(self.origin + text, field, text)
         try:
             parts = urlsplit(text)
         except ValueError as exc:  # e.g. an unclosed IPv6 bracket
@@ -193,7 +214,29 @@ class _Checker:
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             self.fail(field, "must be an http(s) URL or a path starting with '/'")
             return None
-        return lower_origin(text)
+        if _SPACE.search(parts.netloc):
+            self.fail(field, "must not contain white space in its host")
+            return None
+        netloc = parts.netloc
+        if not netloc.isascii():  # an internationalised host name: its IDNA (punycode) form
+            user, at, host = netloc.rpartition("@")
+            host, colon, port = host.partition(":")
+            try:
+                host = idna.encode(host, uts46=True).decode("ascii")
+            except idna.IDNAError as exc:
+                self.fail(field, f"{parts.hostname!r} is not a host name ({exc})")
+                return None
+            netloc = f"{user}{at}{host}{colon}{port}"
+        start = len(parts.scheme) + 3  # after "scheme://"
+        return self._as_uri(text[:start] + netloc + text[start + len(parts.netloc):], field,
+                            text)
+
+    def _as_uri(self, url: str, field: str, given: str) -> str:
+        """`url` as a URI (RFC 3987 §3.1), with a note when that changed what was `given`."""
+        uri = lower_origin(as_uri(url))
+        if as_uri(url) != url:
+            self.note(field, f"{given} is not a URI: kept as {uri} (RFC 3987 §3.1)")
+        return uri
 
     def timestamp(self, value: Any, field: str, *, required: bool = True) -> datetime | None:
         text = self.text(value, field, limit=40, required=required, single_line=True)
@@ -318,9 +361,9 @@ class _Checker:
         return video if url else None
 
     def related(self, item: dict[str, Any], where: str) -> RelatedLink | None:
-        title = self.text(item.get("title"), f"{where}.title", limit=MAX_TITLE)
+        title, _ = self.title(item.get("title"), f"{where}.title")
         url = self.url(item.get("url"), f"{where}.url")
-        return RelatedLink(title=title.strip(), url=url) if title and url else None
+        return RelatedLink(title=title, url=url) if title and url else None
 
 
 def parse_article(doc: Any, *, origin: str, timezone: tzinfo, now: datetime | None = None,
@@ -338,7 +381,7 @@ def parse_article(doc: Any, *, origin: str, timezone: tzinfo, now: datetime | No
     article_id = c.text(doc.get("id"), "id", limit=MAX_ID, single_line=True)
     url = c.url(doc.get("url"), "url")
     section = c.section(doc.get("section"))
-    title = c.text(doc.get("title"), "title", limit=MAX_TITLE)
+    title, full_title = c.title(doc.get("title"), "title")
     published = c.timestamp(doc.get("published"), "published")
     updated = c.timestamp(doc.get("updated"), "updated", required=False)
     summary = c.text(doc.get("summary"), "summary", limit=MAX_SUMMARY, required=False)
@@ -364,13 +407,15 @@ def parse_article(doc: Any, *, origin: str, timezone: tzinfo, now: datetime | No
             c.note("updated", f"{doc['updated']} is in the future; kept as the published time, "
                               f"{kept.isoformat()}")
             updated = kept
+    if full_title is not None:  # kept whole where readers show it: atop the content
+        body = f'<p class="full-title">{escape(full_title, quote=False)}</p>{body or ""}'
     if notes is not None:
         notes.extend(c.notes)
     return Article(
         id=article_id,
         url=url,
         section=section,
-        title=title.strip(),
+        title=title,
         published=published,
         updated=updated or published,
         summary=summary.strip() if summary and summary.strip() else None,

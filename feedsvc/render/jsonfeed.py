@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from feedsvc.model import Video
+from feedsvc.model import Video, as_uri
 from feedsvc.render.context import FeedContext, rfc3339
 from feedsvc.render.items import Item, video_type
-from feedsvc.render.links import as_uri
 
 VERSION = "https://jsonfeed.org/version/1.1"
 

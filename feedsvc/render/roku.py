@@ -16,10 +16,9 @@ import re
 import uuid
 from typing import Any
 
-from feedsvc.model import Video, section_slug
+from feedsvc.model import Video, as_uri, section_slug
 from feedsvc.render.context import FeedContext, rfc3339
 from feedsvc.render.items import Item, video_kind
-from feedsvc.render.links import as_uri
 from feedsvc.render.mirrors import Mirrors
 from feedsvc.render.text import shorten
 
