@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ import lxml.etree
 import lxml.html
 import pytest
 
-from feedsvc.ingest.document import DocumentError, parse_article
+from feedsvc.ingest.document import DocumentError, Normalised, parse_article
 from feedsvc.ingest.pagetext import looks_like_page_text, parse_page
 from feedsvc.render.items import prepare
 
@@ -191,3 +192,14 @@ def test_long_first_paragraph_summary_is_cut_at_a_word():
     assert len(summary) <= 300
     assert words.startswith(summary[:-1] + " ")
     assert "Roku" not in doc["body"]
+
+
+def test_a_page_url_is_a_uri_so_importing_it_notes_nothing():
+    """Slugs keep non-ASCII letters; the page's URL is written percent-encoded, so the import
+    logs no normalisation of a URL the publisher never wrote."""
+    page = "اخبار / ایران\n\nپوتین و اردوغان دیدار کردند\n\nیک بند.\n"
+    notes: list[Normalised] = []
+    article = parse_article(parse_page(page, published="2024-01-01T00:00:00Z"), origin=ORIGIN,
+                            timezone=TEHRAN, notes=notes)
+    assert article.url.isascii() and notes == []
+    assert urllib.parse.unquote(article.url).endswith("/پوتین-و-اردوغان-دیدار-کردند")

@@ -233,10 +233,10 @@ class _Checker:
 
     def _as_uri(self, url: str, field: str, given: str) -> str:
         """`url` as a URI (RFC 3987 §3.1), with a note when that changed what was `given`."""
-        uri = lower_origin(as_uri(url))
-        if as_uri(url) != url:
-            self.note(field, f"{given} is not a URI: kept as {uri} (RFC 3987 §3.1)")
-        return uri
+        uri = as_uri(url)
+        if uri != url:
+            self.note(field, f"{given} is not a URI: kept as {lower_origin(uri)} (RFC 3987 §3.1)")
+        return lower_origin(uri)
 
     def timestamp(self, value: Any, field: str, *, required: bool = True) -> datetime | None:
         text = self.text(value, field, limit=40, required=required, single_line=True)

@@ -17,7 +17,7 @@ import re
 from html import escape
 
 from feedsvc.ingest.document import MAX_SECTION_DEPTH, DocumentError, FieldError
-from feedsvc.model import section_slug, slugify, split_section
+from feedsvc.model import as_uri, section_slug, slugify, split_section
 
 MAX_HEADLINE = 300  # a longer second block is a paragraph: the page has no headline
 MAX_CRUMB = 40  # a breadcrumb names sections, a few words each
@@ -82,7 +82,8 @@ def parse_page(text: str, *, published: str | None, source: str = "<page>",
         article_id = "page-" + digest[:16]
     doc = {
         "id": article_id,
-        "url": f"/{section_slug(names)}/{slugify(title) or slugify(article_id)}",
+        # slugs keep non-ASCII letters: the path is written as the URI it stands for
+        "url": as_uri(f"/{section_slug(names)}/{slugify(title) or slugify(article_id)}"),
         "section": section,
         "title": title,
         "published": published,
