@@ -182,8 +182,8 @@ class _Checker:
         shown = textwrap.shorten(text, TITLE_LENGTH, placeholder="…")
         if shown == "…":  # no space to cut at: a script written without them
             shown = text[:TITLE_LENGTH - 1] + "…"
-        self.note(field, f"is {len(text)} characters long: shown as its first {len(shown)} "
-                         f"(the limit is {TITLE_LENGTH}), cut at a word")
+        self.note(field, f"is {len(text)} characters long, over the {TITLE_LENGTH} shown: "
+                         f"shortened to {len(shown)} with '…'")
         return shown, text
 
     def html(self, value: Any, field: str, *, limit: int) -> str | None:
