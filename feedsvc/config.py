@@ -1,4 +1,5 @@
-"""Configuration (design §6): one TOML file, validated in one typed place, overridden by env vars.
+"""Configuration (docs/contracts.md): one TOML file, validated in one typed place, overridden by
+env vars.
 
 The options are a table (`_OPTIONS`) of key, type, default and check, in the manner of
 Miniflux: adding an option is one row, and every error names the dotted key and the reason.
