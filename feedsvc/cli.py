@@ -42,6 +42,13 @@ def main(ctx: click.Context, config: str | None, log_level: str) -> None:
     ctx.obj = {"config": config}
 
 
+def _port_option(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Checked before anything is loaded; one line, like every other start failure."""
+    if value is not None and not 0 < value < 65536:
+        raise click.ClickException(f"--port {value} is not a TCP port (1-65535)")
+    return value
+
+
 @main.command("check-config")
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
@@ -129,7 +136,8 @@ def scheduler(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: web.host).")
-@click.option("--port", type=int, default=None, help="Port (default: $PORT, else web.port).")
+@click.option("--port", type=int, default=None, callback=_port_option,
+              help="Port (default: $PORT, else web.port).")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Web server and scheduler in one process, on the configured store and cache."""
@@ -138,7 +146,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: web.host).")
-@click.option("--port", type=int, default=None, help="Port (default: $PORT, else web.port).")
+@click.option("--port", type=int, default=None, callback=_port_option,
+              help="Port (default: $PORT, else web.port).")
 @click.pass_context
 def demo(ctx: click.Context, host: str | None, port: int | None) -> None:
     """`serve` on a fresh embedded store loaded with the sample articles."""

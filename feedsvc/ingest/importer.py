@@ -7,7 +7,6 @@ A store that refuses a write stops the import (ImportFailed) with whole batches 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -24,7 +23,6 @@ from feedsvc.ingest.pagetext import looks_like_page_text, parse_page
 from feedsvc.model import Article
 from feedsvc.store import Store
 
-log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 # The longest valid article (a 2,000,000-character body, \u-escaped at 6 bytes each, with its
 # other fields) fits well within this; a longer line is refused unread, so one line of a
@@ -50,7 +48,7 @@ class ImportFailed(Exception):
         super().__init__(
             f"the store refused a write ({getattr(cause, 'orig', None) or cause}); "
             f"{report.accepted} articles were imported before it, in whole batches of "
-            f"{BATCH_SIZE}; the batch that failed and the rest of the input were not")
+            f"{BATCH_SIZE}; the batch that failed and the lines after it were not imported")
         self.report = report
 
 
@@ -82,8 +80,7 @@ class Importer:
                 if len(batch) >= BATCH_SIZE:
                     self._flush(batch, report)
         self._flush(batch, report)
-        log.info("import: %s", report)
-        return report
+        return report  # the caller says it: once, where its user looks
 
     def _flush(self, batch: list[Article], report: ImportReport) -> None:
         if batch:
@@ -136,13 +133,12 @@ class Importer:
                 if not raw.strip():
                     continue
                 try:
-                    doc = json.loads(raw)
+                    doc = json.loads(raw.rstrip())  # a line break would be the error's place
                 except UnicodeDecodeError as exc:
                     yield Rejection(where, [FieldError("(line)", f"not UTF-8: {exc.reason}")])
                     continue
                 except json.JSONDecodeError as exc:
-                    yield Rejection(where, [FieldError("(line)", f"not JSON: {exc.msg} at "
-                                                                 f"column {exc.colno}")])
+                    yield Rejection(where, [FieldError("(line)", _json_error(exc))])
                     continue
                 try:
                     yield self._parse(doc)
@@ -165,6 +161,13 @@ def _lines(fh: BinaryIO) -> Iterator[bytes | int]:
         while (chunk := fh.readline(_CHUNK)) and not chunk.endswith(b"\n"):
             length += len(chunk)
         yield length + len(chunk)
+
+
+def _json_error(exc: json.JSONDecodeError) -> str:
+    """Where the line went wrong; a line cut short says so, with the column it ends at."""
+    if exc.pos >= len(exc.doc):
+        return f"not JSON: the line ends at column {len(exc.doc)} before the JSON does ({exc.msg})"
+    return f"not JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
 
 
 def _head(path: Path) -> str:
