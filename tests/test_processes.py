@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -191,3 +192,30 @@ def test_the_web_stops_on_sigterm_even_while_a_worker_starts(spawn, tmp_path, re
     finally:  # should this fail, no worker is left serving
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker, signal.SIGKILL)
+
+
+def _wait_for_log(spawn, process, pattern: str, seconds: float = 15) -> re.Match:
+    deadline = time.monotonic() + seconds
+    while not (found := re.search(pattern, spawn.log(process))):
+        assert time.monotonic() < deadline, f"no {pattern!r} in:\n{spawn.log(process)}"
+        time.sleep(0.1)
+    return found
+
+
+def test_schedulers_say_who_leads_who_stands_by_and_when_the_lead_moves(spawn, tmp_path,
+                                                                       redis_prefix):
+    service = Service.deploy(spawn, tmp_path, redis_url=REDIS_URL, prefix=redis_prefix,
+                             database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+                             leader_lease=3)
+    first = service.scheduler()
+    leader = _wait_for_log(spawn, first, r"INFO \S+: scheduler (\S+) takes the lead").group(1)
+    assert re.fullmatch(rf"{re.escape(socket.gethostname())}:{first.pid}:\w+", leader), leader
+    second = service.scheduler()
+    standby = _wait_for_log(spawn, second,
+                            rf"INFO \S+: scheduler (\S+) stands by: {re.escape(leader)} leads")
+    assert standby.group(1) != leader
+    first.terminate()
+    assert first.wait(15) == 0
+    _wait_for_log(spawn, first, rf"INFO \S+: scheduler {re.escape(leader)} gives up the lead")
+    _wait_for_log(spawn, second,
+                  rf"INFO \S+: scheduler {re.escape(standby.group(1))} takes the lead", 10)
