@@ -6,16 +6,16 @@ A store that refuses a write stops the import (ImportFailed) with whole batches 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
-from tqdm import tqdm
 
 from feedsvc.config import Settings
 from feedsvc.ingest.document import DocumentError, FieldError, parse_article
@@ -118,18 +118,15 @@ class Importer:
 
     def _read_jsonl(self, path: Path) -> Iterator[Article | Rejection]:
         size = os.path.getsize(path)
-        with open(path, "rb") as fh, tqdm(
-            total=size, unit="B", unit_scale=True, desc=path.name, file=sys.stderr,
-            disable=self._bar_disabled(size), mininterval=0.5,
-        ) as bar:
+        with open(path, "rb") as fh, self._progress(path, size) as advance:
             for number, raw in enumerate(_lines(fh), start=1):
                 where = f"{path}:{number}"
                 if isinstance(raw, int):
-                    bar.update(raw)
+                    advance(raw)
                     yield Rejection(where, [FieldError("(line)", f"is {raw} bytes long, the "
                                                                  f"limit is {MAX_LINE_BYTES}")])
                     continue
-                bar.update(len(raw))
+                advance(len(raw))
                 if not raw.strip():
                     continue
                 try:
@@ -144,6 +141,19 @@ class Importer:
                     yield self._parse(doc)
                 except DocumentError as exc:
                     yield Rejection(where, exc.errors)
+
+    @contextlib.contextmanager
+    def _progress(self, path: Path, size: int) -> Iterator[Callable[[int], object]]:
+        """`advance(bytes read)`; tqdm is loaded only when its bar is shown (every module
+        loaded delays each small import: bench/import_startup.py)."""
+        if self._bar_disabled(size):
+            yield lambda _bytes: None
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, file=sys.stderr,
+                  mininterval=0.5) as bar:
+            yield bar.update
 
     def _bar_disabled(self, size: int) -> bool:
         if self.progress is None:
