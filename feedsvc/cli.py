@@ -50,10 +50,24 @@ def _port_option(ctx: click.Context, param: click.Parameter, value: int | None) 
 
 
 @main.command("check-config")
+@click.option("--connect", is_flag=True,
+              help="Instead, check that the store, Redis and WebSub hubs answer as needed: one "
+                   "line per check, exit 1 on any failure.")
 @click.pass_context
-def check_config(ctx: click.Context) -> None:
+def check_config(ctx: click.Context, connect: bool) -> None:
     """Validate the configuration and print the effective settings."""
-    click.echo(json.dumps(_settings(ctx).describe(), indent=2, ensure_ascii=False))
+    settings = _settings(ctx)
+    if not connect:
+        click.echo(json.dumps(settings.describe(), indent=2, ensure_ascii=False))
+        return
+    from feedsvc.doctor import checks
+
+    click.echo(f"ok   config: {settings.source}")
+    failed = False
+    for check in checks(settings):
+        click.echo(str(check))
+        failed |= not check.ok
+    ctx.exit(1 if failed else 0)
 
 
 @main.command("import")

@@ -89,9 +89,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, str):
-        # store and Redis URLs: shown, not their secrets
-        return _SENTINEL_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", value))
+        return redact(value)
     return value
+
+
+def redact(url: str) -> str:
+    """A store or Redis URL as it may be shown: without its passwords."""
+    return _SENTINEL_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 _PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
