@@ -168,23 +168,38 @@ def demo(ctx: click.Context, host: str | None, port: int | None) -> None:
     from feedsvc.ingest.importer import Importer
     from feedsvc.store import Store
 
+    settings = _settings(ctx)
+    host, port = host or settings.host, port or settings.port
+    local = _listening_origin(host, port)
     workdir = Path(tempfile.mkdtemp(prefix="feedsvc-demo-"))
     owner = os.getpid()
     try:
+        # The listening address is one more address of the site, so that every link on it
+        # (index, OPML, feeds, items) can be followed locally, rewritten as for a mirror.
         settings = dataclasses.replace(
-            _settings(ctx), database_url=f"sqlite:///{workdir / 'demo.sqlite3'}", redis_url=None
+            settings, database_url=f"sqlite:///{workdir / 'demo.sqlite3'}", redis_url=None,
+            mirrors=tuple(a for a in dict.fromkeys([*settings.mirrors, local])
+                          if a != settings.origin),
         )
         importer = Importer(settings, Store.from_settings(settings))
         report = importer.import_paths(sorted(DEMO_DIR.glob("*.jsonl")))
         report_page = importer.import_paths(sorted(DEMO_DIR.glob("*.txt")),
                                             published=DEMO_PAGE_PUBLISHED)
         log.info("demo store %s: %s, %s", workdir, report, report_page)
+        log.info("demo site on %s/ (its links rewritten to that address)", local)
         _serve(settings, host, port)
     finally:
         # Not in the server's worker: forked from this process, it unwinds this stack too
         # when it exits, while the server may still need the store.
         if os.getpid() == owner:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _listening_origin(host: str, port: int) -> str:
+    """The origin a browser on this machine reaches `host:port` by."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host.lower()}:{port}"
 
 
 def _renderer(settings: Settings):
