@@ -207,7 +207,8 @@ def _wait_for_log(spawn, process, pattern: str, seconds: float = 15) -> re.Match
 
 
 def test_schedulers_say_who_leads_who_stands_by_and_when_the_lead_moves(spawn, tmp_path,
-                                                                       redis_prefix):
+                                                                       redis_prefix,
+                                                                       redis_client):
     service = Service.deploy(spawn, tmp_path, redis_url=REDIS_URL, prefix=redis_prefix,
                              database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
                              leader_lease=3)
@@ -223,6 +224,11 @@ def test_schedulers_say_who_leads_who_stands_by_and_when_the_lead_moves(spawn, t
     _wait_for_log(spawn, first, rf"INFO \S+: scheduler {re.escape(leader)} gives up the lead")
     _wait_for_log(spawn, second,
                   rf"INFO \S+: scheduler {re.escape(standby.group(1))} takes the lead", 10)
+    redis_client.set(f"{redis_prefix}leader", "elsewhere:1:intruder", px=60_000)  # taken away
+    _wait_for_log(spawn, second, rf"WARNING \S+: scheduler {re.escape(standby.group(1))} lost "
+                                 "the lead: elsewhere:1:intruder leads", 5)
+    second.terminate()  # before the prefix's keys are deleted: it would take the lease again
+    assert second.wait(15) == 0
 
 
 def test_the_demo_address_is_one_of_the_site_links_can_be_followed_from_the_index(spawn,

@@ -34,7 +34,7 @@ class LeaderLock:
 
     def hold(self) -> bool:
         """Whether this process leads now: renew the lease if it is ours, else try to take it."""
-        holder = "who knows (Redis did not answer)"
+        holder = "an unknown process"  # when Redis did not say
         try:
             if self._lock.owned():
                 self._lock.reacquire()
