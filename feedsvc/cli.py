@@ -42,11 +42,32 @@ def main(ctx: click.Context, config: str | None, log_level: str) -> None:
     ctx.obj = {"config": config}
 
 
+def _port_option(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Checked before anything is loaded; one line, like every other start failure."""
+    if value is not None and not 0 < value < 65536:
+        raise click.ClickException(f"--port {value} is not a TCP port (1-65535)")
+    return value
+
+
 @main.command("check-config")
+@click.option("--connect", is_flag=True,
+              help="Instead, check that the store, Redis and WebSub hubs answer as needed: one "
+                   "line per check, exit 1 on any failure.")
 @click.pass_context
-def check_config(ctx: click.Context) -> None:
+def check_config(ctx: click.Context, connect: bool) -> None:
     """Validate the configuration and print the effective settings."""
-    click.echo(json.dumps(_settings(ctx).describe(), indent=2, ensure_ascii=False))
+    settings = _settings(ctx)
+    if not connect:
+        click.echo(json.dumps(settings.describe(), indent=2, ensure_ascii=False))
+        return
+    from feedsvc.doctor import checks
+
+    click.echo(f"ok   config: {settings.source}")
+    failed = False
+    for check in checks(settings):
+        click.echo(str(check))
+        failed |= not check.ok
+    ctx.exit(1 if failed else 0)
 
 
 @main.command("import")
@@ -139,7 +160,8 @@ def scheduler(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: web.host).")
-@click.option("--port", type=int, default=None, help="Port (default: $PORT, else web.port).")
+@click.option("--port", type=int, default=None, callback=_port_option,
+              help="Port (default: $PORT, else web.port).")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Web server and scheduler in one process, on the configured store and cache."""
@@ -148,30 +170,46 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: web.host).")
-@click.option("--port", type=int, default=None, help="Port (default: $PORT, else web.port).")
+@click.option("--port", type=int, default=None, callback=_port_option,
+              help="Port (default: $PORT, else web.port).")
 @click.pass_context
 def demo(ctx: click.Context, host: str | None, port: int | None) -> None:
     """`serve` on a fresh embedded store loaded with the sample articles."""
     from feedsvc.ingest.importer import Importer
     from feedsvc.store import Store
 
+    settings = _settings(ctx)
+    host, port = host or settings.host, port or settings.port
+    local = _listening_origin(host, port)
     workdir = Path(tempfile.mkdtemp(prefix="feedsvc-demo-"))
     owner = os.getpid()
     try:
+        # The listening address is one more address of the site, so that every link on it
+        # (index, OPML, feeds, items) can be followed locally, rewritten as for a mirror.
         settings = dataclasses.replace(
-            _settings(ctx), database_url=f"sqlite:///{workdir / 'demo.sqlite3'}", redis_url=None
+            settings, database_url=f"sqlite:///{workdir / 'demo.sqlite3'}", redis_url=None,
+            mirrors=tuple(a for a in dict.fromkeys([*settings.mirrors, local])
+                          if a != settings.origin),
         )
         importer = Importer(settings, Store.from_settings(settings))
         report = importer.import_paths(sorted(DEMO_DIR.glob("*.jsonl")))
         report_page = importer.import_paths(sorted(DEMO_DIR.glob("*.txt")),
                                             published=DEMO_PAGE_PUBLISHED)
         log.info("demo store %s: %s, %s", workdir, report, report_page)
+        log.info("demo site on %s/ (its links rewritten to that address)", local)
         _serve(settings, host, port)
     finally:
         # Not in the server's worker: forked from this process, it unwinds this stack too
         # when it exits, while the server may still need the store.
         if os.getpid() == owner:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _listening_origin(host: str, port: int) -> str:
+    """The origin a browser on this machine reaches `host:port` by."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host.lower()}:{port}"
 
 
 def _renderer(settings: Settings):

@@ -1,4 +1,5 @@
-"""Configuration (design §6): one TOML file, validated in one typed place, overridden by env vars.
+"""Configuration (docs/contracts.md): one TOML file, validated in one typed place, overridden by
+env vars.
 
 The options are a table (`_OPTIONS`) of key, type, default and check, in the manner of
 Miniflux: adding an option is one row, and every error names the dotted key and the reason.
@@ -88,9 +89,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, str):
-        # store and Redis URLs: shown, not their secrets
-        return _SENTINEL_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", value))
+        return redact(value)
     return value
+
+
+def redact(url: str) -> str:
+    """A store or Redis URL as it may be shown: without its passwords."""
+    return _SENTINEL_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 _PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")

@@ -1,4 +1,4 @@
-"""Domain types shared by every stage: the article document (design §2) and sections.
+"""Domain types shared by every stage: the article document (docs/contracts.md) and sections.
 
 They are plain frozen dataclasses so that the store, the renderers and the tests pass the same
 values around without any of them depending on SQLAlchemy, feedgen or Flask.

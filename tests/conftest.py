@@ -24,7 +24,7 @@ from feedsvc.store import Store
 from feedsvc.web import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("FEEDSVC_SHARED", ROOT.parent / "shared"))
+SCHEMAS = ROOT / "tests" / "schemas"  # their sources and licences: SOURCES.md there
 SAMPLE_PAGE = ROOT / "feedsvc" / "demo" / "sample-page.txt"
 DEMO_ARTICLES = ROOT / "feedsvc" / "demo" / "articles.jsonl"
 REDIS_URL = os.environ.get("FEEDSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

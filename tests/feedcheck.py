@@ -1,4 +1,4 @@
-"""Every format we emit, checked by real parsers and the schemas in ../shared/schemas: XML feeds
+"""Every format we emit, checked by real parsers and the schemas in tests/schemas/: XML feeds
 by lxml and feedparser (no bozo) and Atom by the RFC 4287 RELAX NG grammar; JSON Feed and Roku
 by their JSON Schemas with format checking."""
 
@@ -14,15 +14,15 @@ from jsonschema.exceptions import best_match
 from lxml import etree
 from referencing import Registry, Resource
 
-from conftest import SHARED
+from conftest import SCHEMAS
 
-# The footer that links an article on the other addresses on purpose (design §4).
+# The footer that links an article on the other addresses on purpose (docs/contracts.md, "Links").
 MIRROR_FOOTER = re.compile(r'<p class="mirrors">.*?</p>')
 
 
 def schema_path(name: str):
-    path = SHARED / "schemas" / name
-    assert path.is_file(), f"the schema is missing at {path} (set FEEDSVC_SHARED)"
+    path = SCHEMAS / name
+    assert path.is_file(), f"the schema is missing at {path}"
     return path
 
 

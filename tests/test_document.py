@@ -1,4 +1,5 @@
-"""The article document validator (design §2): every field's rules, and errors reported together."""
+"""The article document validator (docs/contracts.md): every field's rules, and errors reported
+together."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""HTTP behaviour (design §5, RFC 9110/9111) over real HTTP with the cache in the real Redis:
-validators and 304s, HEAD, content coding, cache headers, WebSub links, Host handling, errors,
-metrics; the in-process copies and their invalidation; several workers at once, on granian
+"""HTTP behaviour (docs/contracts.md, RFC 9110/9111) over real HTTP with the cache in the real
+Redis: validators and 304s, HEAD, content coding, cache headers, WebSub links, Host handling,
+errors, metrics; the in-process copies and their invalidation; several workers at once, on granian
 (the production web process) and gunicorn."""
 
 from __future__ import annotations

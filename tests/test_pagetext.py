@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import lxml.etree
 import lxml.html
 import pytest
 
+from conftest import SAMPLE_PAGE
 from feedsvc.ingest.document import DocumentError, Normalised, parse_article
 from feedsvc.ingest.pagetext import looks_like_page_text, parse_page
 from feedsvc.render.items import prepare
 
-SHARED = Path(os.environ.get("FEEDSVC_SHARED") or Path(__file__).resolve().parents[2] / "shared")
-SAMPLE = SHARED / "seed" / "000_780554462f59e82e.txt"
 ORIGIN = "https://news.example"
 TEHRAN = ZoneInfo("Asia/Tehran")
 HEADLINE = "Putin, Erdogan warn over escalating al-Quds tensions"
@@ -51,8 +48,7 @@ Example News Roku
 
 
 def sample_text() -> str:
-    assert SAMPLE.is_file(), f"sample page missing: {SAMPLE} (set FEEDSVC_SHARED)"
-    return SAMPLE.read_text(encoding="utf-8")
+    return SAMPLE_PAGE.read_text(encoding="utf-8")
 
 
 def to_article(text: str, published: str = "2017-12-11T20:00:00"):

@@ -8,16 +8,21 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
 import feedparser
+import lxml.html
 import pytest
 import requests
+from lxml import etree
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import DEMO_ARTICLES, REDIS_URL, SAMPLE_PAGE, free_port
+from feedcheck import assert_valid
 from feedsvc.cache import FeedKey, RedisCache
+from feedsvc.render.formats import FORMATS
 from feedsvc.web.__main__ import WORKER_STOP_SECONDS
 from processes import (
     BIN,
@@ -191,3 +196,70 @@ def test_the_web_stops_on_sigterm_even_while_a_worker_starts(spawn, tmp_path, re
     finally:  # should this fail, no worker is left serving
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker, signal.SIGKILL)
+
+
+def _wait_for_log(spawn, process, pattern: str, seconds: float = 15) -> re.Match:
+    deadline = time.monotonic() + seconds
+    while not (found := re.search(pattern, spawn.log(process))):
+        assert time.monotonic() < deadline, f"no {pattern!r} in:\n{spawn.log(process)}"
+        time.sleep(0.1)
+    return found
+
+
+def test_schedulers_say_who_leads_who_stands_by_and_when_the_lead_moves(spawn, tmp_path,
+                                                                       redis_prefix,
+                                                                       redis_client):
+    service = Service.deploy(spawn, tmp_path, redis_url=REDIS_URL, prefix=redis_prefix,
+                             database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+                             leader_lease=3)
+    first = service.scheduler()
+    leader = _wait_for_log(spawn, first, r"INFO \S+: scheduler (\S+) takes the lead").group(1)
+    assert re.fullmatch(rf"{re.escape(socket.gethostname())}:{first.pid}:\w+", leader), leader
+    second = service.scheduler()
+    standby = _wait_for_log(spawn, second,
+                            rf"INFO \S+: scheduler (\S+) stands by: {re.escape(leader)} leads")
+    assert standby.group(1) != leader
+    first.terminate()
+    assert first.wait(15) == 0
+    _wait_for_log(spawn, first, rf"INFO \S+: scheduler {re.escape(leader)} gives up the lead")
+    _wait_for_log(spawn, second,
+                  rf"INFO \S+: scheduler {re.escape(standby.group(1))} takes the lead", 10)
+    redis_client.set(f"{redis_prefix}leader", "elsewhere:1:intruder", px=60_000)  # taken away
+    _wait_for_log(spawn, second, rf"WARNING \S+: scheduler {re.escape(standby.group(1))} lost "
+                                 "the lead: elsewhere:1:intruder leads", 5)
+    second.terminate()  # before the prefix's keys are deleted: it would take the lease again
+    assert second.wait(15) == 0
+
+
+def test_the_demo_address_is_one_of_the_site_links_can_be_followed_from_the_index(spawn,
+                                                                                  tmp_path):
+    """From `/` of `feedsvc demo` to every feed and the OPML, over the demo's own address; the
+    feeds' item links are on that address too (the site's links rewritten as for a mirror)."""
+    port = free_port()
+    local = f"http://127.0.0.1:{port}"
+    demo = spawn([str(BIN / "feedsvc"), "demo", "--port", str(port)],
+                 env={"XDG_RUNTIME_DIR": str(tmp_path)})
+    wait_until_serving(f"{local}/feeds/rss.xml", demo)
+    index = lxml.html.fromstring(requests.get(f"{local}/", timeout=5).content)
+    links = {link for link in index.xpath("//a/@href | //link[@rel='alternate']/@href")}
+    feeds = {link for link in links if link.rsplit("/", 1)[-1] in FORMATS}
+    assert f"{local}/feeds.opml" in links and len(feeds) >= 4 * 6, sorted(links)
+    assert {link for link in feeds if not link.startswith(f"{local}/feeds/")} == set()
+    opml = etree.fromstring(requests.get(f"{local}/feeds.opml", timeout=5).content)
+    assert {url for url in opml.xpath("//outline/@xmlUrl") if not url.startswith(local)} == set()
+    items = 0
+    for url in sorted(feeds):
+        answer = requests.get(url, timeout=5)
+        assert answer.status_code == 200, url
+        filename = url.rsplit("/", 1)[-1]
+        assert_valid(filename, answer.content, url)
+        if filename in ("rss.xml", "atom.xml"):
+            entries = feedparser.parse(answer.content).entries
+            targets = [entry.link for entry in entries]
+        elif filename == "feed.json":
+            targets = [item["url"] for item in answer.json()["items"]]
+        else:
+            continue  # Roku items carry video URLs, not article pages
+        items += len(targets)
+        assert {link for link in targets if not link.startswith(f"{local}/")} == set(), url
+    assert items >= 200

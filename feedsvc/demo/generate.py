@@ -1,4 +1,4 @@
-"""Deterministic generator of realistic article documents (design §2).
+"""Deterministic generator of realistic article documents (docs/contracts.md).
 
 `feedsvc demo` loads 200 of them (the committed `articles.jsonl`) and the benchmarks need 100,000
 to 1,000,000, so articles are streamed and assembled from pools drawn once per run: stories

@@ -1,4 +1,5 @@
-"""Validation of the article document (design §2): untrusted JSON in, `Article` or field errors out.
+"""Validation of the article document (docs/contracts.md): untrusted JSON in, `Article` or field
+errors out.
 
 Every rule of the contract lives here, so the JSON Lines importer, the page-text importer and the
 tests agree on what a valid article is. All problems of a document are collected, not just the
@@ -368,7 +369,8 @@ class _Checker:
 
 def parse_article(doc: Any, *, origin: str, timezone: tzinfo, now: datetime | None = None,
                   notes: list[Normalised] | None = None) -> Article:
-    """Validate one decoded JSON value against design §2; raise `DocumentError` on any problem.
+    """Validate one decoded JSON value against the article contract (docs/contracts.md); raise
+    `DocumentError` on any problem.
 
     Relative URLs are resolved on the canonical `origin`; date-times without an offset are read
     in the site's `timezone`. Unknown fields are ignored so publishers can add their own. Odd

@@ -6,17 +6,17 @@ A store that refuses a write stops the import (ImportFailed) with whole batches 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
-from tqdm import tqdm
 
 from feedsvc.config import Settings
 from feedsvc.ingest.document import DocumentError, FieldError, Normalised, parse_article
@@ -52,7 +52,7 @@ class ImportFailed(Exception):
         super().__init__(
             f"the store refused a write ({getattr(cause, 'orig', None) or cause}); "
             f"{report.accepted} articles were imported before it, in whole batches of "
-            f"{BATCH_SIZE}; the batch that failed and the rest of the input were not")
+            f"{BATCH_SIZE}; the batch that failed and the lines after it were not imported")
         self.report = report
 
 
@@ -98,8 +98,7 @@ class Importer:
                 if len(batch) >= BATCH_SIZE:
                     self._flush(batch, pages, report)
         self._flush(batch, pages, report)
-        log.info("import: %s", report)
-        return report
+        return report  # the caller says it: once, where its user looks
 
     def _flush(self, batch: list[Article], pages: list[tuple[str, str]],
                report: ImportReport) -> None:
@@ -152,33 +151,42 @@ class Importer:
 
     def _read_jsonl(self, path: Path) -> Iterator[Article | Rejection]:
         size = os.path.getsize(path)
-        with open(path, "rb") as fh, tqdm(
-            total=size, unit="B", unit_scale=True, desc=path.name, file=sys.stderr,
-            disable=self._bar_disabled(size), mininterval=0.5,
-        ) as bar:
+        with open(path, "rb") as fh, self._progress(path, size) as advance:
             for number, raw in enumerate(_lines(fh), start=1):
                 where = f"{path}:{number}"
                 if isinstance(raw, int):
-                    bar.update(raw)
+                    advance(raw)
                     yield Rejection(where, [FieldError("(line)", f"is {raw} bytes long, the "
                                                                  f"limit is {MAX_LINE_BYTES}")])
                     continue
-                bar.update(len(raw))
+                advance(len(raw))
                 if not raw.strip():
                     continue
                 try:
-                    doc = json.loads(raw)
+                    doc = json.loads(raw.rstrip())  # a line break would be the error's place
                 except UnicodeDecodeError as exc:
                     yield Rejection(where, [FieldError("(line)", f"not UTF-8: {exc.reason}")])
                     continue
                 except json.JSONDecodeError as exc:
-                    yield Rejection(where, [FieldError("(line)", f"not JSON: {exc.msg} at "
-                                                                 f"column {exc.colno}")])
+                    yield Rejection(where, [FieldError("(line)", _json_error(exc))])
                     continue
                 try:
                     yield self._parse(doc, where)
                 except DocumentError as exc:
                     yield Rejection(where, exc.errors)
+
+    @contextlib.contextmanager
+    def _progress(self, path: Path, size: int) -> Iterator[Callable[[int], object]]:
+        """`advance(bytes read)`; tqdm is loaded only when its bar is shown (every module
+        loaded delays each small import: bench/import_startup.py)."""
+        if self._bar_disabled(size):
+            yield lambda _bytes: None
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, file=sys.stderr,
+                  mininterval=0.5) as bar:
+            yield bar.update
 
     def _bar_disabled(self, size: int) -> bool:
         if self.progress is None:
@@ -196,6 +204,13 @@ def _lines(fh: BinaryIO) -> Iterator[bytes | int]:
         while (chunk := fh.readline(_CHUNK)) and not chunk.endswith(b"\n"):
             length += len(chunk)
         yield length + len(chunk)
+
+
+def _json_error(exc: json.JSONDecodeError) -> str:
+    """Where the line went wrong; a line cut short says so, with the column it ends at."""
+    if exc.pos >= len(exc.doc):
+        return f"not JSON: the line ends at column {len(exc.doc)} before the JSON does ({exc.msg})"
+    return f"not JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
 
 
 def _head(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""Reader for the publisher's plain-text page format (design §2).
+"""Reader for the publisher's plain-text page format (docs/contracts.md).
 
 Part of the publisher's archive is text dumps of article pages rather than JSON Lines: a breadcrumb,
 the headline, photo captions with "(Photo by …)" credits, paragraphs, "Read More:" markers whose

@@ -1,4 +1,4 @@
-"""feedgen extensions for what feedgen 1.0 cannot say itself (design §7):
+"""feedgen extensions for what feedgen 1.0 cannot say itself (docs/contracts.md):
 
 - RSS: WebSub `hub` links (feedgen's RSS keeps only the `self` link) and Media RSS with
   caption and credit (feedgen's `media` extension knows neither, and groups everything);

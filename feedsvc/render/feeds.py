@@ -1,6 +1,6 @@
 """Feed documents built with feedgen: RSS 2.0 and Atom 1.0, byte-stable for unchanged data.
 
-feedgen's traps (design §7) are handled here: dates always come from the data, entries are
+feedgen's traps (docs/contracts.md) are handled here: dates always come from the data, entries are
 appended in our order, the self link is added before the alternate one, and rendering is
 serialised because feedgen switches the process-wide locale to format RSS dates.
 """

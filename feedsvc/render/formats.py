@@ -1,4 +1,4 @@
-"""The feed formats the service emits, by the file name they have in URLs (design §3, §4)."""
+"""The feed formats the service emits, by the file name they have in URLs (docs/contracts.md)."""
 
 from __future__ import annotations
 

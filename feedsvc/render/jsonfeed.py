@@ -1,5 +1,6 @@
-"""JSON Feed 1.1 (design §4), built as plain dicts: readers that prefer JSON get the same items,
-ids and mirror-placed links as the XML feeds, in bytes that only change when the data does."""
+"""JSON Feed 1.1 (docs/contracts.md), built as plain dicts: readers that prefer JSON get the same
+items, ids and mirror-placed links as the XML feeds, in bytes that only change when the data
+does."""
 
 from __future__ import annotations
 

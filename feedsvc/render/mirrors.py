@@ -1,6 +1,6 @@
 """Each address's copy of a feed, derived from the one rendering on the canonical origin.
 
-A feed differs between addresses (design §4) only in its URLs on the canonical origin, which
+A feed differs between addresses (docs/contracts.md) only in its URLs on the canonical origin, which
 become the reader's address, and in each item's footer of links to the article on the *other*
 addresses. So a feed is rendered once, on the canonical origin, with a marker ending each
 item's body where its footer goes; each address's copy is then two regex passes over those

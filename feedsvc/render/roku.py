@@ -1,5 +1,5 @@
-"""Roku Direct Publisher JSON (design §4): the articles that carry a playable video, in the shape
-Roku's SceneGraph app template reads.
+"""Roku Direct Publisher JSON (docs/contracts.md): the articles that carry a playable video, in the
+shape Roku's SceneGraph app template reads.
 
 The template reads `genres[0]` unguarded and refuses documents of 500 KB or more, so every video
 has a genre and the oldest videos are dropped until the document fits on every address. Articles

@@ -8,6 +8,7 @@ configured: a replica that lags is a late commit to the refresh, which its overl
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from collections.abc import Sequence
@@ -16,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, delete, event, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -115,9 +115,10 @@ class Store:
         options = options or EngineOptions()
         self.engine = make_engine(database_url, options)
         self.reader = make_engine(replica_url, options) if replica_url else self.engine
-        self._insert = (
-            postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        )
+        # Only the dialect in use is loaded: every module loaded delays a small import
+        # (bench/import_startup.py).
+        self._insert = importlib.import_module(
+            f"sqlalchemy.dialects.{self.engine.dialect.name}").insert
         try:
             metadata.create_all(self.engine, checkfirst=True)
         except SQLAlchemyError as exc:

@@ -1,4 +1,4 @@
-"""The web process: a Flask app that serves feeds from the cache (design §3, §5).
+"""The web process: a Flask app that serves feeds from the cache (docs/contracts.md).
 
 `create_app` is imported on first use, not with the package: `python -m feedsvc.web` and
 config/gunicorn.conf.py set PROMETHEUS_MULTIPROC_DIR before anything imports prometheus-client,

@@ -1,4 +1,4 @@
-"""Which configured address a request came through (design §4: links follow the Host)."""
+"""Which configured address a request came through (docs/contracts.md: links follow the Host)."""
 
 from __future__ import annotations
 

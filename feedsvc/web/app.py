@@ -47,7 +47,7 @@ def create_app(
     if near_cache and isinstance(cache, RedisCache):
         cache = NearCache(cache)
     app = Flask(__name__)
-    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # GET and HEAD only (design §3)
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # GET and HEAD only (docs/contracts.md)
     renderer = FeedRenderer(settings, store, cache)
     app.extensions["feedsvc"] = Services(settings, store, cache, renderer, Addresses(settings),
                                          CachePolicy.from_settings(settings))

@@ -1,4 +1,5 @@
-"""URL routes (design §3): every document is served from the cache, on a miss rendered once."""
+"""URL routes (docs/contracts.md): every document is served from the cache, on a miss rendered
+once."""
 
 from __future__ import annotations
 

@@ -67,6 +67,7 @@ def test_import_into_a_read_only_store_fails_clearly_and_changes_nothing(store_o
     assert done.returncode == 1
     assert "Error: import stopped: the store refused a write (" in done.stderr, done.stderr
     assert "0 articles were imported" in done.stderr
+    assert done.stderr.rstrip().endswith("were not imported"), done.stderr  # a whole sentence
     assert "Traceback" not in done.stderr
     assert _ids(store, tmp_path / "after") == before
 
