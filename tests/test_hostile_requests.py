@@ -357,3 +357,20 @@ def test_after_every_hostile_request_everyone_gets_what_they_got_before(site, po
             section, _, filename = path.removeprefix("/feeds/").rpartition("/")
             entry = site.cache.get(FeedKey(section, filename, f"https://{host}"))
             assert entry.etag == before[(path, host, coding)][1]
+
+
+@pytest.mark.parametrize(("target", "host"), [
+    ("/feeds//rss.xml", "evil.example"),
+    ("/feeds///evil.example/rss.xml", "evil.example"),
+    ("//evil.example/feeds/rss.xml", CANONICAL),
+    ("/feeds/news//turkey/atom.xml", CANONICAL),
+    ("/feeds//rss.xml", CANONICAL),
+    ("/feeds.opml/", MIRROR),
+], ids=["empty segment, forged Host", "host in the path, forged Host", "scheme-relative",
+        "empty segment inside", "empty segment, our Host", "trailing slash"])
+def test_no_redirect_is_built_from_the_request(port, target, host):
+    """Werkzeug merges slashes with a 308 to `http://<Host>/…` (an open redirect, and a
+    downgrade of an https origin): a path with an empty segment is simply no feed."""
+    reply = get(port, target, host=host)
+    assert_short_error(reply, 404)
+    assert "Location" not in reply.headers
