@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 
 import brotli
+import feedparser
 import pytest
 
 from conftest import DEMO_ARTICLES, REDIS_URL, LiveServer, own_prefix
@@ -374,3 +375,23 @@ def test_no_redirect_is_built_from_the_request(port, target, host):
     reply = get(port, target, host=host)
     assert_short_error(reply, 404)
     assert "Location" not in reply.headers
+
+
+@pytest.mark.parametrize("host", [
+    "NEWS-MIRROR.EXAMPLE", "news-mirror.example:80", "news-mirror.example:443",
+    "news-mirror.example.", "News-Mirror.Example.:443", "news-mirror.example:",
+])
+def test_a_mirror_host_in_its_usual_spellings_gets_the_mirrors_links(port, before, host):
+    """Case, a default port and the root's trailing dot name the same address."""
+    reply = get(port, "/feeds/news/turkey/atom.xml", "Accept-Encoding: identity", host=host)
+    assert _kept(reply) == before[("/feeds/news/turkey/atom.xml", MIRROR, "identity")]
+    parsed = feedparser.parse(reply.body)
+    assert not parsed.bozo and parsed.entries
+    assert all(e.link.startswith(f"https://{MIRROR}/") for e in parsed.entries)
+
+
+@pytest.mark.parametrize("host", ["news-mirror.example:8080", "news-mirror.example..",
+                                  "news-mirror.example.:8443"])
+def test_a_mirror_host_on_another_port_gets_the_canonical_document(port, before, host):
+    reply = get(port, "/feeds/news/turkey/atom.xml", "Accept-Encoding: identity", host=host)
+    assert _kept(reply) == before[("/feeds/news/turkey/atom.xml", CANONICAL, "identity")]
