@@ -10,9 +10,37 @@ import redis
 from redis.exceptions import LockError, OutOfMemoryError
 
 from feedsvc.cache.connect import RedisClient, connect, is_cluster
-from feedsvc.cache.entry import CachedFeed, CacheFull, CacheUnavailable, FeedKey
+from feedsvc.cache.entry import CachedFeed, CacheFull, CacheUnavailable, FeedKey, Fence, LeaseLost
 
 _FIELDS = (b"body", b"gzip", b"br", b"etag", b"last_modified", b"content_type")
+_DEPOSED = "DEPOSED"
+# Every write of entries and state, in one script so that it is atomic (readers see all of it
+# or none) and, when fenced, applied only if the leader lease still holds the writer's token:
+# Redis checks it in the same step, so no lease lost in between (expired, evicted, taken) can
+# let a deposed leader publish. A script that Redis refuses for lack of memory is refused at
+# its first write, before anything is written.
+# KEYS: [lease], entry keys…, state keys…  ARGV: token or "", ttl, entry count, the six
+# fields of each entry, each state's value.
+_WRITE = f"""
+local k = 1
+if ARGV[1] ~= '' then
+  if string.match(redis.call('GET', KEYS[1]) or '', '^%x+') ~= ARGV[1] then
+    return redis.error_reply("{_DEPOSED} the leader lease is no longer this scheduler's")
+  end
+  k = 2
+end
+local a = 4
+for _ = 1, tonumber(ARGV[3]) do
+  redis.call('HSET', KEYS[k], 'body', ARGV[a], 'gzip', ARGV[a + 1], 'br', ARGV[a + 2],
+             'etag', ARGV[a + 3], 'last_modified', ARGV[a + 4], 'content_type', ARGV[a + 5])
+  redis.call('EXPIRE', KEYS[k], ARGV[2])
+  k, a = k + 1, a + 6
+end
+while k <= #KEYS do
+  redis.call('SET', KEYS[k], ARGV[a])
+  k, a = k + 1, a + 1
+end
+"""
 
 
 class RedisCache:
@@ -23,16 +51,18 @@ class RedisCache:
 
     `keyspace` is `prefix`, except in a Redis Cluster, where it is `{prefix}`: a hash tag, so
     that every key of the cache is in one slot. A refresh publishes many feeds' documents in
-    one MULTI/EXEC (readers see all of them or none), and Cluster runs a transaction only
-    within one slot. The cost: the cache lives on one primary (and its replicas) instead of
-    being spread over the cluster; its size (feeds x formats x addresses, ~160 KB each with
-    the compressed forms) fits one node, and the near cache keeps the read load off it."""
+    one script, checking the leader lease in the same step (readers see all of them or none),
+    and Cluster runs a script only within one slot. The cost: the cache lives on one primary
+    (and its replicas) instead of being spread over the cluster; its size (feeds x formats x
+    addresses, ~160 KB each with the compressed forms) fits one node, and the near cache keeps
+    the read load off it."""
 
     def __init__(self, client: RedisClient, prefix: str, ttl: int = 3 * 86400):
         self.client = client
         self.prefix = prefix
         self.keyspace = f"{{{prefix}}}" if is_cluster(client) else prefix
         self.ttl = ttl
+        self._write_script = client.register_script(_WRITE)
 
     @classmethod
     def from_url(cls, url: str, prefix: str, ttl: int = 3 * 86400) -> RedisCache:
@@ -71,23 +101,17 @@ class RedisCache:
         return {k: v.decode() if v is not None else None for k, v in zip(keys, values,
                                                                           strict=True)}
 
-    def put_many(self, entries: Mapping[FeedKey, CachedFeed]) -> None:
-        """Write all `entries` in one MULTI/EXEC: readers see all of them or none."""
+    def put_many(self, entries: Mapping[FeedKey, CachedFeed], fence: Fence | None = None) -> None:
+        """Write all `entries` at once: readers see all of them or none. With `fence`, only
+        while the lease holds its token (else LeaseLost, nothing written)."""
+        self._write(entries, {}, fence)
+
+    def discard(self, keys: Iterable[FeedKey]) -> None:
+        """Remove entries whose bytes are out of date but whose new ones did not fit: a reader
+        then gets the feed rendered from the store, never the old bytes. Redis allows
+        deletions when it refuses writes for lack of memory."""
         try:
-            with self.client.pipeline(transaction=True) as pipe:
-                for key, entry in entries.items():
-                    pipe.hset(self.redis_key(key), mapping={
-                        "body": entry.body,
-                        "gzip": entry.gzip,
-                        "br": entry.br,
-                        "etag": entry.etag,
-                        "last_modified": entry.last_modified,
-                        "content_type": entry.content_type,
-                    })
-                    pipe.expire(self.redis_key(key), self.ttl)
-                pipe.execute()
-        except OutOfMemoryError as exc:  # refused while queueing: EXEC aborts, nothing written
-            raise CacheFull(str(exc)) from exc
+            self.client.delete(*(self.redis_key(key) for key in keys))
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 
@@ -108,9 +132,30 @@ class RedisCache:
             raise CacheUnavailable(str(exc)) from exc
         return value.decode() if value is not None else None
 
-    def set_state(self, name: str, value: str) -> None:
+    def set_state(self, name: str, value: str, fence: Fence | None = None) -> None:
+        self._write({}, {name: value}, fence)
+
+    def _write(self, entries: Mapping[FeedKey, CachedFeed], states: Mapping[str, str],
+               fence: Fence | None) -> None:
+        keys = [fence.key] if fence else []
+        args: list[str | bytes | int] = [fence.token if fence else "", self.ttl, len(entries)]
+        for key, entry in entries.items():
+            keys.append(self.redis_key(key))
+            args += [entry.body, entry.gzip, entry.br, entry.etag, entry.last_modified,
+                     entry.content_type]
+        for name, value in states.items():
+            keys.append(f"{self.keyspace}state:{name}")
+            args.append(value)
+        if not entries and not states:
+            return
         try:
-            self.client.set(f"{self.keyspace}state:{name}", value)
+            self._write_script(keys=keys, args=args)
+        except OutOfMemoryError as exc:
+            raise CacheFull(str(exc)) from exc
+        except redis.ResponseError as exc:
+            if str(exc).startswith(_DEPOSED):
+                raise LeaseLost(str(exc).removeprefix(_DEPOSED).strip()) from None
+            raise CacheUnavailable(str(exc)) from exc
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 
