@@ -137,6 +137,8 @@ class RedisCache:
 
     def _write(self, entries: Mapping[FeedKey, CachedFeed], states: Mapping[str, str],
                fence: Fence | None) -> None:
+        if not entries and not states:
+            return
         keys = [fence.key] if fence else []
         args: list[str | bytes | int] = [fence.token if fence else "", self.ttl, len(entries)]
         for key, entry in entries.items():
@@ -146,8 +148,6 @@ class RedisCache:
         for name, value in states.items():
             keys.append(f"{self.keyspace}state:{name}")
             args.append(value)
-        if not entries and not states:
-            return
         try:
             self._write_script(keys=keys, args=args)
         except OutOfMemoryError as exc:
