@@ -7,40 +7,17 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 
 import redis
-from redis.exceptions import LockError, OutOfMemoryError
+from redis.exceptions import LockError, OutOfMemoryError, WatchError
 
 from feedsvc.cache.connect import RedisClient, connect, is_cluster
 from feedsvc.cache.entry import CachedFeed, CacheFull, CacheUnavailable, FeedKey, Fence, LeaseLost
 
 _FIELDS = (b"body", b"gzip", b"br", b"etag", b"last_modified", b"content_type")
-_DEPOSED = "DEPOSED"
-# Every write of entries and state, in one script so that it is atomic (readers see all of it
-# or none) and, when fenced, applied only if the leader lease still holds the writer's token:
-# Redis checks it in the same step, so no lease lost in between (expired, evicted, taken) can
-# let a deposed leader publish. A script that Redis refuses for lack of memory is refused at
-# its first write, before anything is written.
-# KEYS: [lease], entry keys…, state keys…  ARGV: token or "", ttl, entry count, the six
-# fields of each entry, each state's value.
-_WRITE = f"""
-local k = 1
-if ARGV[1] ~= '' then
-  if string.match(redis.call('GET', KEYS[1]) or '', '^%x+') ~= ARGV[1] then
-    return redis.error_reply("{_DEPOSED} the leader lease is no longer this scheduler's")
-  end
-  k = 2
-end
-local a = 4
-for _ = 1, tonumber(ARGV[3]) do
-  redis.call('HSET', KEYS[k], 'body', ARGV[a], 'gzip', ARGV[a + 1], 'br', ARGV[a + 2],
-             'etag', ARGV[a + 3], 'last_modified', ARGV[a + 4], 'content_type', ARGV[a + 5])
-  redis.call('EXPIRE', KEYS[k], ARGV[2])
-  k, a = k + 1, a + 6
-end
-while k <= #KEYS do
-  redis.call('SET', KEYS[k], ARGV[a])
-  k, a = k + 1, a + 1
-end
-"""
+
+
+def _holder(lease: bytes | None) -> bytes:
+    """The token in a leader lease's value (`<token> <end of lease>`, feedsvc.refresh.leader)."""
+    return (lease or b"").split(b" ", 1)[0]
 
 
 class RedisCache:
@@ -51,8 +28,8 @@ class RedisCache:
 
     `keyspace` is `prefix`, except in a Redis Cluster, where it is `{prefix}`: a hash tag, so
     that every key of the cache is in one slot. A refresh publishes many feeds' documents in
-    one script, checking the leader lease in the same step (readers see all of them or none),
-    and Cluster runs a script only within one slot. The cost: the cache lives on one primary
+    one MULTI/EXEC, under WATCH of the leader lease (readers see all of them or none), and
+    Cluster runs a transaction only within one slot. The cost: the cache lives on one primary
     (and its replicas) instead of being spread over the cluster; its size (feeds x formats x
     addresses, ~160 KB each with the compressed forms) fits one node, and the near cache keeps
     the read load off it."""
@@ -62,7 +39,6 @@ class RedisCache:
         self.prefix = prefix
         self.keyspace = f"{{{prefix}}}" if is_cluster(client) else prefix
         self.ttl = ttl
-        self._write_script = client.register_script(_WRITE)
 
     @classmethod
     def from_url(cls, url: str, prefix: str, ttl: int = 3 * 86400) -> RedisCache:
@@ -137,25 +113,41 @@ class RedisCache:
 
     def _write(self, entries: Mapping[FeedKey, CachedFeed], states: Mapping[str, str],
                fence: Fence | None) -> None:
+        """Every write of entries and state: one MULTI/EXEC, so readers see all of it or none.
+        With `fence`, under WATCH of the lease: applied only if the lease still holds the
+        writer's token when Redis runs it, so no lease lost in between (expired, evicted,
+        taken) lets a deposed leader publish; a lease written meanwhile (renewed) is checked
+        again. Redis short of memory refuses the transaction while it is queued: nothing of
+        it is written."""
         if not entries and not states:
             return
-        keys = [fence.key] if fence else []
-        args: list[str | bytes | int] = [fence.token if fence else "", self.ttl, len(entries)]
-        for key, entry in entries.items():
-            keys.append(self.redis_key(key))
-            args += [entry.body, entry.gzip, entry.br, entry.etag, entry.last_modified,
-                     entry.content_type]
-        for name, value in states.items():
-            keys.append(f"{self.keyspace}state:{name}")
-            args.append(value)
         try:
-            self._write_script(keys=keys, args=args)
+            with self.client.pipeline(transaction=True) as pipe:
+                while True:
+                    if fence:
+                        pipe.watch(fence.key)
+                        if _holder(pipe.get(fence.key)) != fence.token:
+                            raise LeaseLost("the leader lease is no longer this scheduler's")
+                        pipe.multi()
+                    for key, entry in entries.items():
+                        pipe.hset(self.redis_key(key), mapping={
+                            "body": entry.body,
+                            "gzip": entry.gzip,
+                            "br": entry.br,
+                            "etag": entry.etag,
+                            "last_modified": entry.last_modified,
+                            "content_type": entry.content_type,
+                        })
+                        pipe.expire(self.redis_key(key), self.ttl)
+                    for name, value in states.items():
+                        pipe.set(f"{self.keyspace}state:{name}", value)
+                    try:
+                        pipe.execute()
+                        return
+                    except WatchError:
+                        continue
         except OutOfMemoryError as exc:
             raise CacheFull(str(exc)) from exc
-        except redis.ResponseError as exc:
-            if str(exc).startswith(_DEPOSED):
-                raise LeaseLost(str(exc).removeprefix(_DEPOSED).strip()) from None
-            raise CacheUnavailable(str(exc)) from exc
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 

@@ -184,7 +184,7 @@ class Refresher:
         """Publish `documents` (the ones under `keys`, possibly still being rendered): each
         whose bytes changed is compressed on a worker thread as soon as it arrives (zlib and
         brotli release the interpreter lock) while the next renders; all are written in one
-        atomic write (one per feed if that is more than Redis has memory for: what fits), and
+        MULTI/EXEC (one per feed if that is more than Redis has memory for: what fits), and
         the unchanged ones kept alive. Returns the URLs of the feeds that changed."""
         current = self.cache.etags(keys)
         compressing = {key: _COMPRESSOR.submit(document.compress)
