@@ -13,8 +13,9 @@ proxy's) can all land on one worker.
 
 import multiprocessing
 import os
+import sys
 
-from feedsvc.logs import log_config
+from feedsvc.logs import LogFormatError, log_config
 from feedsvc.web.metrics_dir import prepare_metrics_dir
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
@@ -28,7 +29,10 @@ graceful_timeout = 10
 # in-process copies and adds a metrics file per process.
 accesslog = "-" if os.environ.get("ACCESS_LOG") else None  # set: every request, in the log
 errorlog = "-"
-logconfig_dict = log_config()  # the format of every other feedsvc process (feedsvc/logs.py)
+try:  # the format of every other feedsvc process (feedsvc/logs.py)
+    logconfig_dict = log_config()
+except LogFormatError as exc:  # one line, not gunicorn's traceback of this file
+    sys.exit(f"Error: {exc}")
 # gunicorn >= 25 opens a control socket (worker count, reload, shutdown) in $XDG_RUNTIME_DIR or
 # ~/.gunicorn: an admin surface docs/security.md does not have, and one path that every
 # gunicorn of the user would fight over.

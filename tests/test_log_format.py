@@ -80,7 +80,7 @@ def test_an_unknown_log_format_stops_a_process_in_one_line(tmp_path, redis_prefi
     service = Service.deploy(spawn, tmp_path, redis_url=REDIS_URL, prefix=redis_prefix,
                              database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}")
     env = {**service.env, "FEEDSVC_LOG_FORMAT": "xml", "PORT": str(free_port())}
-    for command in (PROCFILE["web"], PROCFILE["scheduler"]):
+    for command in (PROCFILE["web"], PROCFILE["scheduler"], COMMANDS["gunicorn"]):
         done = run_to_exit(command, env)
         assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
         assert "FEEDSVC_LOG_FORMAT='xml'" in done.stderr, done.stderr
