@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 
 from feedsvc.config import ConfigError, Settings, load_settings
+from feedsvc.logs import LogFormatError
+from feedsvc.logs import configure as configure_logging
 
 log = logging.getLogger("feedsvc")
 DEMO_DIR = Path(__file__).parent / "demo"
@@ -36,9 +38,10 @@ def _settings(ctx: click.Context) -> Settings:
 @click.pass_context
 def main(ctx: click.Context, config: str | None, log_level: str) -> None:
     """feedsvc: news feeds per section, on every mirror address."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not every job run
+    try:
+        configure_logging(log_level)
+    except LogFormatError as exc:
+        raise click.ClickException(str(exc)) from None
     ctx.obj = {"config": config}
 
 
@@ -221,6 +224,12 @@ def _renderer(settings: Settings):
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    from feedsvc.web.listen import CannotListen, check_can_listen
     from feedsvc.web.server import EmbeddedServer
 
-    EmbeddedServer(settings, host or settings.host, port or settings.port).run()
+    host, port = host or settings.host, port or settings.port
+    try:  # gunicorn would retry a busy port five times, a line each, then exit
+        check_can_listen(host, port)
+    except CannotListen as exc:
+        raise click.ClickException(str(exc)) from None
+    EmbeddedServer(settings, host, port).run()

@@ -229,7 +229,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("store.statement_timeout", "statement_timeout", int, 30, _positive),
     _Option("cache.redis_url", "redis_url", str, "", _redis_url, env="REDIS_URL"),
     _Option("cache.key_prefix", "cache_prefix", str, "feedsvc:", _nonempty),
-    _Option("web.host", "host", str, "127.0.0.1", _nonempty),
+    _Option("web.host", "host", str, "127.0.0.1", _nonempty, env="HOST"),
     _Option("web.port", "port", int, 8000, _port, env="PORT"),
     _Option("web.trusted_proxies", "trusted_proxies", list, [], _each(str)),
     _Option("web.rate_limit", "rate_limit", float, 0.0, _non_negative),  # requests/s; 0: off

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -44,6 +45,23 @@ def run(args: list[str], env: dict[str, str], **options) -> subprocess.Completed
     """A one-shot command (`feedsvc import`, `feedsvc refresh`), its output captured."""
     return subprocess.run(args, cwd=ROOT, env={**os.environ, **env}, capture_output=True,
                           text=True, timeout=120, **options)
+
+
+def run_to_exit(args: list[str], env: dict[str, str],
+                seconds: float = 20) -> subprocess.CompletedProcess:
+    """A command that must end by itself (a start that fails): its output captured; fails,
+    after killing it and whatever it started, if it is still running after `seconds`."""
+    process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"still running after {seconds}s; stderr ends: "
+                             f"{stderr[-2000:]}") from None
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
 def write_config(tmp_path: Path, redis_prefix: str, **keys: int) -> Path:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 
 import brotli
+import feedparser
 import pytest
 
 from conftest import DEMO_ARTICLES, REDIS_URL, LiveServer, own_prefix
@@ -357,3 +358,40 @@ def test_after_every_hostile_request_everyone_gets_what_they_got_before(site, po
             section, _, filename = path.removeprefix("/feeds/").rpartition("/")
             entry = site.cache.get(FeedKey(section, filename, f"https://{host}"))
             assert entry.etag == before[(path, host, coding)][1]
+
+
+@pytest.mark.parametrize(("target", "host"), [
+    ("/feeds//rss.xml", "evil.example"),
+    ("/feeds///evil.example/rss.xml", "evil.example"),
+    ("//evil.example/feeds/rss.xml", CANONICAL),
+    ("/feeds/news//turkey/atom.xml", CANONICAL),
+    ("/feeds//rss.xml", CANONICAL),
+    ("/feeds.opml/", MIRROR),
+], ids=["empty segment, forged Host", "host in the path, forged Host", "scheme-relative",
+        "empty segment inside", "empty segment, our Host", "trailing slash"])
+def test_no_redirect_is_built_from_the_request(port, target, host):
+    """Werkzeug merges slashes with a 308 to `http://<Host>/…` (an open redirect, and a
+    downgrade of an https origin): a path with an empty segment is simply no feed."""
+    reply = get(port, target, host=host)
+    assert_short_error(reply, 404)
+    assert "Location" not in reply.headers
+
+
+@pytest.mark.parametrize("host", [
+    "NEWS-MIRROR.EXAMPLE", "news-mirror.example:80", "news-mirror.example:443",
+    "news-mirror.example.", "News-Mirror.Example.:443", "news-mirror.example:",
+])
+def test_a_mirror_host_in_its_usual_spellings_gets_the_mirrors_links(port, before, host):
+    """Case, a default port and the root's trailing dot name the same address."""
+    reply = get(port, "/feeds/news/turkey/atom.xml", "Accept-Encoding: identity", host=host)
+    assert _kept(reply) == before[("/feeds/news/turkey/atom.xml", MIRROR, "identity")]
+    parsed = feedparser.parse(reply.body)
+    assert not parsed.bozo and parsed.entries
+    assert all(e.link.startswith(f"https://{MIRROR}/") for e in parsed.entries)
+
+
+@pytest.mark.parametrize("host", ["news-mirror.example:8080", "news-mirror.example..",
+                                  "news-mirror.example.:8443"])
+def test_a_mirror_host_on_another_port_gets_the_canonical_document(port, before, host):
+    reply = get(port, "/feeds/news/turkey/atom.xml", "Accept-Encoding: identity", host=host)
+    assert _kept(reply) == before[("/feeds/news/turkey/atom.xml", CANONICAL, "identity")]

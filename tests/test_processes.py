@@ -31,6 +31,7 @@ from processes import (
     Service,
     article_line,
     run,
+    run_to_exit,
     wait_until_serving,
     write_config,
 )
@@ -263,3 +264,78 @@ def test_the_demo_address_is_one_of_the_site_links_can_be_followed_from_the_inde
         items += len(targets)
         assert {link for link in targets if not link.startswith(f"{local}/")} == set(), url
     assert items >= 200
+
+
+@pytest.fixture
+def web_env(tmp_path, redis_prefix) -> dict[str, str]:
+    """What the Procfile `web` needs to start: a config of the test's own, its store and Redis."""
+    return {"FEEDSVC_CONFIG": str(write_config(tmp_path, redis_prefix)), "REDIS_URL": REDIS_URL,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}", "HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": "1", "PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
+def _one_line(done) -> str:
+    """The one line a failed start prints on stderr, and nothing else anywhere."""
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
+    assert done.stdout == "" and done.stderr.count("\n") == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    return done.stderr.strip()
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["a:b", "c:d"], ["--port"]])
+def test_the_web_refuses_bad_arguments_in_one_line_before_any_worker(web_env, args):
+    line = _one_line(run_to_exit([*PROCFILE["web"], *args], web_env))
+    assert line.startswith("python -m feedsvc.web: ") and "--help" in line, line
+
+
+def test_the_web_prints_its_usage_for_help_and_starts_nothing(web_env):
+    done = run_to_exit([*PROCFILE["web"], "--help"], web_env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("usage: python -m feedsvc.web") and "PORT" in done.stdout
+    assert done.stderr == ""
+
+
+def test_a_bad_config_stops_the_web_in_the_line_feedsvc_serve_prints(web_env, tmp_path):
+    config = Path(web_env["FEEDSVC_CONFIG"])
+    config.write_text(config.read_text().replace('origin = "https://news.example"',
+                                                 'origin = "ftp://news.example"'))
+    line = _one_line(run_to_exit(PROCFILE["web"], web_env))
+    assert line == _one_line(run_to_exit([str(BIN / "feedsvc"), "serve"], web_env))
+    assert "site.origin" in line and str(config) in line
+
+
+def test_a_port_in_use_stops_the_web_and_serve_in_one_line(web_env):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {**web_env, "PORT": str(port)}
+        for command in (PROCFILE["web"], [str(BIN / "feedsvc"), "serve"]):
+            line = _one_line(run_to_exit(command, env))
+            assert f"127.0.0.1:{port}" in line and "in use" in line, line
+
+
+def test_a_second_web_on_the_port_of_another_is_refused_not_sharing_it(spawn, web_env):
+    """granian binds with SO_REUSEPORT: without a check a second server silently shares the
+    port, each answering some of the requests."""
+    port = free_port()
+    env = {**web_env, "PORT": str(port)}
+    first = spawn(PROCFILE["web"], env)
+    wait_until_serving(f"http://127.0.0.1:{port}/healthz", first)
+    line = _one_line(run_to_exit(PROCFILE["web"], env))
+    assert f"127.0.0.1:{port}" in line and "in use" in line, line
+    assert first.poll() is None
+
+
+def test_the_web_listens_where_the_config_says_unless_host_and_port_say_otherwise(
+        spawn, tmp_path, redis_prefix, web_env):
+    port = free_port()
+    env = {**web_env, "FEEDSVC_CONFIG": str(write_config(tmp_path, redis_prefix, port=port))}
+    del env["HOST"]  # web.host in the config: 127.0.0.1
+    web = spawn(PROCFILE["web"], env)
+    wait_until_serving(f"http://127.0.0.1:{port}/healthz", web)
+    other = free_port()
+    overridden = spawn(PROCFILE["web"], {**env, "HOST": "127.0.0.2", "PORT": str(other)})
+    wait_until_serving(f"http://127.0.0.2:{other}/healthz", overridden)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{other}/healthz", timeout=2)

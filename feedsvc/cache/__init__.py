@@ -7,6 +7,8 @@ from feedsvc.cache.entry import (
     CacheFull,
     CacheUnavailable,
     FeedKey,
+    Fence,
+    LeaseLost,
     RenderedFeed,
 )
 from feedsvc.cache.memory import MemoryCache
@@ -26,6 +28,6 @@ def open_cache(settings: Settings) -> FeedCache:
 
 
 __all__ = [
-    "CacheFull", "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "MemoryCache",
-    "NearCache", "RedisCache", "RenderedFeed", "open_cache",
+    "CacheFull", "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "Fence", "LeaseLost",
+    "MemoryCache", "NearCache", "RedisCache", "RenderedFeed", "open_cache",
 ]

@@ -27,6 +27,20 @@ class CacheFull(CacheUnavailable):
     written. Smaller writes may still fit."""
 
 
+class LeaseLost(RuntimeError):
+    """A write made on the condition that this scheduler still holds the leader lease was
+    refused: the lease has expired, been evicted or been taken by another scheduler."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """The leader lease as a scheduler took it: Redis key and the token it holds. A write
+    fenced by it is applied only while the key still holds that token."""
+
+    key: str
+    token: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class FeedKey:
     """Which document: the feed's section path ('' = site), the format's file name, the

@@ -7,12 +7,17 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 
 import redis
-from redis.exceptions import LockError, OutOfMemoryError
+from redis.exceptions import LockError, OutOfMemoryError, WatchError
 
 from feedsvc.cache.connect import RedisClient, connect, is_cluster
-from feedsvc.cache.entry import CachedFeed, CacheFull, CacheUnavailable, FeedKey
+from feedsvc.cache.entry import CachedFeed, CacheFull, CacheUnavailable, FeedKey, Fence, LeaseLost
 
 _FIELDS = (b"body", b"gzip", b"br", b"etag", b"last_modified", b"content_type")
+
+
+def _holder(lease: bytes | None) -> bytes:
+    """The token in a leader lease's value (`<token> <end of lease>`, feedsvc.refresh.leader)."""
+    return (lease or b"").split(b" ", 1)[0]
 
 
 class RedisCache:
@@ -23,10 +28,11 @@ class RedisCache:
 
     `keyspace` is `prefix`, except in a Redis Cluster, where it is `{prefix}`: a hash tag, so
     that every key of the cache is in one slot. A refresh publishes many feeds' documents in
-    one MULTI/EXEC (readers see all of them or none), and Cluster runs a transaction only
-    within one slot. The cost: the cache lives on one primary (and its replicas) instead of
-    being spread over the cluster; its size (feeds x formats x addresses, ~160 KB each with
-    the compressed forms) fits one node, and the near cache keeps the read load off it."""
+    one MULTI/EXEC, under WATCH of the leader lease (readers see all of them or none), and
+    Cluster runs a transaction only within one slot. The cost: the cache lives on one primary
+    (and its replicas) instead of being spread over the cluster; its size (feeds x formats x
+    addresses, ~160 KB each with the compressed forms) fits one node, and the near cache keeps
+    the read load off it."""
 
     def __init__(self, client: RedisClient, prefix: str, ttl: int = 3 * 86400):
         self.client = client
@@ -71,23 +77,17 @@ class RedisCache:
         return {k: v.decode() if v is not None else None for k, v in zip(keys, values,
                                                                           strict=True)}
 
-    def put_many(self, entries: Mapping[FeedKey, CachedFeed]) -> None:
-        """Write all `entries` in one MULTI/EXEC: readers see all of them or none."""
+    def put_many(self, entries: Mapping[FeedKey, CachedFeed], fence: Fence | None = None) -> None:
+        """Write all `entries` at once: readers see all of them or none. With `fence`, only
+        while the lease holds its token (else LeaseLost, nothing written)."""
+        self._write(entries, {}, fence)
+
+    def discard(self, keys: Iterable[FeedKey]) -> None:
+        """Remove entries whose bytes are out of date but whose new ones did not fit: a reader
+        then gets the feed rendered from the store, never the old bytes. Redis allows
+        deletions when it refuses writes for lack of memory."""
         try:
-            with self.client.pipeline(transaction=True) as pipe:
-                for key, entry in entries.items():
-                    pipe.hset(self.redis_key(key), mapping={
-                        "body": entry.body,
-                        "gzip": entry.gzip,
-                        "br": entry.br,
-                        "etag": entry.etag,
-                        "last_modified": entry.last_modified,
-                        "content_type": entry.content_type,
-                    })
-                    pipe.expire(self.redis_key(key), self.ttl)
-                pipe.execute()
-        except OutOfMemoryError as exc:  # refused while queueing: EXEC aborts, nothing written
-            raise CacheFull(str(exc)) from exc
+            self.client.delete(*(self.redis_key(key) for key in keys))
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 
@@ -108,9 +108,46 @@ class RedisCache:
             raise CacheUnavailable(str(exc)) from exc
         return value.decode() if value is not None else None
 
-    def set_state(self, name: str, value: str) -> None:
+    def set_state(self, name: str, value: str, fence: Fence | None = None) -> None:
+        self._write({}, {name: value}, fence)
+
+    def _write(self, entries: Mapping[FeedKey, CachedFeed], states: Mapping[str, str],
+               fence: Fence | None) -> None:
+        """Every write of entries and state: one MULTI/EXEC, so readers see all of it or none.
+        With `fence`, under WATCH of the lease: applied only if the lease still holds the
+        writer's token when Redis runs it, so no lease lost in between (expired, evicted,
+        taken) lets a deposed leader publish; a lease written meanwhile (renewed) is checked
+        again. Redis short of memory refuses the transaction while it is queued: nothing of
+        it is written."""
+        if not entries and not states:
+            return
         try:
-            self.client.set(f"{self.keyspace}state:{name}", value)
+            with self.client.pipeline(transaction=True) as pipe:
+                while True:
+                    if fence:
+                        pipe.watch(fence.key)
+                        if _holder(pipe.get(fence.key)) != fence.token:
+                            raise LeaseLost("the leader lease is no longer this scheduler's")
+                        pipe.multi()
+                    for key, entry in entries.items():
+                        pipe.hset(self.redis_key(key), mapping={
+                            "body": entry.body,
+                            "gzip": entry.gzip,
+                            "br": entry.br,
+                            "etag": entry.etag,
+                            "last_modified": entry.last_modified,
+                            "content_type": entry.content_type,
+                        })
+                        pipe.expire(self.redis_key(key), self.ttl)
+                    for name, value in states.items():
+                        pipe.set(f"{self.keyspace}state:{name}", value)
+                    try:
+                        pipe.execute()
+                        return
+                    except WatchError:
+                        continue
+        except OutOfMemoryError as exc:
+            raise CacheFull(str(exc)) from exc
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 

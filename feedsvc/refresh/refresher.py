@@ -23,8 +23,16 @@ from datetime import UTC, datetime, timedelta
 
 from tqdm import tqdm
 
-from feedsvc.cache import CacheFull, CacheUnavailable, FeedKey, RenderedFeed
+from feedsvc.cache import (
+    CachedFeed,
+    CacheFull,
+    CacheUnavailable,
+    FeedCache,
+    FeedKey,
+    RenderedFeed,
+)
 from feedsvc.model import ancestor_paths
+from feedsvc.refresh.leader import LeaderWrites
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.refresh.renderer import FeedRenderer
 from feedsvc.render.catalog import FeedSpec, feed_url
@@ -85,9 +93,12 @@ class Watermark:
 
 class Refresher:
     def __init__(self, renderer: FeedRenderer, *,
-                 on_changed: Callable[[tuple[str, ...]], None] | None = None):
+                 on_changed: Callable[[tuple[str, ...]], None] | None = None,
+                 cache: FeedCache | LeaderWrites | None = None):
+        """`cache`: where the refresh reads and writes, if not the renderer's cache (a
+        scheduler's fenced writes, feedsvc.refresh.leader.LeaderWrites)."""
         self.renderer = renderer
-        self.cache = renderer.cache
+        self.cache = renderer.cache if cache is None else cache
         self.store = renderer.store
         self.overlap = timedelta(seconds=renderer.settings.change_overlap)
         self.on_changed = on_changed
@@ -104,9 +115,9 @@ class Refresher:
             changed, documents = self._publish_feeds(list(catalog.values()), now, bar.update)
         site = self.renderer.render_site(catalog)
         self._publish(site, site.items())
-        self.cache.set_state("catalog", _fingerprint(catalog))
+        self._record("catalog", _fingerprint(catalog))
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in recent)
-        self.cache.set_state("watermark", Watermark(now, seen, now).to_json())
+        self._record("watermark", Watermark(now, seen, now).to_json())
         report = RefreshReport("full", 0, len(catalog), documents + len(site),
                                time.perf_counter() - started, tuple(changed))
         return self._finish(report)
@@ -137,7 +148,7 @@ class Refresher:
         if paths and _fingerprint(catalog) != self.cache.get_state("catalog"):
             site = self.renderer.render_site(catalog)
             self._publish(site, site.items())
-            self.cache.set_state("catalog", _fingerprint(catalog))
+            self._record("catalog", _fingerprint(catalog))
             documents += len(site)
         # The mark follows the newest change, and the clock: a change stamped more than two
         # overlaps before now has been committed and read (or the overlap is too short), so
@@ -145,7 +156,7 @@ class Refresher:
         at = max([mark.at, now - self.overlap, *(c.changed_at for c in changes)])
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in changes
                          if c.changed_at >= at - self.overlap)
-        self.cache.set_state("watermark", Watermark(at, seen, now).to_json())
+        self._record("watermark", Watermark(at, seen, now).to_json())
         report = RefreshReport("incremental", len(fresh), len(touched),
                                documents, time.perf_counter() - started, tuple(changed))
         return self._finish(report)
@@ -173,8 +184,8 @@ class Refresher:
         """Publish `documents` (the ones under `keys`, possibly still being rendered): each
         whose bytes changed is compressed on a worker thread as soon as it arrives (zlib and
         brotli release the interpreter lock) while the next renders; all are written in one
-        MULTI/EXEC (one per feed if that is more than Redis has memory for), and the unchanged
-        ones kept alive. Returns the URLs of the feeds that changed."""
+        MULTI/EXEC (one per feed if that is more than Redis has memory for: what fits), and
+        the unchanged ones kept alive. Returns the URLs of the feeds that changed."""
         current = self.cache.etags(keys)
         compressing = {key: _COMPRESSOR.submit(document.compress)
                        for key, document in documents if current[key] != document.etag}
@@ -184,11 +195,38 @@ class Refresher:
         except CacheFull as exc:
             log.warning("%d documents do not fit in the cache at once (%s): one feed at a time",
                         len(changed), exc)
-            for path in {key.path for key in changed}:
-                self.cache.put_many({k: e for k, e in changed.items() if k.path == path})
+            self._publish_each_feed(changed)
         self.cache.keep(key for key in current if key not in changed)
         return [feed_url(key.origin, key.path, key.filename)
                 for key in changed if key.filename in FORMATS]
+
+    def _publish_each_feed(self, changed: dict[FeedKey, CachedFeed]) -> None:
+        """Publish `changed` a feed per write: what fits goes in. A feed that does not fit
+        loses its old documents (Redis allows deletions when full), so readers get it rendered
+        from the store rather than the bytes from before the change."""
+        paths = {key.path for key in changed}
+        refused = []
+        for path in paths:
+            feed = {k: e for k, e in changed.items() if k.path == path}
+            try:
+                self.cache.put_many(feed)
+            except CacheFull:
+                self.cache.discard(feed)
+                refused.append(path or "(site)")
+        if refused:
+            log.warning("%d of %d feeds do not fit in the cache, their old documents removed "
+                        "(readers get them rendered): %s", len(refused), len(paths),
+                        ", ".join(sorted(refused)))
+
+    def _record(self, name: str, value: str) -> None:
+        """Keep refresh state (watermark, catalog fingerprint). When Redis is too full to
+        take it, the refresh's documents stay published and the next refresh, finding the
+        state where it was, does this one's work again."""
+        try:
+            self.cache.set_state(name, value)
+        except CacheFull as exc:
+            log.warning("refresh state %s not recorded, the next refresh repeats this one: %s",
+                        name, exc)
 
     def _finish(self, report: RefreshReport) -> RefreshReport:
         REFRESHES.labels(report.kind).observe(report.seconds)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from feedsvc.cache import RedisCache
+from feedsvc.cache import LeaseLost, RedisCache
 from feedsvc.config import Settings
-from feedsvc.refresh.leader import LeaderLock, SoleLeader
+from feedsvc.refresh.leader import LeaderLock, LeaderWrites, SoleLeader
 from feedsvc.refresh.outage import describe_outage
 from feedsvc.refresh.refresher import Refresher
 from feedsvc.refresh.renderer import FeedRenderer
@@ -33,15 +33,17 @@ class RefreshService:
         self.settings = settings
         self.scheduler = scheduler
         self.websub = WebSubPublisher(settings.websub_hubs)
-        self.refresher = Refresher(renderer, on_changed=self.websub.publish)
         cache = renderer.cache
         if isinstance(cache, RedisCache):
-            self.leader: LeaderLock | SoleLeader = LeaderLock(
-                cache.client, f"{cache.prefix}leader", settings.leader_lease)
+            # In the cache's keyspace (one Cluster slot), where the fenced writes check it.
+            lease = LeaderLock(cache.client, f"{cache.keyspace}leader", settings.leader_lease)
+            self.leader: LeaderLock | SoleLeader = lease
+            self.writes: LeaderWrites | None = LeaderWrites(cache, lease)
             self.listener: TriggerListener | None = TriggerListener(
                 cache.client, cache.prefix, self.trigger)
         else:
-            self.leader, self.listener = SoleLeader(), None
+            self.leader, self.writes, self.listener = SoleLeader(), None, None
+        self.refresher = Refresher(renderer, on_changed=self.websub.publish, cache=self.writes)
         self._one_at_a_time = threading.Lock()
         self._leading = False
 
@@ -85,6 +87,8 @@ class RefreshService:
         with self._one_at_a_time:
             if not self.leader.hold():
                 return
+            if self.writes:
+                self.writes.fence_now()
             try:
                 started = datetime.now(UTC)
                 if kind == "full":
@@ -92,6 +96,8 @@ class RefreshService:
                 else:
                     self.refresher.incremental()
                 self._arm_embargo(started)
+            except LeaseLost as exc:  # deposed mid-refresh: the new leader publishes
+                log.warning("%s refresh stopped, nothing more published: %s", kind, exc)
             except Exception as exc:
                 outage = describe_outage(exc)
                 if outage is None:

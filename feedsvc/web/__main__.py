@@ -3,10 +3,12 @@
 granian, a Rust HTTP server running the Flask app in worker processes, was chosen over
 gunicorn's workers by measurement (bench/serve.py, 2 cores, a 130 KB feed): two to three times
 the requests/s of gunicorn gthread or sync with lower p99 latency, since parsing HTTP and
-writing the bytes cost no Python time. Environment, as for config/gunicorn.conf.py: PORT, HOST,
-WEB_CONCURRENCY (worker processes, default one per core), WEB_THREADS (threads running the app
-in each, default 4: a miss waits on Redis or the store), ACCESS_LOG (set: log every request),
-PROMETHEUS_MULTIPROC_DIR. FACTORY defaults to `feedsvc.web:create_app`.
+writing the bytes cost no Python time.
+
+Everything a start can fail on — the arguments, the configuration, the log format, the
+address — is checked here, in the main process, before any worker starts: each failure is
+one line on stderr and exit 1, as for `feedsvc serve` (a worker that fails on it would be
+respawned over and over, each time with a traceback).
 
 A request line and headers over MAX_REQUEST_HEAD bytes are refused by granian with 431 (414
 for a path over 64 KB), before the app sees them: nginx's defaults allow 32 KB too, and no feed
@@ -15,6 +17,7 @@ reader sends more.
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import sys
@@ -23,8 +26,12 @@ from granian import Granian
 from granian.constants import Interfaces
 from granian.http import HTTP1Settings
 
+from feedsvc.config import ConfigError, load_settings
+from feedsvc.logs import LogFormatError, log_config
+from feedsvc.web.listen import CannotListen, check_can_listen
 from feedsvc.web.metrics_dir import prepare_metrics_dir
 
+DEFAULT_FACTORY = "feedsvc.web:create_app"
 MAX_REQUEST_HEAD = 32 * 1024
 # On SIGTERM granian asks each worker to stop and, unless told otherwise, waits for it forever.
 # A worker that gets the signal while it is still loading the app ignores it (it has inherited
@@ -33,24 +40,58 @@ MAX_REQUEST_HEAD = 32 * 1024
 # behind, holding the port. So a worker still running this long after the request to stop is
 # killed (`test_processes.py::test_the_web_stops_on_sigterm_even_while_a_worker_starts`).
 WORKER_STOP_SECONDS = 5
+# granian's access line without its own timestamp: the log line has one (feedsvc/logs.py).
+ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f ms'
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 1, like every other start failure."""
+
+    def error(self, message: str):
+        self.exit(1, f"{self.prog}: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="python -m feedsvc.web",
+        description="Serve the feeds from the cache on granian (the Procfile `web` process).",
+        epilog="Environment: FEEDSVC_CONFIG (config file), HOST and PORT (override web.host "
+               "and web.port), WEB_CONCURRENCY (worker processes, default one per core), "
+               "WEB_THREADS (threads per worker, default 4: a miss waits on Redis or the "
+               "store), ACCESS_LOG (set: log every request), FEEDSVC_LOG_FORMAT (text or "
+               "json), PROMETHEUS_MULTIPROC_DIR, and the config's DATABASE_URL, REDIS_URL.")
+    parser.add_argument("factory", nargs="?", default=DEFAULT_FACTORY, metavar="FACTORY",
+                        help=f"the WSGI app factory (default: {DEFAULT_FACTORY})")
+    return parser
 
 
 def main(argv: list[str]) -> None:
+    factory = _parser().parse_args(argv).factory
+    try:
+        settings = load_settings()
+        logging_config = log_config()
+        check_can_listen(settings.host, settings.port)
+    except ConfigError as exc:
+        sys.exit(f"Error: invalid configuration: {exc}")
+    except (LogFormatError, CannotListen) as exc:
+        sys.exit(f"Error: {exc}")
     remove_metrics_dir = prepare_metrics_dir()  # before the workers import prometheus-client
     try:
         Granian(
-            argv[0] if argv else "feedsvc.web:create_app",
+            factory,
             factory=True,
             interface=Interfaces.WSGI,
-            address=os.environ.get("HOST", "0.0.0.0"),
-            port=int(os.environ.get("PORT", "8000")),
+            address=settings.host,
+            port=settings.port,
             workers=int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count())),
             blocking_threads=int(os.environ.get("WEB_THREADS", "4")),
             websockets=False,
             http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD),
             respawn_failed_workers=True,
             workers_kill_timeout=WORKER_STOP_SECONDS,
+            log_dictconfig=logging_config,
             log_access=bool(os.environ.get("ACCESS_LOG")),
+            log_access_format=ACCESS_FORMAT,
         ).serve()
     finally:
         remove_metrics_dir()

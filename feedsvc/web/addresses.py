@@ -15,16 +15,31 @@ from feedsvc.config import Settings
 # HTTP/1.0 needs no Host; granian calls it "HTTP/1".
 _HTTP_1_0 = frozenset(("HTTP/1.0", "HTTP/1"))
 _HOST = re.compile(r"(?:[a-z0-9\-._~%]+|\[[0-9a-f:.]+\])(?::\d{0,5})?", re.IGNORECASE)
+# A port a browser or proxy may write out although it is the scheme's default (RFC 9110 §4.2:
+# an empty port is the default too).
+_DEFAULT_PORTS = frozenset(("", "80", "443"))
+
+
+def normalised_host(host: str) -> str:
+    """`host` as an address's key: lower case, without a default port or the DNS root's
+    trailing dot, so `News-Mirror.Example.:443` is the same address as `news-mirror.example`.
+    Any other port is kept: a service on another port is not that address."""
+    host = host.lower()
+    name, colon, port = host.rpartition(":")
+    if colon and "]" not in port and port in _DEFAULT_PORTS:
+        host = name
+    return host.removesuffix(".")
 
 
 class Addresses:
-    """Maps a request's Host to the origin its links are written for: a configured address,
-    else the canonical one, so a Host header can never put a foreign domain into a feed.
+    """Maps a request's Host to the origin its links are written for: a configured address
+    (in any spelling of it: `normalised_host`), else the canonical one, so a Host header can
+    never put a foreign domain into a feed.
     X-Forwarded-Host counts only when the request comes from a configured trusted proxy."""
 
     def __init__(self, settings: Settings):
         self.canonical = settings.origin
-        self._by_host = {urlsplit(a).netloc: a for a in settings.addresses}
+        self._by_host = {normalised_host(urlsplit(a).netloc): a for a in settings.addresses}
         self._trusted_proxies = frozenset(settings.trusted_proxies)
 
     def origin(self, environ: Mapping[str, str]) -> str:
@@ -40,7 +55,7 @@ class Addresses:
             if environ.get("SERVER_PROTOCOL") in _HTTP_1_0:
                 return self.canonical
             raise BadRequest("Host header required")
-        origin = self._by_host.get(host.lower())
+        origin = self._by_host.get(normalised_host(host))
         if origin is not None:
             return origin
         if not _HOST.fullmatch(host):

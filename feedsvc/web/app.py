@@ -48,6 +48,10 @@ def create_app(
         cache = NearCache(cache)
     app = Flask(__name__)
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # GET and HEAD only (docs/contracts.md)
+    # No redirects: Werkzeug would answer `/feeds//rss.xml` with a 308 to `http://<Host>/…`,
+    # built from the request's Host and scheme (an open redirect, and a downgrade of an
+    # https origin). A path with an empty segment names no feed: 404.
+    app.url_map.merge_slashes = False
     renderer = FeedRenderer(settings, store, cache)
     app.extensions["feedsvc"] = Services(settings, store, cache, renderer, Addresses(settings),
                                          CachePolicy.from_settings(settings))

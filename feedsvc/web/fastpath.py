@@ -39,7 +39,7 @@ class FeedFastPath:
         method = environ.get("REQUEST_METHOD")
         raw_path = environ.get("PATH_INFO", "")
         if (method not in ("GET", "HEAD") or not raw_path.startswith("/feeds/")
-                or "//" in raw_path or raw_path.endswith("/")):  # Flask redirects or 404s
+                or "//" in raw_path or raw_path.endswith("/")):  # no feed: Flask 404s
             return self.app(environ, start_response)
         try:  # WSGI carries the path's bytes as latin-1; section slugs may be UTF-8
             section, _, filename = raw_path[7:].encode("latin-1").decode().rpartition("/")

@@ -25,12 +25,18 @@ def _services():
     return current_app.extensions["feedsvc"]
 
 
+def _named(key: FeedKey) -> str:
+    """The document as its readers name it, its URL on their address, for log lines (not the
+    cache's key)."""
+    return f"{key.origin}{request.path}"
+
+
 def _cached(key: FeedKey) -> tuple[CachedFeed | None, str]:
     """The entry, and how the lookup went: hit, miss or unavailable."""
     try:
         entry = _services().cache.get(key)
     except CacheUnavailable as exc:
-        log.warning("cache unavailable, rendering %s from the store: %s", key, exc)
+        log.warning("cache unavailable, rendering %s from the store: %s", _named(key), exc)
         return None, "unavailable"
     return entry, "hit" if entry is not None else "miss"
 
@@ -58,13 +64,13 @@ def _render(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]]) -> 
     try:
         entries = {k: document.compress() for k, document in render().items()}
     except SQLAlchemyError as exc:
-        log.error("store unavailable while rendering %s: %s", key, exc)
+        log.error("store unavailable while rendering %s: %s", _named(key), exc)
         raise ServiceUnavailable(retry_after=30) from None
     RENDERS.observe(time.perf_counter() - started)
     try:
         services.cache.put_many(entries)
     except CacheUnavailable as exc:
-        log.warning("cache unavailable, %s served uncached: %s", key, exc)
+        log.warning("cache unavailable, %s served uncached: %s", _named(key), exc)
     return entries[key]
 
 

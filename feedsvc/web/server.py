@@ -13,6 +13,7 @@ from gunicorn.app.base import BaseApplication
 
 from feedsvc.cache import open_cache
 from feedsvc.config import Settings
+from feedsvc.logs import log_config
 from feedsvc.refresh import FeedRenderer
 from feedsvc.refresh.scheduler import RefreshService
 from feedsvc.web.app import create_app
@@ -34,6 +35,7 @@ class EmbeddedServer(BaseApplication):
         self.cfg.set("threads", self.threads)
         self.cfg.set("accesslog", None)
         self.cfg.set("control_socket_disable", True)  # see config/gunicorn.conf.py
+        self.cfg.set("logconfig_dict", log_config())  # the format of every other process
 
     def load(self):
         cache = open_cache(self.settings)
