@@ -39,22 +39,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
 from _common import (
     BIN,
     ROOT,
+    delete_keys,
     free_port,
     is_sqlite,
     machine,
     normalise_url,
     pg_schema,
     print_table,
+    render_demo_feeds,
     service_env,
     wait_until_serving,
     write_config,
 )
-from feedsvc.cache import FeedKey, RedisCache
+from feedsvc.cache import FeedKey
 
 HOST = "news.example"
 PATH = "/feeds/rss.xml"
@@ -203,18 +203,6 @@ def measure(port: int, body: bytes, gz: bytes, seconds: float,
             for n in connections for name, headers in checked}
 
 
-def prepare(tmp: Path, env: dict[str, str]) -> tuple[bytes, bytes]:
-    """Import and render through the real commands; the feed's cached bytes."""
-    for argv in (["feedsvc", "import", str(ROOT / "feedsvc/demo/articles.jsonl")],
-                 ["feedsvc", "refresh"]):
-        subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=ROOT, env=env, check=True,
-                       capture_output=True, timeout=300)
-    cache = RedisCache.from_url(env["REDIS_URL"], env["BENCH_PREFIX"])
-    entry = cache.get(KEY)
-    assert entry is not None, "feedsvc refresh did not fill Redis"
-    return entry.body, entry.gzip
-
-
 def serve_statically(tmp: Path, body: bytes, gz: bytes) -> tuple[list[str], int]:
     root = tmp / "www"
     (root / "feeds").mkdir(parents=True)
@@ -263,13 +251,15 @@ def main(argv: list[str] | None = None) -> int:
         database = normalise_url(args.database_url or f"sqlite:///{tmp / 'store.sqlite3'}")
         if not is_sqlite(database):
             database = stack.enter_context(pg_schema(database))
-        stack.callback(_delete_keys, args.redis_url, prefix)
+        stack.callback(delete_keys, args.redis_url, prefix)
         config = write_config(
             tmp, prefix, ("rate_limit = 0\n", f"rate_limit = {args.rate_limit}\n"),
             ("rate_limit_burst = 20\n", f"rate_limit_burst = {max(20, int(args.rate_limit))}\n"))
         env = service_env(config, database, args.redis_url, BENCH_PREFIX=prefix,
                           PYTHONPATH=str(ROOT / "bench"))
-        body, gz = prepare(tmp, env)
+        entry = render_demo_feeds(env).get(KEY)
+        assert entry is not None, "feedsvc refresh did not fill Redis"
+        body, gz = entry.body, entry.gzip
         print(f"feed {PATH} on {HOST}: {len(body):,} bytes, gzip {len(gz):,} bytes")
 
         results: dict[str, dict[str, tuple]] = {}
@@ -297,13 +287,6 @@ def _report(results: dict[str, dict[str, tuple]]) -> None:
             rows.append((name, case, round(rps), f"{p50:.2f}", f"{p99:.2f}", ratio))
     print_table(["server / Redis access", "case", "requests/s", "p50 ms", "p99 ms", "vs nginx"],
                 rows)
-
-
-def _delete_keys(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 if __name__ == "__main__":
