@@ -175,6 +175,14 @@ def attack(port: int, idle: int, slow: int, counts) -> None:
     asyncio.run(run())
 
 
+def _sample(counts, samples: list[int], seconds: float) -> None:
+    """The attack's open connections, every 0.25 s for `seconds`."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        samples.append(counts[OPEN])
+        time.sleep(0.25)
+
+
 # ---- probes ------------------------------------------------------------------------------------
 
 def seconds_until_closed(port: int, cap: float, after_a_request: bool) -> float:
@@ -236,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             else web_port
 
         # the probes run alongside the rest: they only wait
-        pool = stack.enter_context(ThreadPoolExecutor(2))
+        pool = stack.enter_context(ThreadPoolExecutor(3))
         probing = {name: pool.submit(seconds_until_closed, port, args.idle_cap, after)
                    for name, after in (("idle, nothing sent", False),
                                        ("idle after an answer (keep-alive)", True))}
@@ -254,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         ramp_seconds = time.monotonic() - started
         held = counts[OPEN]
         print(f"attack: {held:,} connections open after {ramp_seconds:.1f} s", flush=True)
+        held_during: list[int] = []
+        sampling = pool.submit(_sample, counts, held_during, args.seconds)
         under_attack = read_feeds(port, args.seconds)
+        sampling.result()
         snapshot = list(counts)
         web_alive = web.poll() is None
         probes = {name: future.result() for name, future in probing.items()}
@@ -269,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"under attack / alone: p50 x{ratio[0]:.2f}, p99 x{ratio[1]:.2f}")
     print_table(["attack", "connections"], [
         ["open when the reader started", held],
-        ["open at the end", snapshot[OPEN]],
+        ["open while the reader ran: least", min(held_during)],
+        ["open while the reader ran: mean", round(sum(held_during) / len(held_during))],
         ["opened in all", snapshot[OPENED]],
         ["idle ones closed by the server", snapshot[CLOSED_IDLE]],
         ["slowloris ones closed by the server", snapshot[CLOSED_SLOW]],
