@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "nginx" / "feedsvc.conf"
@@ -32,34 +34,46 @@ def front_config(folder: Path, port: int, origin_port: int) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Front:
+    port: int     # where nginx listens, on 127.0.0.1
+    folder: Path  # its config, pid, access.log, error.log and cache/
+
+
 @contextlib.contextmanager
-def nginx_front(folder: Path, origin_port: int, port: int | None = None) -> Iterator[int]:
-    """nginx from the committed config in `folder` (a directory of its own), in front of
-    127.0.0.1:`origin_port`; yields the port it listens on, stops it on exit."""
-    if port is None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-    config = front_config(folder, port, origin_port)
-    with open(folder / "nginx.out", "wb") as out:
-        process = subprocess.Popen(["nginx", "-c", str(config), "-g", "daemon off;"],
-                                   stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"nginx exited with {process.returncode}: "
-                                   f"{(folder / 'nginx.out').read_text()[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nginx did not listen on {port} within 15 s")
-            time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
+def nginx_front(origin_port: int) -> Iterator[Front]:
+    """nginx from the committed config on a free port, in front of 127.0.0.1:`origin_port`,
+    in a temporary directory of its own (under /tmp: nginx's workers, www-data, must reach
+    it); stopped on exit."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="feedsvc-nginx-") as name:
+        folder = Path(name)
+        config = front_config(folder, port, origin_port)
+        with open(folder / "nginx.out", "wb") as out:
+            process = subprocess.Popen(["nginx", "-c", str(config), "-g", "daemon off;"],
+                                       stdout=out, stderr=subprocess.STDOUT)
         try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            _wait_for(port, process, folder)
+            yield Front(port, folder)
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_for(port: int, process: subprocess.Popen, folder: Path) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited with {process.returncode}: "
+                               f"{(folder / 'nginx.out').read_text()[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nginx did not listen on {port} within 15 s")
+        time.sleep(0.1)

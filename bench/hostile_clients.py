@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         render_demo_feeds(env)
         web = start_procfile(stack, ["web"], env, tmp)["web"]
         wait_until_serving(f"http://127.0.0.1:{web_port}/healthz", web, tmp / "web.log")
-        port = stack.enter_context(nginx_front(tmp, web_port)) if args.through_nginx \
+        port = stack.enter_context(nginx_front(web_port)).port if args.through_nginx \
             else web_port
 
         # the probes run alongside the rest: they only wait
