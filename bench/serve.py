@@ -14,6 +14,8 @@ to nginx in the same run, for each serving stack and Redis access pattern:
             plain: one HMGET per request (bench/_serve_plain.py)
   floors    the same bytes from memory with no feed logic, through a minimal Flask app and
             a bare WSGI callable (bench/_serve_floor.py): what the stack itself allows
+  front     nginx from config/nginx/feedsvc.conf in front of granian (bench/_nginx.py): the
+            feed from its proxy_cache, 200s and 304s, after the first request filled it
 
     .venv/bin/python bench/serve.py [--quick] [--seconds N] [--database-url URL]
                                     [--only NAME ...] [--rate-limit R]
@@ -54,6 +56,7 @@ from _common import (
     wait_until_serving,
     write_config,
 )
+from _nginx import nginx_front
 from feedsvc.cache import FeedKey
 
 HOST = "news.example"
@@ -86,7 +89,8 @@ STACKS = [
     Server("gunicorn sync x4", (*GUNICORN, "--worker-class", "sync", "--workers", "4", "{app}()")),
     Server("gunicorn gevent", (*GUNICORN, "--worker-class", "gevent", "{app}()"), "gevent"),
 ]
-DEFAULT_RUNS = [(s.name, "near") for s in STACKS] + [
+FRONT = "nginx front, granian"  # config/nginx/feedsvc.conf before granian
+DEFAULT_RUNS = [(FRONT, "near")] + [(s.name, "near") for s in STACKS] + [
     (stack, app) for stack in ("granian", "gunicorn gthread")
     for app in ("plain", "floor: minimal Flask", "floor: bare WSGI")]
 
@@ -267,9 +271,14 @@ def main(argv: list[str] | None = None) -> int:
         with running(nginx, env, port):
             results["nginx (static files)"] = measure(port, body, gz, seconds, args.connections)
         for stack_name, pattern in runs:
-            server = next(s for s in STACKS if s.name == stack_name)
+            server = next(s for s in STACKS
+                          if s.name == ("granian" if stack_name == FRONT else stack_name))
             port = free_port()
-            with running(server.argv(port, APPS[pattern]), {**env, "PORT": str(port)}, port):
+            with contextlib.ExitStack() as serving:
+                serving.enter_context(running(server.argv(port, APPS[pattern]),
+                                              {**env, "PORT": str(port)}, port))
+                if stack_name == FRONT:
+                    port = serving.enter_context(nginx_front(port)).port
                 results[f"{stack_name} / {pattern}"] = measure(port, body, gz, seconds,
                                                                args.connections)
             print(f"  done: {stack_name} / {pattern}", file=sys.stderr)
