@@ -328,6 +328,16 @@ def start_procfile(stack: ExitStack, names: Iterable[str], env: dict[str, str],
     return processes
 
 
+def stop(process: subprocess.Popen, seconds: float = 15) -> None:
+    """SIGTERM, then SIGKILL if `process` has not exited within `seconds`."""
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_until_serving(url: str, process: subprocess.Popen, log: Path | None = None,
                        seconds: float = 60) -> None:
     """Until `url` answers 2xx. The process exiting first, or no answer in time, ends the

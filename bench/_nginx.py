@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import stop
+
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "nginx" / "feedsvc.conf"
 
 
@@ -58,12 +60,7 @@ def nginx_front(origin_port: int) -> Iterator[Front]:
             _wait_for(port, process, folder)
             yield Front(port, folder)
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def _wait_for(port: int, process: subprocess.Popen, folder: Path) -> None:

@@ -63,6 +63,7 @@ READER_TIMEOUT = 5.0
 P99_LIMIT_MS = 100.0
 SOURCES = 60            # attack connections come from 127.0.0.2 ... 127.0.0.61
 RAMP = 500              # connection attempts the attack has in flight at once
+HEAD_REQUEST = f"HEAD {PATH} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
 SLOW_HEAD = f"GET {PATH} HTTP/1.1\r\nHost: {HOST}\r\nX-Slow: ".encode()
 
 
@@ -185,11 +186,12 @@ def _sample(counts, samples: list[int], seconds: float) -> None:
 
 # ---- probes ------------------------------------------------------------------------------------
 
-def seconds_until_closed(port: int, cap: float, after_a_request: bool) -> float:
-    """How long the server keeps a silent connection open (`cap` when it still is)."""
+def seconds_until_closed(port: int, cap: float, request: bytes = b"") -> float:
+    """How long the server keeps a connection open while we send nothing, from the start or
+    after `request` was answered (`cap` when it still is open then)."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        if after_a_request:
-            sock.sendall(f"HEAD {PATH} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        if request:
+            sock.sendall(request)
             answer = sock.recv(65536)
             assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
         start = time.monotonic()
@@ -246,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         # the probes run alongside the rest: they only wait
         pool = stack.enter_context(ThreadPoolExecutor(3))
         probing = {name: pool.submit(seconds_until_closed, port, args.idle_cap, after)
-                   for name, after in (("idle, nothing sent", False),
-                                       ("idle after an answer (keep-alive)", True))}
+                   for name, after in (("idle, nothing sent", b""),
+                                       ("idle after an answer (keep-alive)", HEAD_REQUEST))}
         alone = read_feeds(port, args.seconds)
 
         counts = multiprocessing.Array("q", 7, lock=False)

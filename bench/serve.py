@@ -53,6 +53,7 @@ from _common import (
     print_table,
     render_demo_feeds,
     service_env,
+    stop,
     wait_until_serving,
     write_config,
 )
@@ -149,12 +150,7 @@ def running(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
             wait_until_serving(f"http://127.0.0.1:{port}{PATH}", process, Path(log.name), 30)
             yield
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
