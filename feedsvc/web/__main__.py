@@ -48,8 +48,8 @@ WORKER_STOP_SECONDS = 5
 # - CONNECTIONS_PER_WORKER (granian's backpressure: connections a worker holds at once; the
 #   default, backlog / workers = 512, is the ~1,100 that locked readers out): an idle connection
 #   costs the Rust runtime a few KB and no Python thread, so each worker may hold 16,384, as far
-#   as its open-files limit allows (raised to the hard limit, FILES_KEPT spared for Redis, the
-#   store and logs). With it and the two settings above, readers kept a p99 under 20 ms and no
+#   as its open-files limit allows (raised towards the hard limit; FILES_KEPT spared for Redis,
+#   the store and logs). With it and the two settings above, readers kept a p99 under 20 ms and no
 #   errors during the attack. The listen backlog (granian's 1,024) made no difference.
 HEADER_READ_MILLISECONDS = 10_000
 CONNECTIONS_PER_WORKER = 16_384
@@ -57,11 +57,16 @@ FILES_KEPT = 256
 
 
 def connections_per_worker() -> int:
-    """CONNECTIONS_PER_WORKER, or fewer when the open-files limit (raised to its hard limit
-    first: it is inherited by the workers) cannot hold that many sockets."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return max(1, min(CONNECTIONS_PER_WORKER, hard - FILES_KEPT))
+    """CONNECTIONS_PER_WORKER, or fewer when the open-files limit cannot hold that many sockets
+    (its soft value is raised first, as far as the hard one allows; the workers inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = CONNECTIONS_PER_WORKER + FILES_KEPT
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    return max(1, min(CONNECTIONS_PER_WORKER, soft - FILES_KEPT))
 
 
 def main(argv: list[str]) -> None:
