@@ -19,6 +19,7 @@ import requests
 
 from _nginx import nginx_front
 from conftest import DEMO_ARTICLES, REDIS_URL, own_prefix
+from hostile_clients import seconds_until_closed
 from processes import Service, Spawner
 
 HOSTS = ["news.example", "news-mirror.example", "example-news.tv"]
@@ -27,6 +28,7 @@ PATHS = ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/news/turkey/feed.json",
 CODINGS = ["identity", "gzip", "br", "gzip, deflate, br"]
 MAX_AGE = 2  # feeds.refresh_interval: the origin's Cache-Control max-age
 HEADER_TIMEOUT = 10  # client_header_timeout in the config
+KEEPALIVE_TIMEOUT = 15  # keepalive_timeout
 
 
 @dataclass
@@ -154,6 +156,15 @@ def test_idle_and_slow_clients_are_dropped_by_nginx_without_reaching_the_origin(
             held -= {sock for sock in held if closed(sock)}
         seconds = time.monotonic() - start
     assert not held, f"{len(held)} of 250 still open after {seconds:.0f} s"
-    assert seconds > HEADER_TIMEOUT - 1
+    assert HEADER_TIMEOUT - 1 < seconds < HEADER_TIMEOUT + 3
     assert front.origin_requests(slow_path) == []
     assert most_at_origin <= 2  # nginx's kept-alive upstream connections for the reader
+
+
+def test_nginx_closes_silent_connections_after_its_timeouts(front):
+    head = b"HEAD /feeds/rss.xml HTTP/1.1\r\nHost: news.example\r\n\r\n"
+    with ThreadPoolExecutor(2) as pool:
+        silent = pool.submit(seconds_until_closed, front.nginx, 30)
+        kept_alive = pool.submit(seconds_until_closed, front.nginx, 30, head)
+        assert HEADER_TIMEOUT - 0.5 < silent.result() < HEADER_TIMEOUT + 1.5
+        assert KEEPALIVE_TIMEOUT - 0.5 < kept_alive.result() < KEEPALIVE_TIMEOUT + 1.5
