@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import redis
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
+from feedsvc.cache import RedisCache
 from feedsvc.config import Settings, settings_from_mapping
 from feedsvc.demo.generate import DEMO_SECTIONS, STORIES, generate_articles
 from feedsvc.ingest.document import parse_article
@@ -326,6 +328,16 @@ def start_procfile(stack: ExitStack, names: Iterable[str], env: dict[str, str],
     return processes
 
 
+def stop(process: subprocess.Popen, seconds: float = 15) -> None:
+    """SIGTERM, then SIGKILL if `process` has not exited within `seconds`."""
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_until_serving(url: str, process: subprocess.Popen, log: Path | None = None,
                        seconds: float = 60) -> None:
     """Until `url` answers 2xx. The process exiting first, or no answer in time, ends the
@@ -342,3 +354,22 @@ def wait_until_serving(url: str, process: subprocess.Popen, log: Path | None = N
 
 def _tail(log: Path | None) -> str:
     return f":\n{log.read_text(errors='replace')[-3000:]}" if log and log.exists() else ""
+
+
+def render_demo_feeds(env: dict[str, str]) -> RedisCache:
+    """The demo articles imported and every feed rendered into Redis through the real commands
+    (`feedsvc import`, `feedsvc refresh`) in `env` (service_env, with BENCH_PREFIX: the run's
+    key prefix); the cache they filled."""
+    for argv in (["feedsvc", "import", str(ROOT / "feedsvc/demo/articles.jsonl")],
+                 ["feedsvc", "refresh"]):
+        subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=ROOT, env=env, check=True,
+                       capture_output=True, timeout=300)
+    return RedisCache.from_url(env["REDIS_URL"], env["BENCH_PREFIX"])
+
+
+def delete_keys(url: str, prefix: str) -> None:
+    """Every Redis key under the run's `prefix`."""
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start:start + 1000])

@@ -14,6 +14,8 @@ to nginx in the same run, for each serving stack and Redis access pattern:
             plain: one HMGET per request (bench/_serve_plain.py)
   floors    the same bytes from memory with no feed logic, through a minimal Flask app and
             a bare WSGI callable (bench/_serve_floor.py): what the stack itself allows
+  front     nginx from config/nginx/feedsvc.conf in front of granian (bench/_nginx.py): the
+            feed from its proxy_cache, 200s and 304s, after the first request filled it
 
     .venv/bin/python bench/serve.py [--quick] [--seconds N] [--database-url URL]
                                     [--only NAME ...] [--rate-limit R]
@@ -39,22 +41,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
 from _common import (
     BIN,
     ROOT,
+    delete_keys,
     free_port,
     is_sqlite,
     machine,
     normalise_url,
     pg_schema,
     print_table,
+    render_demo_feeds,
     service_env,
+    stop,
     wait_until_serving,
     write_config,
 )
-from feedsvc.cache import FeedKey, RedisCache
+from _nginx import nginx_front
+from feedsvc.cache import FeedKey
 
 HOST = "news.example"
 PATH = "/feeds/rss.xml"
@@ -86,7 +90,8 @@ STACKS = [
     Server("gunicorn sync x4", (*GUNICORN, "--worker-class", "sync", "--workers", "4", "{app}()")),
     Server("gunicorn gevent", (*GUNICORN, "--worker-class", "gevent", "{app}()"), "gevent"),
 ]
-DEFAULT_RUNS = [(s.name, "near") for s in STACKS] + [
+FRONT = "nginx front, granian"  # config/nginx/feedsvc.conf before granian
+DEFAULT_RUNS = [(FRONT, "near")] + [(s.name, "near") for s in STACKS] + [
     (stack, app) for stack in ("granian", "gunicorn gthread")
     for app in ("plain", "floor: minimal Flask", "floor: bare WSGI")]
 
@@ -145,12 +150,7 @@ def running(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
             wait_until_serving(f"http://127.0.0.1:{port}{PATH}", process, Path(log.name), 30)
             yield
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
@@ -203,18 +203,6 @@ def measure(port: int, body: bytes, gz: bytes, seconds: float,
             for n in connections for name, headers in checked}
 
 
-def prepare(tmp: Path, env: dict[str, str]) -> tuple[bytes, bytes]:
-    """Import and render through the real commands; the feed's cached bytes."""
-    for argv in (["feedsvc", "import", str(ROOT / "feedsvc/demo/articles.jsonl")],
-                 ["feedsvc", "refresh"]):
-        subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=ROOT, env=env, check=True,
-                       capture_output=True, timeout=300)
-    cache = RedisCache.from_url(env["REDIS_URL"], env["BENCH_PREFIX"])
-    entry = cache.get(KEY)
-    assert entry is not None, "feedsvc refresh did not fill Redis"
-    return entry.body, entry.gzip
-
-
 def serve_statically(tmp: Path, body: bytes, gz: bytes) -> tuple[list[str], int]:
     root = tmp / "www"
     (root / "feeds").mkdir(parents=True)
@@ -263,13 +251,15 @@ def main(argv: list[str] | None = None) -> int:
         database = normalise_url(args.database_url or f"sqlite:///{tmp / 'store.sqlite3'}")
         if not is_sqlite(database):
             database = stack.enter_context(pg_schema(database))
-        stack.callback(_delete_keys, args.redis_url, prefix)
+        stack.callback(delete_keys, args.redis_url, prefix)
         config = write_config(
             tmp, prefix, ("rate_limit = 0\n", f"rate_limit = {args.rate_limit}\n"),
             ("rate_limit_burst = 20\n", f"rate_limit_burst = {max(20, int(args.rate_limit))}\n"))
         env = service_env(config, database, args.redis_url, BENCH_PREFIX=prefix,
                           PYTHONPATH=str(ROOT / "bench"))
-        body, gz = prepare(tmp, env)
+        entry = render_demo_feeds(env).get(KEY)
+        assert entry is not None, "feedsvc refresh did not fill Redis"
+        body, gz = entry.body, entry.gzip
         print(f"feed {PATH} on {HOST}: {len(body):,} bytes, gzip {len(gz):,} bytes")
 
         results: dict[str, dict[str, tuple]] = {}
@@ -277,9 +267,14 @@ def main(argv: list[str] | None = None) -> int:
         with running(nginx, env, port):
             results["nginx (static files)"] = measure(port, body, gz, seconds, args.connections)
         for stack_name, pattern in runs:
-            server = next(s for s in STACKS if s.name == stack_name)
+            server = next(s for s in STACKS
+                          if s.name == ("granian" if stack_name == FRONT else stack_name))
             port = free_port()
-            with running(server.argv(port, APPS[pattern]), {**env, "PORT": str(port)}, port):
+            with contextlib.ExitStack() as serving:
+                serving.enter_context(running(server.argv(port, APPS[pattern]),
+                                              {**env, "PORT": str(port)}, port))
+                if stack_name == FRONT:
+                    port = serving.enter_context(nginx_front(port)).port
                 results[f"{stack_name} / {pattern}"] = measure(port, body, gz, seconds,
                                                                args.connections)
             print(f"  done: {stack_name} / {pattern}", file=sys.stderr)
@@ -297,13 +292,6 @@ def _report(results: dict[str, dict[str, tuple]]) -> None:
             rows.append((name, case, round(rps), f"{p50:.2f}", f"{p99:.2f}", ratio))
     print_table(["server / Redis access", "case", "requests/s", "p50 ms", "p99 ms", "vs nginx"],
                 rows)
-
-
-def _delete_keys(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 if __name__ == "__main__":

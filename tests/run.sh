@@ -58,6 +58,14 @@ echo "reachable"
 export FEEDSVC_TEST_REDIS_URL="${FEEDSVC_TEST_REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT/0}"
 export FEEDSVC_TEST_DATABASE_URL="${FEEDSVC_TEST_DATABASE_URL:-postgresql://postgres@$PG_HOST:$PG_PORT/$PG_DB}"
 
+say "nginx, wrk and ss"
+# nginx: tests/test_nginx.py runs config/nginx/feedsvc.conf; wrk: bench/serve.py; ss: counting
+# connections in tests/test_nginx.py
+command -v nginx >/dev/null || apt_install nginx-light
+command -v wrk >/dev/null || apt_install wrk
+command -v ss >/dev/null || apt_install iproute2
+echo "installed"
+
 say "ruff"
 .venv/bin/ruff check .
 
@@ -65,7 +73,6 @@ if [ $# -eq 0 ]; then
   # The short variants of bench/ (each exits non-zero when over its budget); the full runs and
   # their figures are in bench/README.md. Skipped when arguments pick tests.
   say "bench, short variants"
-  command -v wrk >/dev/null && command -v nginx >/dev/null || apt_install wrk nginx-light
   .venv/bin/python bench/import_rate.py --quick
   .venv/bin/python bench/import_large.py --quick
   .venv/bin/python bench/store_queries.py --quick
@@ -74,6 +81,7 @@ if [ $# -eq 0 ]; then
   .venv/bin/python bench/serve.py --quick --only granian/near
   .venv/bin/python bench/soak.py --quick
   .venv/bin/python bench/import_startup.py --quick
+  .venv/bin/python bench/hostile_clients.py --quick
 fi
 
 say "pytest"
