@@ -3,7 +3,8 @@
 - RSS: WebSub `hub` links (feedgen's RSS keeps only the `self` link) and Media RSS with
   caption and credit (feedgen's `media` extension knows neither, and groups everything);
 - Atom: entry links with a `rel` (feedgen 1.0 drops `rel`/`type` on entry links, upstream #135),
-  so `related` and `enclosure` links are written here.
+  so `related` and `enclosure` links are written here; and `type="html"` on the titles and
+  subtitle, which feedgen cannot type (they are given to it as HTML, feedsvc.render.feeds).
 
 Each extension reads the `Item` (or the hub list) it was given and writes plain elements.
 """
@@ -98,6 +99,24 @@ class AtomEntryLinks(BaseEntryExtension):
         for video in self.item.videos:
             SubElement(entry, "link", _attributes(
                 href=video.url, rel="enclosure", type=video_type(video)))
+        return entry
+
+
+class AtomFeedText(BaseExtension):
+    """The feed's title and subtitle are HTML."""
+
+    def extend_atom(self, feed):
+        for name in ("title", "subtitle"):
+            for element in feed.findall(name):
+                element.set("type", "html")
+        return feed
+
+
+class AtomEntryText(BaseEntryExtension):
+    """The entry's title is HTML."""
+
+    def extend_atom(self, entry):
+        entry.find("title").set("type", "html")
         return entry
 
 
