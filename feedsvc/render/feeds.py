@@ -65,9 +65,10 @@ def _generator(ctx: FeedContext, filename: str) -> FeedGenerator:
         if item.content_html:
             fe.content(item.content_html, type="html")
         for author in item.authors:
-            # The address goes only where Atom has an element for it: not in RSS, where
-            # feedgen would put it in <author>, nor in dc:creator.
-            fe.author(name=author.name, email=author.email if atom else None)
+            # The address goes where Atom has an element for it; in RSS (feedgen's <author>)
+            # only if the configuration says so; never in dc:creator, which is a name.
+            email = author.email if atom or s.author_emails else None
+            fe.author(name=author.name, email=email)
             fe.dc.dc_creator(author.name)
         for tag in item.tags:
             fe.category(term=tag)
