@@ -41,12 +41,15 @@ def reader_text(detail) -> str:
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _RSS_HTML = ("channel/title", "channel/description", "channel/item/title",
              "channel/item/description",
-             "channel/item/{http://purl.org/rss/1.0/modules/content/}encoded")
+             "channel/item/{http://purl.org/rss/1.0/modules/content/}encoded",
+             "channel/item/{http://search.yahoo.com/mrss/}content/"
+             "{http://search.yahoo.com/mrss/}description[@type='html']")
 
 
 def html_fields(filename: str, body: bytes) -> list[str]:
     """The fields of a document that some reader renders as HTML: in RSS the titles and
-    descriptions (readers sniff titles for markup) and content:encoded; in Atom every text
+    descriptions (readers sniff titles for markup), content:encoded and Media RSS descriptions
+    typed html; in Atom every text
     construct typed html; in JSON Feed `content_html`. Roku has none."""
     if filename == "rss.xml":
         root = etree.fromstring(body)

@@ -9,6 +9,7 @@ go through and render."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
 import json
 import re
@@ -361,6 +362,12 @@ READER_CASES = [
     _reader_case("c1-and-noncharacters", 6, title="C1 \x85 and \ufdd0 noncharacters \U0001fffe",
                  summary="s\x85t\x96u\ufffev", body="<p>x\x85y\x96z\ufffe\U0010ffff</p>"),
     _reader_case("title-only", 12),
+    # No summary: feedparser takes a media:description for the item's summary.
+    _reader_case("labels", 14, body="<p>x</p>",
+                 images=[{"url": "/i/a.jpg?x=1&y=2", "caption": MARKUP_TEXT[0],
+                          "credit": "AFP & <i>Reuters</i>"}],
+                 tags=["<b>tag</b>", "A & B", f"<script>{PWN}</script>"],
+                 related=[{"title": "Read <b>more</b> & more", "url": "/readers/other?a=1&b=2"}]),
     _reader_case("summary-only", 7, summary="Just a summary & <i>nothing</i> else"),
     _reader_case("invalid-html", 8, summary="fine",
                  body="<p>unclosed <b><i>x</b> <table><tr><td>c</p><div>d<span>e"),
@@ -474,6 +481,23 @@ def test_an_author_with_an_address_is_a_name_and_an_email_in_atom_and_a_name_els
     with_emails = render_alone(dataclasses.replace(site.settings, author_emails=True), doc)
     rss = etree.fromstring(with_emails["rss.xml"])
     assert rss.findtext("channel/item/author") == "jane@example.org (Jane Doe)"
+
+
+def test_captions_show_as_written_and_markup_in_labels_is_reduced_to_its_text(site):
+    """A photo caption is text typed html in Media RSS; tags, credits and link titles, which
+    feeds carry where no reader renders HTML, keep the text of any markup the CMS left in."""
+    [doc] = [case for case in READER_CASES if case["id"] == "reader-labels"]
+    for reading in read_article_feeds(site, doc):
+        rss = etree.fromstring(reading.documents["rss.xml"])
+        [caption] = rss.iter("{http://search.yahoo.com/mrss/}description")
+        assert caption.get("type") == "html"
+        assert html.unescape(caption.text) == doc["images"][0]["caption"]
+        assert rss.findtext(".//{http://search.yahoo.com/mrss/}credit") == "AFP & Reuters"
+        assert [c.text for c in rss.iterfind("channel/item/category")] == ["tag", "A & B"]
+        assert reading.json_item(doc["url"])["tags"] == ["tag", "A & B"]
+        atom = etree.fromstring(reading.documents["atom.xml"])
+        assert [link.get("title") for link in atom.iterfind("{*}entry/{*}link[@rel='related']")
+                ] == ["Read more & more"]
 
 
 def test_an_atom_entry_with_no_body_and_no_summary_shows_its_title():

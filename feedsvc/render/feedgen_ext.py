@@ -17,6 +17,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from lxml.etree import SubElement
 
 from feedsvc.render.items import Item, image_type, video_type
+from feedsvc.render.text import html_text
 
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -55,8 +56,9 @@ class RssItemMedia(BaseEntryExtension):
                 url=lead.url, medium="image", type=image_type(lead),
                 width=lead.width, height=lead.height))
             if lead.caption:
-                description = SubElement(content, f"{{{MEDIA_NS}}}description", type="plain")
-                description.text = lead.caption
+                # Plain text typed html, as RSS descriptions are (feedsvc.render.feeds).
+                description = SubElement(content, f"{{{MEDIA_NS}}}description", type="html")
+                description.text = html_text(lead.caption)
             if lead.credit:
                 credit = SubElement(content, f"{{{MEDIA_NS}}}credit")
                 credit.text = lead.credit

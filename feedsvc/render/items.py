@@ -11,7 +11,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from feedsvc.model import Article, Image, RelatedLink, Video, VideoType
-from feedsvc.render.text import person, sanitize_html, showable, summary_from_body
+from feedsvc.render.text import label, person, sanitize_html, showable, summary_from_body
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +90,24 @@ class Item:
 
 def prepare(article: Article) -> Item:
     """Sanitise and normalise `article` for every format (canonical links)."""
-    removed: list[str] = []
+    notes: list[str] = []
 
     def text(field: str, value: str) -> str:
         kept = showable(value)
         if len(kept) != len(value):
-            removed.append(f"{field} ({len(value) - len(kept)})")
+            notes.append(f"{field}: {len(value) - len(kept)} characters a feed cannot carry "
+                         "(controls, noncharacters) removed")
         return kept
+
+    def short(field: str, value: str) -> str:
+        kept = label(text(field, value))
+        if kept != value.strip():
+            notes.append(f"{field}: markup reduced to its text")
+        return kept
+
+    def author(value: str) -> Person:
+        name, email = person(value)
+        return Person(short("authors", name), email)
 
     body = sanitize_html(text("body", article.body), article.url) if article.body else ""
     summary = (
@@ -112,20 +123,18 @@ def prepare(article: Article) -> Item:
         content_html=body,
         published=article.published,
         updated=max(article.updated, article.published),
-        authors=tuple(p for p in (Person(*person(text("authors", a))) for a in article.authors)
-                      if p.name),
-        tags=tuple(text("tags", t) for t in article.tags),
+        authors=tuple(p for p in map(author, article.authors) if p.name),
+        tags=tuple(t for t in (short("tags", t) for t in article.tags) if t),
         language=article.language,
         images=tuple(
             dataclasses.replace(i, caption=i.caption and text("images.caption", i.caption),
-                                credit=i.credit and text("images.credit", i.credit))
+                                credit=i.credit and short("images.credit", i.credit))
             for i in article.images
         ),
         videos=article.videos,
-        related=tuple(RelatedLink(text("related.title", r.title), r.url)
+        related=tuple(RelatedLink(short("related.title", r.title), r.url)
                       for r in article.related),
     )
-    if removed:
-        log.warning("article %s: characters a feed cannot carry (controls, noncharacters) "
-                    "removed from %s", article.id, ", ".join(removed))
+    if notes:
+        log.warning("article %s normalised for the feeds: %s", article.id, "; ".join(notes))
     return item

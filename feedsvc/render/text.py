@@ -70,12 +70,19 @@ def hex_references(xml: bytes) -> bytes:
 
 
 def person(author: str) -> tuple[str, str | None]:
-    """An author as (name, email): `Jane Doe <jane@example.org>` is a name and an address;
-    markup in a name is the CMS's, so its text is the name."""
+    """An author as (name, email): `Jane Doe <jane@example.org>` is a name and an address."""
     name, email = parseaddr(author)
-    if not (email and "@" in email and name and author.rstrip().endswith(">")):
-        name, email = author, None
-    return (plain_text(name) if _TAG.search(name) else name.strip()), email
+    if email and "@" in email and name and author.rstrip().endswith(">"):
+        return name, email
+    return author, None
+
+
+def label(text: str) -> str:
+    """A short label (an author's name, a tag, a photo credit, a link title) on one line:
+    markup in it is the CMS's, not the publisher's words, so the label is its text. (Feeds
+    carry these as plain text in places no reader renders as HTML: attributes, dc:creator,
+    categories.)"""
+    return plain_text(text) if _TAG.search(text) else text.strip()
 
 
 def sanitize_html(fragment: str, base_url: str) -> str:
