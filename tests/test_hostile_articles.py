@@ -218,13 +218,17 @@ def rejections(path: Path, errors: list[str]) -> dict[int, list[tuple[str, str]]
 
 def assert_served_valid(site: Site, urls: tuple[str, ...]) -> None:
     """Each feed URL (canonical and first mirror; the other mirror is rendered alike) and the
-    site documents answer 200 with a valid document."""
+    site documents answer 200 with a valid document, with nothing executable in any field a
+    reader renders as HTML."""
     addresses = site.settings.addresses[:2]
     for url in urls:
         if any(url.startswith(address + "/") for address in addresses):
             response = site.get(url)
             assert response.status_code == 200, url
-            assert_valid(url.rsplit("/", 1)[1], response.content, url)
+            filename = url.rsplit("/", 1)[1]
+            assert_valid(filename, response.content, url)
+            for fragment in html_fields(filename, response.content):
+                assert_nothing_executable(fragment, url)
     for address in addresses:
         opml = site.get(f"{address}/feeds.opml")
         assert opml.status_code == 200
