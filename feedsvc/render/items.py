@@ -109,7 +109,7 @@ def prepare(article: Article) -> Item:
         name, email = person(value)
         return Person(short("authors", name), email)
 
-    body = sanitize_html(text("body", article.body), article.url) if article.body else ""
+    body = sanitize_html(article.body, article.url) if article.body else ""  # logs its own
     summary = (
         text("summary", article.summary).strip() if article.summary
         else summary_from_body(body, SUMMARY_LENGTH)
