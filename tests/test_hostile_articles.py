@@ -12,6 +12,7 @@ import dataclasses
 import html
 import io
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -502,6 +503,27 @@ def test_captions_show_as_written_and_markup_in_labels_is_reduced_to_its_text(si
         atom = etree.fromstring(reading.documents["atom.xml"])
         assert [link.get("title") for link in atom.iterfind("{*}entry/{*}link[@rel='related']")
                 ] == ["Read more & more"]
+
+
+def test_each_normalisation_is_logged_with_the_article(caplog):
+    settings = load_settings(ROOT / "config" / "feedsvc.toml", environ={})
+    cases = {case["id"]: case for case in READER_CASES}
+    caplog.set_level(logging.WARNING, logger="feedsvc.render")
+    for name in ("reader-c1-and-noncharacters", "reader-illegal-references", "reader-labels"):
+        prepare(parse_article(cases[name], origin=settings.origin, timezone=settings.timezone))
+    assert [r.getMessage() for r in caplog.records] == [
+        "body of https://news.example/readers/c1-and-noncharacters?a=1&b=2: 4 characters and 0 "
+        "character references to characters a feed cannot carry (controls, noncharacters) "
+        "removed",
+        "article reader-c1-and-noncharacters normalised for the feeds: summary: 3 characters a "
+        "feed cannot carry (controls, noncharacters) removed; title: 3 characters a feed cannot "
+        "carry (controls, noncharacters) removed",
+        "body of https://news.example/readers/illegal-references?a=1&b=2: 0 characters and 3 "
+        "character references to characters a feed cannot carry (controls, noncharacters) "
+        "removed",
+        "article reader-labels normalised for the feeds: tags: markup reduced to its text; "
+        "images.credit: markup reduced to its text; related.title: markup reduced to its text",
+    ]
 
 
 def test_an_atom_entry_with_no_body_and_no_summary_shows_its_title():

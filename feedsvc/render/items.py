@@ -100,8 +100,9 @@ def prepare(article: Article) -> Item:
         return kept
 
     def short(field: str, value: str) -> str:
-        kept = label(text(field, value))
-        if kept != value.strip():
+        shown = text(field, value)
+        kept = label(shown)
+        if kept != shown.strip():
             notes.append(f"{field}: markup reduced to its text")
         return kept
 
@@ -136,5 +137,6 @@ def prepare(article: Article) -> Item:
                       for r in article.related),
     )
     if notes:
-        log.warning("article %s normalised for the feeds: %s", article.id, "; ".join(notes))
+        log.warning("article %s normalised for the feeds: %s", article.id,
+                    "; ".join(dict.fromkeys(notes)))
     return item

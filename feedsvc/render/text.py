@@ -71,8 +71,9 @@ def html_text(text: str) -> str:
 
 def hex_references(xml: bytes) -> bytes:
     """An XML document with `&` and `<` in text and attributes written as hexadecimal character
-    references, as the RSS Profile asks: a reader that decodes a title or description once
-    more than it should still gets text, and the W3C validator can tell text from markup."""
+    references (the same document to any XML parser), as the RSS Profile advises publishers to
+    encode them: the W3C validator takes these references as the sign that an escaped `<` or
+    entity in a title is meant (CharacterData, ContainsHTML)."""
     return xml.replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
 
 
