@@ -43,6 +43,7 @@ class Settings:
     refresh_interval: int
     full_rebuild_interval: int
     websub_hubs: tuple[str, ...]
+    author_emails: bool  # authors' addresses in RSS <author> too, not only in Atom
     leader_lease: int
     change_overlap: int
     scheduler_metrics_port: int  # 0: the scheduler serves no /metrics
@@ -216,6 +217,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("feeds.refresh_interval", "refresh_interval", int, 60, _positive),
     _Option("feeds.full_rebuild_interval", "full_rebuild_interval", int, 3600, _positive),
     _Option("feeds.websub_hubs", "websub_hubs", list, [], _each(_url)),
+    _Option("feeds.author_emails", "author_emails", bool, False),
     _Option("scheduler.leader_lease", "leader_lease", int, 15, _positive),
     _Option("scheduler.change_overlap", "change_overlap", int, 30, _positive),
     _Option("scheduler.metrics_port", "scheduler_metrics_port", int, 0, _port_or_off),

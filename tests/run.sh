@@ -85,4 +85,6 @@ if [ $# -eq 0 ]; then
 fi
 
 say "pytest"
+# The browser test drives Debian's Chromium (tests/test_hostile_articles.py).
+command -v chromium >/dev/null || apt_install chromium
 .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"

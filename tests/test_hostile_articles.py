@@ -9,21 +9,26 @@ go through and render."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
+from uuid import UUID
 
+import feedparser
 import hypothesis
 import pytest
 import requests
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
+from playwright.sync_api import sync_playwright
 
 from conftest import ROOT, LiveServer, own_prefix
 from feedcheck import assert_valid
@@ -36,11 +41,17 @@ from feedsvc.ingest.document import (
     MAX_LIST,
     MAX_NAME,
     html_nesting,
+    parse_article,
 )
 from feedsvc.ingest.importer import MAX_LINE_BYTES, Importer, ImportReport
+from feedsvc.model import section_slug, split_section
 from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.render.catalog import FeedSpec, feed_url
+from feedsvc.render.documents import FeedDocuments
+from feedsvc.render.items import item_id, prepare
 from feedsvc.store import Store
 from feedsvc.web import create_app
+from reader_view import assert_nothing_executable, html_fields, reader_text, shown_text
 
 # ---- what a publisher's file may hold -------------------------------------------------------
 
@@ -208,13 +219,17 @@ def rejections(path: Path, errors: list[str]) -> dict[int, list[tuple[str, str]]
 
 def assert_served_valid(site: Site, urls: tuple[str, ...]) -> None:
     """Each feed URL (canonical and first mirror; the other mirror is rendered alike) and the
-    site documents answer 200 with a valid document."""
+    site documents answer 200 with a valid document, with nothing executable in any field a
+    reader renders as HTML."""
     addresses = site.settings.addresses[:2]
     for url in urls:
         if any(url.startswith(address + "/") for address in addresses):
             response = site.get(url)
             assert response.status_code == 200, url
-            assert_valid(url.rsplit("/", 1)[1], response.content, url)
+            filename = url.rsplit("/", 1)[1]
+            assert_valid(filename, response.content, url)
+            for fragment in html_fields(filename, response.content):
+                assert_nothing_executable(fragment, url)
     for address in addresses:
         opml = site.get(f"{address}/feeds.opml")
         assert opml.status_code == 200
@@ -314,3 +329,292 @@ def test_an_article_at_every_limit_renders_and_serves_in_bounded_time(site):
 ])
 def test_the_nesting_estimate_follows_what_an_html_parser_keeps_open(html, tags, depth):
     assert html_nesting(html) == (tags, depth)
+
+
+# ---- what readers are shown -----------------------------------------------------------------
+
+PWN = "window.__pwned=1"
+# Text a publisher may write anywhere, which a reader must show as written.
+MARKUP_TEXT = [
+    f"<script>{PWN}</script><b onmouseover={PWN}>s</b>",
+    "Profits < forecast & shares fall",
+    "&copy; &amp; &#169; &#x26; AT&T",
+    f"<img src=x onerror={PWN}>",
+    "Why <b>bold</b> matters",
+    "a ]]> b <!-- c --> d",
+    "&#x1; &#xFFFE; &#0; written out",
+]
+_VIDEO = {"url": "/v/clip.mp4", "duration": 60, "thumbnail": "/v/clip.jpg"}
+
+
+def _reader_case(name: str, minute: int = 0, **fields) -> dict:
+    """An article in its own section under Readers/, with a video so that Roku lists it too."""
+    return {"id": f"reader-{name}", "url": f"/readers/{name}?a=1&b=2",
+            "section": ["Readers", name], "title": f"Title of {name}",
+            "published": f"2026-11-27T10:{minute:02}:00Z", "videos": [_VIDEO], **fields}
+
+
+READER_CASES = [
+    _reader_case("markup-summary", 1, title=MARKUP_TEXT[4], summary=MARKUP_TEXT[0],
+                 body="<p>ok</p>"),
+    _reader_case("profits", 2, title=MARKUP_TEXT[1], summary=MARKUP_TEXT[1],
+                 body="<p>Profits &lt; forecast &amp; shares fall</p>"),
+    _reader_case("entities", 3, title=MARKUP_TEXT[2], summary=MARKUP_TEXT[6],
+                 body="<p>&copy; &nbsp; &#0; &bogus; &#xD800;</p>"),
+    _reader_case("section-markup", 4, section=["Readers", MARKUP_TEXT[3]],
+                 title=MARKUP_TEXT[5], summary=MARKUP_TEXT[3]),
+    _reader_case("illegal-references", 5, body="<p>a&#xFFFE;b&#x1;c&#xFFFF;d&#x85;e&#x9F;f</p>"),
+    _reader_case("c1-and-noncharacters", 6, title="C1 \x85 and \ufdd0 noncharacters \U0001fffe",
+                 summary="s\x85t\x96u\ufffev", body="<p>x\x85y\x96z\ufffe\U0010ffff</p>"),
+    _reader_case("title-only", 12),
+    # No summary: feedparser takes a media:description for the item's summary.
+    _reader_case("labels", 14, body="<p>x</p>",
+                 images=[{"url": "/i/a.jpg?x=1&y=2", "caption": MARKUP_TEXT[0],
+                          "credit": "AFP & <i>Reuters</i>"}],
+                 tags=["<b>tag</b>", "A & B", f"<script>{PWN}</script>"],
+                 related=[{"title": "Read <b>more</b> & more", "url": "/readers/other?a=1&b=2"}]),
+    _reader_case("summary-only", 7, summary="Just a summary & <i>nothing</i> else"),
+    _reader_case("invalid-html", 8, summary="fine",
+                 body="<p>unclosed <b><i>x</b> <table><tr><td>c</p><div>d<span>e"),
+    _reader_case("hostile-body", 9, summary="plain",
+                 body=f"<p>&lt;script&gt;{PWN}&lt;/script&gt; shown</p><script>{PWN}</script>"
+                      f"<img src=x onerror=\"{PWN}\"><a href=\"javascript:{PWN}\">link</a>"
+                      f"<iframe src=\"data:text/html,<script>{PWN}</script>\"></iframe>"),
+    _reader_case("long-title", 10, title="<b>Long</b> & " + "word " * 190, summary="short"),
+    _reader_case("authors", 11, summary="by line",
+                 authors=["Jane Doe <jane@example.org>", MARKUP_TEXT[4],
+                          f"<script>{PWN}</script>"]),
+]
+
+
+@dataclasses.dataclass
+class Reading:
+    """One article's section feed in every format on one address."""
+
+    address: str
+    documents: dict[str, bytes]
+
+    def rss_item(self, article_url: str):
+        return _entry(feedparser.parse(self.documents["rss.xml"]), article_url)
+
+    def atom_entry(self, article_url: str):
+        return _entry(feedparser.parse(self.documents["atom.xml"]), article_url)
+
+    def json_item(self, article_url: str) -> dict:
+        items = json.loads(self.documents["feed.json"])["items"]
+        return next(i for i in items if urlsplit(i["url"]).path == urlsplit(article_url).path)
+
+
+def _entry(parsed, article_url: str):
+    path = urlsplit(article_url).path
+    return next(e for e in parsed.entries if urlsplit(e.link).path == path)
+
+
+def read_article_feeds(site: Site, doc: dict) -> list[Reading]:
+    """`doc` imported and refreshed; its section feed in every format, on the canonical address
+    and a mirror, each checked valid, carrying the article, and with nothing executable in any
+    field a reader renders as HTML."""
+    _, report, errors = site.import_lines([json.dumps(doc).encode()])
+    assert (report.accepted, errors) == (1, []), errors
+    site.refresher.incremental()
+    names = doc["section"] if isinstance(doc["section"], list) else split_section(doc["section"])
+    uuid = UUID(item_id(doc["id"]).removeprefix("urn:uuid:"))  # each format's item id
+    readings = []
+    for address in site.settings.addresses[:2]:
+        documents = {}
+        for filename in ("rss.xml", "atom.xml", "feed.json", "roku.json"):
+            url = feed_url(address, section_slug(names), filename)
+            response = site.get(url)
+            assert response.status_code == 200, url
+            assert_valid(filename, response.content, url)
+            assert uuid.hex.encode() in response.content.replace(b"-", b""), (url, "missing")
+            for fragment in html_fields(filename, response.content):
+                assert_nothing_executable(fragment, url)
+            documents[filename] = response.content
+        readings.append(Reading(address, documents))
+    return readings
+
+
+def assert_shown_as_written(site: Site, doc: dict) -> None:
+    """The article's plain text, as feedparser reads RSS and Atom and as the JSON Feed has it,
+    is what the publisher wrote (after the documented normalisation)."""
+    for reading in read_article_feeds(site, doc):
+        where = (reading.address, doc["id"])
+        rss, atom, item = (reading.rss_item(doc["url"]), reading.atom_entry(doc["url"]),
+                           reading.json_item(doc["url"]))
+        title = shown_text(doc["title"])
+        assert reader_text(rss.title_detail) == title, where
+        assert reader_text(atom.title_detail) == title, where
+        assert item["title"] == title, where
+        if shown_text(doc.get("summary") or ""):
+            summary = shown_text(doc["summary"])
+            assert reader_text(rss.summary_detail) == summary, where
+            assert reader_text(atom.summary_detail) == summary, where
+            assert item["summary"] == summary, where
+        section = shown_text(doc["section"][-1])
+        for parsed in (feedparser.parse(reading.documents[f]) for f in ("rss.xml", "atom.xml")):
+            assert reader_text(parsed.feed.title_detail).endswith(f": {section}"), where
+
+
+@pytest.mark.parametrize("doc", READER_CASES, ids=[d["id"] for d in READER_CASES])
+def test_readers_show_odd_articles_as_written_with_nothing_executable(site, doc):
+    assert_shown_as_written(site, doc)
+
+
+def render_alone(settings: Settings, doc: dict) -> dict[str, bytes]:
+    """`doc`'s feed alone, rendered with `settings`, on the canonical address, by format."""
+    item = prepare(parse_article(doc, origin=settings.origin, timezone=settings.timezone))
+    documents = FeedDocuments(settings).render(FeedSpec("readers", "Readers", "Readers"), [item])
+    return {fmt.filename: body for (address, fmt), body in documents.items()
+            if address == settings.origin}
+
+
+def test_an_author_with_an_address_is_a_name_and_an_email_in_atom_and_a_name_elsewhere(site):
+    [doc] = [case for case in READER_CASES if case["id"] == "reader-authors"]
+    names = ["Jane Doe", "Why bold matters"]  # markup in a name: its text; none left: no author
+    for reading in read_article_feeds(site, doc):
+        atom = etree.fromstring(reading.documents["atom.xml"])
+        authors = atom.iterfind("{*}entry/{*}author")  # feedparser mixes up their emails
+        assert [(a.findtext("{*}name"), a.findtext("{*}email")) for a in authors] == [
+            ("Jane Doe", "jane@example.org"), ("Why bold matters", None)]
+        rss = etree.fromstring(reading.documents["rss.xml"])
+        assert [e.text for e in rss.iter("{http://purl.org/dc/elements/1.1/}creator")] == names
+        assert rss.find("channel/item/author") is None
+        assert [a["name"] for a in reading.json_item(doc["url"])["authors"]] == names
+        for filename in ("rss.xml", "feed.json", "roku.json"):
+            assert b"jane@example.org" not in reading.documents[filename], filename
+    with_emails = render_alone(dataclasses.replace(site.settings, author_emails=True), doc)
+    rss = etree.fromstring(with_emails["rss.xml"])
+    assert rss.findtext("channel/item/author") == "jane@example.org (Jane Doe)"
+
+
+def test_captions_show_as_written_and_markup_in_labels_is_reduced_to_its_text(site):
+    """A photo caption is text typed html in Media RSS; tags, credits and link titles, which
+    feeds carry where no reader renders HTML, keep the text of any markup the CMS left in."""
+    [doc] = [case for case in READER_CASES if case["id"] == "reader-labels"]
+    for reading in read_article_feeds(site, doc):
+        rss = etree.fromstring(reading.documents["rss.xml"])
+        [caption] = rss.iter("{http://search.yahoo.com/mrss/}description")
+        assert caption.get("type") == "html"
+        assert html.unescape(caption.text) == doc["images"][0]["caption"]
+        assert rss.findtext(".//{http://search.yahoo.com/mrss/}credit") == "AFP & Reuters"
+        assert [c.text for c in rss.iterfind("channel/item/category")] == ["tag", "A & B"]
+        assert reading.json_item(doc["url"])["tags"] == ["tag", "A & B"]
+        atom = etree.fromstring(reading.documents["atom.xml"])
+        assert [link.get("title") for link in atom.iterfind("{*}entry/{*}link[@rel='related']")
+                ] == ["Read more & more"]
+
+
+def test_each_normalisation_is_logged_with_the_article(caplog):
+    settings = load_settings(ROOT / "config" / "feedsvc.toml", environ={})
+    cases = {case["id"]: case for case in READER_CASES}
+    caplog.set_level(logging.WARNING, logger="feedsvc.render")
+    for name in ("reader-c1-and-noncharacters", "reader-illegal-references", "reader-labels"):
+        prepare(parse_article(cases[name], origin=settings.origin, timezone=settings.timezone))
+    assert [r.getMessage() for r in caplog.records] == [
+        "body of https://news.example/readers/c1-and-noncharacters?a=1&b=2: 4 characters and 0 "
+        "character references to characters a feed cannot carry (controls, noncharacters) "
+        "removed",
+        "article reader-c1-and-noncharacters normalised for the feeds: summary: 3 characters a "
+        "feed cannot carry (controls, noncharacters) removed; title: 3 characters a feed cannot "
+        "carry (controls, noncharacters) removed",
+        "body of https://news.example/readers/illegal-references?a=1&b=2: 0 characters and 3 "
+        "character references to characters a feed cannot carry (controls, noncharacters) "
+        "removed",
+        "article reader-labels normalised for the feeds: tags: markup reduced to its text; "
+        "images.credit: markup reduced to its text; related.title: markup reduced to its text",
+    ]
+
+
+def test_an_atom_entry_with_no_body_and_no_summary_shows_its_title():
+    """Without the mirror footer an article with only a title would be an Atom entry with no
+    text at all (the W3C validator's MissingTextualContent): its title is its summary."""
+    settings = dataclasses.replace(load_settings(ROOT / "config" / "feedsvc.toml", environ={}),
+                                   mirror_footer=False)
+    doc = _reader_case("bare", 13, title="Only <a> title & nothing else")
+    atom = render_alone(settings, doc)["atom.xml"]
+    assert_valid("atom.xml", atom)
+    [entry] = feedparser.parse(atom).entries
+    assert "content" not in entry
+    assert reader_text(entry.summary_detail) == doc["title"]
+
+
+_READER_TEXT = st.lists(st.sampled_from(MARKUP_TEXT) | st.text(
+    st.characters(blacklist_categories=("Cc", "Cs")), max_size=15), min_size=1,
+    max_size=4).map("".join).filter(lambda text: shown_text(text) != "")
+
+
+@hypothesis.settings(max_examples=15, deadline=None, derandomize=True,
+                     suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@given(title=_READER_TEXT, summary=_READER_TEXT, section=_READER_TEXT, author=_READER_TEXT)
+def test_readers_show_any_plain_text_as_written(site, title, summary, section, author):
+    doc = _reader_case("generated", title=title, summary=summary, authors=[author])
+    # A "/" in a section name given as a list splits it in the catalog (a known gap).
+    doc["section"] = ["Readers", section.replace("/", " ")]
+    assert_shown_as_written(site, doc)
+
+
+# ---- in a browser ---------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# Whatever a payload could be waiting for: a hover, a click on a link that is not http(s).
+_PROVOKE = """() => {
+    for (const e of document.body.querySelectorAll('*')) {
+        for (const type of ['mouseover', 'focus', 'load', 'error']) {
+            e.dispatchEvent(new Event(type));
+        }
+    }
+    for (const a of document.querySelectorAll('a[href]')) {
+        if (!/^https?:/i.test(a.getAttribute('href'))) a.click();
+    }
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, driven by Playwright; if it cannot start, the tests using it
+    fail with the reason (tests/run.sh installs it)."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def shown_in_browser(browser, fragment: str) -> tuple[object, list[str], str]:
+    """`fragment` loaded as a page's HTML, with every request refused: the `window.__pwned`
+    flag a payload would set, the dialogs opened, and the page's visible text (the mirror
+    footer, ours rather than the publisher's, left out) on one line."""
+    page = browser.new_page()
+    try:
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.route("**/*", lambda route: route.abort())
+        page.set_content(f"<!doctype html><meta charset=utf-8><body>{fragment}</body>")
+        page.evaluate(_PROVOKE)
+        page.wait_for_timeout(200)
+        pwned = page.evaluate("window.__pwned")
+        text = page.evaluate("document.querySelector('p.mirrors')?.remove(),"
+                             " document.body.innerText")
+        return pwned, dialogs, " ".join(text.split())
+    finally:
+        page.close()
+
+
+def test_a_browser_shows_rss_descriptions_and_json_content_as_text_and_runs_nothing(site,
+                                                                                      browser):
+    [summary_case, body_case] = [case for case in READER_CASES
+                                 if case["id"] in ("reader-markup-summary", "reader-hostile-body")]
+    for reading in read_article_feeds(site, summary_case):
+        [description] = [
+            item.findtext("description")
+            for item in etree.fromstring(reading.documents["rss.xml"]).iterfind("channel/item")
+            if urlsplit(item.findtext("link")).path == urlsplit(summary_case["url"]).path]
+        assert shown_in_browser(browser, description) == (None, [], summary_case["summary"])
+    for reading in read_article_feeds(site, body_case):
+        content = reading.json_item(body_case["url"])["content_html"]
+        assert shown_in_browser(browser, content) == (
+            None, [], f"<script>{PWN}</script> shown link")

@@ -23,7 +23,7 @@ from feedsvc.model import Image, Video
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.render.context import FeedContext
 from feedsvc.render.documents import FeedDocuments
-from feedsvc.render.items import Item, item_id, prepare
+from feedsvc.render.items import Item, Person, item_id, prepare
 from feedsvc.render.jsonfeed import render_json_feed
 from feedsvc.render.mirrors import Mirrors
 from feedsvc.render.roku import MAX_BYTES, render_roku
@@ -163,7 +163,7 @@ def _item(n: int, **changes) -> Item:
         id=item_id(f"synthetic-{n}"), url=f"https://news.example/news/turkey/{n}",
         section=("News", "Turkey"), title=f"Headline {n}", summary=f"Summary {n}.",
         content_html=f'<p>Body <a href="https://news.example/x/{n}">{n}</a></p>',
-        published=published, updated=published, authors=("Reporter",), tags=("Turkey",),
+        published=published, updated=published, authors=(Person("Reporter"),), tags=("Turkey",),
         language=None, images=(Image(f"https://news.example/images/{n}.jpg"),),
         videos=(Video(f"https://video.news.example/{n}.mp4", duration=60,
                       thumbnail=f"https://news.example/images/{n}-thumb.jpg"),),

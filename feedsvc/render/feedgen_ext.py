@@ -3,7 +3,8 @@
 - RSS: WebSub `hub` links (feedgen's RSS keeps only the `self` link) and Media RSS with
   caption and credit (feedgen's `media` extension knows neither, and groups everything);
 - Atom: entry links with a `rel` (feedgen 1.0 drops `rel`/`type` on entry links, upstream #135),
-  so `related` and `enclosure` links are written here.
+  so `related` and `enclosure` links are written here; and `type="html"` on the titles and
+  subtitle, which feedgen cannot type (they are given to it as HTML, feedsvc.render.feeds).
 
 Each extension reads the `Item` (or the hub list) it was given and writes plain elements.
 """
@@ -16,6 +17,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from lxml.etree import SubElement
 
 from feedsvc.render.items import Item, image_type, video_type
+from feedsvc.render.text import html_text
 
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -54,8 +56,9 @@ class RssItemMedia(BaseEntryExtension):
                 url=lead.url, medium="image", type=image_type(lead),
                 width=lead.width, height=lead.height))
             if lead.caption:
-                description = SubElement(content, f"{{{MEDIA_NS}}}description", type="plain")
-                description.text = lead.caption
+                # Plain text typed html, as RSS descriptions are (feedsvc.render.feeds).
+                description = SubElement(content, f"{{{MEDIA_NS}}}description", type="html")
+                description.text = html_text(lead.caption)
             if lead.credit:
                 credit = SubElement(content, f"{{{MEDIA_NS}}}credit")
                 credit.text = lead.credit
@@ -98,6 +101,24 @@ class AtomEntryLinks(BaseEntryExtension):
         for video in self.item.videos:
             SubElement(entry, "link", _attributes(
                 href=video.url, rel="enclosure", type=video_type(video)))
+        return entry
+
+
+class AtomFeedText(BaseExtension):
+    """The feed's title and subtitle are HTML."""
+
+    def extend_atom(self, feed):
+        for name in ("title", "subtitle"):
+            for element in feed.findall(name):
+                element.set("type", "html")
+        return feed
+
+
+class AtomEntryText(BaseEntryExtension):
+    """The entry's title is HTML."""
+
+    def extend_atom(self, entry):
+        entry.find("title").set("type", "html")
         return entry
 
 

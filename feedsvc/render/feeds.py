@@ -3,6 +3,10 @@
 feedgen's traps (docs/contracts.md) are handled here: dates always come from the data, entries are
 appended in our order, the self link is added before the alternate one, and rendering is
 serialised because feedgen switches the process-wide locale to format RSS dates.
+
+Titles, descriptions and summaries are plain text written as HTML (`html_text`): readers render
+RSS descriptions as HTML and sniff RSS titles for it, and Atom says `type="html"`; so
+`<script>` or `Profits < forecast` in a headline shows as written and runs nothing.
 """
 
 from __future__ import annotations
@@ -12,22 +16,32 @@ import threading
 from feedgen.feed import FeedGenerator
 
 from feedsvc.render.context import FeedContext
-from feedsvc.render.feedgen_ext import AtomEntryLinks, AtomFeedHubs, RssChannel, RssItemMedia
+from feedsvc.render.feedgen_ext import (
+    AtomEntryLinks,
+    AtomEntryText,
+    AtomFeedHubs,
+    AtomFeedText,
+    RssChannel,
+    RssItemMedia,
+)
 from feedsvc.render.items import feed_id
+from feedsvc.render.text import hex_references, html_text
 
 _feedgen_lock = threading.Lock()
 
 
 def _generator(ctx: FeedContext, filename: str) -> FeedGenerator:
     s = ctx.settings
+    atom = filename == "atom.xml"
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("rss_media", RssChannel, RssItemMedia, atom=False, rss=True)
     fg.register_extension("atom_links", AtomFeedHubs, AtomEntryLinks, atom=True, rss=False)
+    fg.register_extension("atom_text", AtomFeedText, AtomEntryText, atom=True, rss=False)
     fg.rss_media.hubs = fg.atom_links.hubs = s.websub_hubs
     fg.id(feed_id(ctx.spec.path))
-    fg.title(ctx.spec.title)
-    fg.subtitle(ctx.spec.description)  # RSS description / Atom subtitle
+    fg.title(html_text(ctx.spec.title))
+    fg.subtitle(html_text(ctx.spec.description))  # RSS description / Atom subtitle
     fg.link(href=ctx.spec.feed_url(ctx.origin, filename), rel="self")
     fg.link(href=ctx.spec.page_url(ctx.origin), rel="alternate")  # last: RSS channel link
     fg.language(s.language)
@@ -40,17 +54,22 @@ def _generator(ctx: FeedContext, filename: str) -> FeedGenerator:
         fe.rss_media.item = fe.atom_links.item = item
         fe.id(item.id)
         fe.guid(item.id, permalink=False)
-        fe.title(item.title)
+        fe.title(html_text(item.title))
         fe.link(href=item.url, rel="alternate")
         fe.published(item.published)
         fe.updated(item.updated)
-        if item.summary:
-            fe.description(item.summary)
+        # An Atom entry with neither content nor summary shows nothing but its title.
+        summary = item.summary or ("" if item.content_html or not atom else item.title)
+        if summary:
+            fe.summary(html_text(summary), type="html")  # and the RSS description
         if item.content_html:
             fe.content(item.content_html, type="html")
         for author in item.authors:
-            fe.author(name=author)
-            fe.dc.dc_creator(author)
+            # The address goes where Atom has an element for it; in RSS (feedgen's <author>)
+            # only if the configuration says so; never in dc:creator, which is a name.
+            email = author.email if atom or s.author_emails else None
+            fe.author(name=author.name, email=email)
+            fe.dc.dc_creator(author.name)
         for tag in item.tags:
             fe.category(term=tag)
     return fg
@@ -59,10 +78,10 @@ def _generator(ctx: FeedContext, filename: str) -> FeedGenerator:
 def render_rss(ctx: FeedContext) -> bytes:
     fg = _generator(ctx, "rss.xml")
     with _feedgen_lock:
-        return fg.rss_str(pretty=False, xml_declaration=True)
+        return hex_references(fg.rss_str(pretty=False, xml_declaration=True))
 
 
 def render_atom(ctx: FeedContext) -> bytes:
     fg = _generator(ctx, "atom.xml")
     with _feedgen_lock:
-        return fg.atom_str(pretty=False, xml_declaration=True)
+        return hex_references(fg.atom_str(pretty=False, xml_declaration=True))

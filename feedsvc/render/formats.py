@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from xml.sax.saxutils import escape as xml_text
 
 from feedsvc.config import Settings
 from feedsvc.render.catalog import FeedSpec
@@ -14,6 +13,7 @@ from feedsvc.render.feeds import render_atom, render_rss
 from feedsvc.render.jsonfeed import render_json_feed
 from feedsvc.render.roku import render_roku
 from feedsvc.render.site import render_index, render_mirrors, render_opml
+from feedsvc.render.text import xml_text
 
 
 def json_text(text: str) -> str:

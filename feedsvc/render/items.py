@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import mimetypes
 import uuid
 from dataclasses import dataclass
@@ -10,7 +11,9 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from feedsvc.model import Article, Image, RelatedLink, Video, VideoType, updated_as_of
-from feedsvc.render.text import sanitize_html, summary_from_body, xml_safe
+from feedsvc.render.text import label, person, sanitize_html, showable, summary_from_body
+
+log = logging.getLogger(__name__)
 
 SUMMARY_LENGTH = 300
 # Item ids are UUIDs named by the article id alone: the same on every address, across
@@ -58,6 +61,14 @@ def feed_id(section_path: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Person:
+    """An author: the name readers are shown, and the address if the publisher gave one."""
+
+    name: str
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     """Everything a renderer needs of one article, XML-safe and with absolute URLs."""
 
@@ -69,7 +80,7 @@ class Item:
     content_html: str
     published: datetime
     updated: datetime
-    authors: tuple[str, ...]
+    authors: tuple[Person, ...]
     tags: tuple[str, ...]
     language: str | None
     images: tuple[Image, ...]
@@ -86,28 +97,53 @@ def as_of(item: Item, now: datetime) -> Item:
 
 def prepare(article: Article) -> Item:
     """Sanitise and normalise `article` for every format (canonical links)."""
-    body = sanitize_html(article.body, article.url) if article.body else ""
+    notes: list[str] = []
+
+    def text(field: str, value: str) -> str:
+        kept = showable(value)
+        if len(kept) != len(value):
+            notes.append(f"{field}: {len(value) - len(kept)} characters a feed cannot carry "
+                         "(controls, noncharacters) removed")
+        return kept
+
+    def short(field: str, value: str) -> str:
+        shown = text(field, value)
+        kept = label(shown)
+        if kept != shown.strip():
+            notes.append(f"{field}: markup reduced to its text")
+        return kept
+
+    def author(value: str) -> Person:
+        name, email = person(value)
+        return Person(short("authors", name), email)
+
+    body = sanitize_html(article.body, article.url) if article.body else ""  # logs its own
     summary = (
-        xml_safe(article.summary) if article.summary else summary_from_body(body, SUMMARY_LENGTH)
+        text("summary", article.summary).strip() if article.summary
+        else summary_from_body(body, SUMMARY_LENGTH)
     )
-    return Item(
+    item = Item(
         id=item_id(article.id),
         url=article.url,
         section=article.section,
-        title=xml_safe(article.title),
+        title=text("title", article.title).strip(),
         summary=summary,
         content_html=body,
         published=article.published,
         updated=max(article.updated, article.published),
-        authors=tuple(xml_safe(a) for a in article.authors),
-        tags=tuple(xml_safe(t) for t in article.tags),
+        authors=tuple(p for p in map(author, article.authors) if p.name),
+        tags=tuple(t for t in (short("tags", t) for t in article.tags) if t),
         language=article.language,
         images=tuple(
-            dataclasses.replace(
-                i, caption=i.caption and xml_safe(i.caption), credit=i.credit and xml_safe(i.credit)
-            )
+            dataclasses.replace(i, caption=i.caption and text("images.caption", i.caption),
+                                credit=i.credit and short("images.credit", i.credit))
             for i in article.images
         ),
         videos=article.videos,
-        related=tuple(RelatedLink(xml_safe(r.title), r.url) for r in article.related),
+        related=tuple(RelatedLink(short("related.title", r.title), r.url)
+                      for r in article.related),
     )
+    if notes:
+        log.warning("article %s normalised for the feeds: %s", article.id,
+                    "; ".join(dict.fromkeys(notes)))
+    return item

@@ -32,7 +32,7 @@ def _item(item: Item) -> dict[str, Any]:
         "image": as_uri(item.images[0].url) if item.images else None,
         "date_published": rfc3339(item.published),
         "date_modified": rfc3339(item.updated),
-        "authors": [{"name": a} for a in item.authors if a],
+        "authors": [{"name": a.name} for a in item.authors],
         "tags": list(dict.fromkeys(t for t in item.tags if t.strip())),  # schema: unique
         "language": item.language,
         "attachments": [_attachment(v) for v in item.videos],

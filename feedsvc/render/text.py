@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import html
+import logging
 import re
+from email.utils import parseaddr
 from urllib.parse import urljoin
 
 import nh3
 
 from feedsvc.model import lower_origin
 
+log = logging.getLogger(__name__)
+
 # XML 1.0 forbids C0 controls other than tab/LF/CR, lone surrogates and U+FFFE/U+FFFF; lxml
-# refuses them, so one such byte in one article would otherwise fail a whole feed.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# refuses them, so one such byte in one article would otherwise fail a whole feed. C1 controls
+# (U+0080-U+009F: Windows-1252 text decoded as Latin-1) and the other noncharacters are legal
+# XML but no reader shows them as anything but garbage (the W3C validator's BadCharacters); nor
+# is U+FFFD, which only ever stands for bytes that were lost in decoding (and is what an HTML
+# parser makes of `&#0;` or `&#xD800;`).
+# The noncharacters of planes 1-16 (U+1FFFE, U+1FFFF, ... U+10FFFF) are matched as one range
+# and told apart in `_unless_showable`: a class listing them leaves re's fast path, ten times
+# slower on every body.
+_UNSHOWABLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffd-\uffff"
+    "\U0001fffe-\U0010ffff]"
+)
+_TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _BLOCK_TAG = re.compile(
     r"</?(?:p|div|br|li|ul|ol|h[1-6]|figure|figcaption|blockquote|tr|td)\b[^>]*>", re.IGNORECASE
 )
@@ -39,37 +54,89 @@ ALLOWED_ATTRIBUTES = {
 _URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
 
 
-def xml_safe(text: str) -> str:
-    """`text` without the characters XML 1.0 cannot carry."""
-    return _XML_ILLEGAL.sub("", text)
+def _unless_showable(match: re.Match[str]) -> str:
+    character = match.group()
+    return character if character > "\uffff" and ord(character) & 0xFFFE != 0xFFFE else ""
+
+
+def showable(text: str) -> str:
+    """`text` without the characters XML 1.0 cannot carry or no reader shows (C1 controls,
+    noncharacters)."""
+    return _UNSHOWABLE.sub(_unless_showable, text)
+
+
+def html_text(text: str) -> str:
+    """Plain `text` as HTML that shows exactly that text: for the fields readers render as
+    HTML (RSS titles and descriptions, Atom text typed html)."""
+    return html.escape(text, quote=False)
+
+
+def hex_references(xml: bytes) -> bytes:
+    """An XML document with `&` and `<` in text and attributes written as hexadecimal character
+    references (the same document to any XML parser), as the RSS Profile advises publishers to
+    encode them: the W3C validator takes these references as the sign that an escaped `<` or
+    entity in a title is meant (CharacterData, ContainsHTML)."""
+    return xml.replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+
+
+def xml_text(text: str) -> str:
+    """`text` as XML character data, escaped as `hex_references` leaves the XML feeds."""
+    return text.replace("&", "&#x26;").replace("<", "&#x3C;").replace(">", "&gt;")
+
+
+def person(author: str) -> tuple[str, str | None]:
+    """An author as (name, email): `Jane Doe <jane@example.org>` is a name and an address."""
+    name, email = parseaddr(author)
+    if email and "@" in email and name and author.rstrip().endswith(">"):
+        return name, email
+    return author, None
+
+
+def label(text: str) -> str:
+    """A short label (an author's name, a tag, a photo credit, a link title) on one line:
+    markup in it is the CMS's, not the publisher's words, so the label is its text. (Feeds
+    carry these as plain text in places no reader renders as HTML: attributes, dc:creator,
+    categories.)"""
+    return plain_text(text) if _TAG.search(text) else text.strip()
 
 
 def sanitize_html(fragment: str, base_url: str) -> str:
     """Body HTML made safe for any reader: an allow-list of tags and attributes (no script,
     style, iframe, event handlers; only http(s)/mailto URLs) with every URL made absolute
-    against the article's `base_url`, its scheme and host in lower case."""
+    against the article's `base_url`, its scheme and host in lower case; well-formed HTML
+    (html5ever's serialisation) with only `showable` characters."""
 
     def absolute(tag: str, attribute: str, value: str) -> str | None:
         if (tag, attribute) in _URL_ATTRIBUTES:
             return lower_origin(urljoin(base_url, value.strip()))
         return value
 
-    return nh3.clean(
-        xml_safe(fragment),
+    kept = showable(fragment)
+    cleaned = nh3.clean(
+        kept,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         attribute_filter=absolute,
         link_rel="noopener",
     )
+    # Character references (&#xFFFE;, &#x1;) come out of the parser as the characters they
+    # name: filtered again, or the item would break the XML formats.
+    safe = showable(cleaned)
+    removed = len(fragment) - len(kept), len(cleaned) - len(safe)
+    if any(removed):
+        log.warning("body of %s: %d characters and %d character references to characters a "
+                    "feed cannot carry (controls, noncharacters) removed", base_url, *removed)
+    return safe
 
 
 def plain_text(fragment: str) -> str:
-    """The text of an HTML fragment on one line: block boundaries become spaces."""
+    """The text of an HTML fragment on one line: block boundaries become spaces; references
+    to characters a feed cannot carry are dropped."""
     stripped = nh3.clean(
         _BLOCK_TAG.sub(" ", fragment), tags=set(), clean_content_tags={"script", "style"}
     )
-    return _SPACES.sub(" ", html.unescape(stripped)).strip()
+    return _SPACES.sub(" ", showable(html.unescape(stripped))).strip()
 
 
 def summary_from_body(sanitized_html: str, limit: int) -> str:
