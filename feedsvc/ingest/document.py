@@ -135,6 +135,15 @@ class DocumentError(ValueError):
         self.errors = errors
 
 
+def shown_title(title: str) -> str:
+    """`title` as feeds show it: whole up to TITLE_LENGTH, else cut at a word with "…" (mid-word
+    for a script written without spaces)."""
+    if len(title) <= TITLE_LENGTH:
+        return title
+    shown = textwrap.shorten(title, TITLE_LENGTH, placeholder="…")
+    return shown if shown != "…" else title[:TITLE_LENGTH - 1] + "…"
+
+
 class _Checker:
     """Collects errors while reading fields, so all of a document's problems are reported, and
     the normalisations made, so each can be logged."""
@@ -180,9 +189,7 @@ class _Checker:
         text = text.strip()
         if len(text) <= TITLE_LENGTH:
             return text, None
-        shown = textwrap.shorten(text, TITLE_LENGTH, placeholder="…")
-        if shown == "…":  # no space to cut at: a script written without them
-            shown = text[:TITLE_LENGTH - 1] + "…"
+        shown = shown_title(text)
         self.note(field, f"is {len(text)} characters long, over the {TITLE_LENGTH} shown: "
                          f"shortened to {len(shown)} with '…'")
         return shown, text
