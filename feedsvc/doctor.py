@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import redis
 import requests
 from redis.exceptions import RedisClusterException
-from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.cache.connect import connect, node_for
 from feedsvc.config import Settings, redact
+from feedsvc.store import StoreUnavailable
 from feedsvc.store.probe import NoStore, probe
 
 HOW_TO_CREATE = ("created by the first `feedsvc import`, `feedsvc refresh` or `feedsvc "
@@ -52,7 +52,7 @@ def _store(name: str, url: str) -> Iterator[Check]:
     except NoStore as exc:
         yield Check(name, False, f"{exc}: {HOW_TO_CREATE}")
         return
-    except SQLAlchemyError as exc:
+    except StoreUnavailable as exc:
         yield Check(name, False, f"{where} does not answer: {_first_line(exc)}")
         return
     yield Check(name, True, f"{found.server} at {where}")

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from conftest import free_port
 from feedsvc.ingest.document import parse_article
 from feedsvc.model import Article
-from feedsvc.store import ChangedArticle, Store
+from feedsvc.store import ChangedArticle, Store, StoreUnavailable
 
 ORIGIN = "https://news.example"
 TEHRAN = ZoneInfo("Asia/Tehran")
@@ -234,3 +235,28 @@ def test_next_published_after_is_when_the_next_embargo_ends(db):
     assert db.next_published_after(datetime(2030, 1, 1, 10, 0, 0, 250000, tzinfo=UTC)) == \
         datetime(2030, 1, 2, 10, tzinfo=UTC)
     assert db.next_published_after(datetime(2030, 1, 2, 10, tzinfo=UTC)) is None
+
+
+def test_a_store_that_does_not_answer_raises_its_own_store_unavailable(tmp_path):
+    """Callers catch the store's `StoreUnavailable` (the driver's words), never SQLAlchemy's
+    exceptions: only store/ knows SQLAlchemy. A PostgreSQL port nobody listens on."""
+    store = Store(f"postgresql://postgres@127.0.0.1:{free_port()}/test")
+    since = datetime(2026, 11, 20, tzinfo=UTC)
+    calls = {
+        "upsert": lambda: store.upsert([art("a")]),
+        "newest": lambda: store.newest("", 10),
+        "changed_since": lambda: store.changed_since(since),
+        "published_between": lambda: store.published_between(since, since),
+        "next_published_after": lambda: store.next_published_after(since),
+        "section_names": store.section_names,
+        "count": store.count,
+        "get": lambda: store.get("a"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(StoreUnavailable) as raised:
+            call()
+        assert type(raised.value) is StoreUnavailable, name
+        assert "refused" in str(raised.value).lower(), (name, str(raised.value))
+        assert not str(raised.value).startswith("("), (name, str(raised.value))  # no class tag
+    assert store.ping() is False
+    store.close()

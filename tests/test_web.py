@@ -19,6 +19,7 @@ from feedsvc.cache import FeedKey, RedisCache
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.render.formats import FORMATS
+from feedsvc.store import Store
 
 
 @pytest.fixture
@@ -175,6 +176,20 @@ def test_redis_down_degrades_to_rendering_from_the_store(settings, store, live_s
     assert health.status_code == 200
     assert health.json() == {"status": "degraded", "store": True, "cache": False,
                              "last_refresh": None}
+
+
+def test_a_miss_with_the_store_down_is_503_with_retry_after(settings, redis_cache,
+                                                             live_server_factory, caplog):
+    """Nothing cached and nothing listens where the store should be: the miss path's store
+    failure (the store's own StoreUnavailable) is a short 503 and one log line."""
+    unreachable = Store(f"postgresql://postgres@127.0.0.1:{free_port()}/test")
+    server = live_server_factory(settings, unreachable, redis_cache)
+    with caplog.at_level("ERROR", logger="feedsvc.web.routes"):
+        response = requests.get(server.url + "/feeds/world/rss.xml", timeout=10)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert len(response.content) < 300
+    assert any("store unavailable while rendering" in r.getMessage() for r in caplog.records)
+    unreachable.close()
 
 
 def test_opml_lists_every_feed_on_the_requesting_host(server, settings):

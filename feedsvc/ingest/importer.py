@@ -16,13 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from feedsvc.config import Settings
 from feedsvc.ingest.document import DocumentError, FieldError, Normalised, parse_article
 from feedsvc.ingest.pagetext import looks_like_page_text, page_key, parse_page
 from feedsvc.model import Article
-from feedsvc.store import Store
+from feedsvc.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
@@ -48,9 +46,9 @@ class ImportFailed(Exception):
     """The store refused a batch (disk full, read-only file, store down). Each batch is one
     transaction, so the store holds the batches before it, whole, and nothing of the rest."""
 
-    def __init__(self, report: ImportReport, cause: SQLAlchemyError):
+    def __init__(self, report: ImportReport, cause: StoreUnavailable):
         super().__init__(
-            f"the store refused a write ({getattr(cause, 'orig', None) or cause}); "
+            f"the store refused a write ({cause}); "
             f"{report.accepted} articles were imported before it, in whole batches of "
             f"{BATCH_SIZE}; the batch that failed and the lines after it were not imported")
         self.report = report
@@ -105,7 +103,7 @@ class Importer:
         if batch:
             try:
                 self.store.upsert(batch)  # one transaction: the whole batch or none of it
-            except SQLAlchemyError as exc:
+            except StoreUnavailable as exc:
                 raise ImportFailed(report, exc) from exc
             report.accepted += len(batch)
             report.pages += pages

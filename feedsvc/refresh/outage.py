@@ -4,11 +4,10 @@ traceback each time would bury the log."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from feedsvc.cache import CacheUnavailable
+from feedsvc.store import StoreUnavailable
 
-OUTAGES = (CacheUnavailable, SQLAlchemyError)
+OUTAGES = (CacheUnavailable, StoreUnavailable)
 
 
 def describe_outage(exc: BaseException) -> str | None:
@@ -16,8 +15,8 @@ def describe_outage(exc: BaseException) -> str | None:
     not an outage (a bug, whose traceback is wanted)."""
     if isinstance(exc, CacheUnavailable):
         part = "cache"
-    elif isinstance(exc, SQLAlchemyError):
-        part, exc = "store", getattr(exc, "orig", None) or exc  # the driver's words alone
+    elif isinstance(exc, StoreUnavailable):
+        part = "store"  # in the driver's words
     else:
         return None
     return f"{part} unavailable: {' '.join(str(exc).split())}"

@@ -20,7 +20,11 @@ from feedsvc.render.context import EPOCH
 from feedsvc.render.documents import FeedDocuments
 from feedsvc.render.formats import FORMATS, SITE_DOCUMENTS
 from feedsvc.render.items import Item, as_of, prepare
-from feedsvc.store import Store
+from feedsvc.store import Store, StoreUnavailable
+
+# The web's miss path renders through this module alone, so it catches the store's failure as
+# named here (tests/test_import_graph.py: web reaches the store only through this entry).
+__all__ = ["FeedRenderer", "StoreUnavailable"]
 
 log = logging.getLogger(__name__)
 

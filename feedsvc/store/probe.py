@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect, make_url
 
+from feedsvc.store.errors import store_errors
 from feedsvc.store.repository import make_engine
 from feedsvc.store.schema import metadata
 
@@ -23,14 +24,14 @@ class StoreProbe:
 
 
 def probe(database_url: str) -> StoreProbe:
-    """Raises NoStore, or SQLAlchemyError when the store does not answer."""
+    """Raises NoStore, or StoreUnavailable when the store does not answer."""
     url = make_url(database_url)
     if (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
             and not Path(url.database).is_file()):
         raise NoStore(f"no SQLite file at {url.database}")
     engine = make_engine(database_url)
     try:
-        with engine.connect() as conn:
+        with store_errors(), engine.connect() as conn:
             version = ".".join(map(str, conn.dialect.server_version_info or ()))
             present = set(inspect(conn).get_table_names())
     finally:

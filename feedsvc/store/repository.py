@@ -11,17 +11,19 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, delete, event, func, insert, select
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.config import Settings
 from feedsvc.model import Article, ancestor_paths, section_slug
+from feedsvc.store.errors import store_errors
 from feedsvc.store.schema import articles, feed_items, metadata, sections
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,14 @@ def make_engine(database_url: str, options: EngineOptions | None = None) -> Engi
                          max_overflow=options.max_overflow, pool_timeout=options.pool_timeout)
 
 
+@contextmanager
+def _connected(engine: Engine, *, transaction: bool = False) -> Iterator[Connection]:
+    """A connection of `engine` (in one transaction when asked); whatever fails in the block
+    comes out as StoreUnavailable."""
+    with store_errors(), (engine.begin() if transaction else engine.connect()) as conn:
+        yield conn
+
+
 class Store:
     """Articles and sections in SQL. Tables are created on first use (on the primary)."""
 
@@ -183,7 +193,7 @@ class Store:
         new_sections = self._insert(sections).on_conflict_do_nothing(
             index_elements=[sections.c.path]
         )
-        with self.engine.begin() as conn:
+        with _connected(self.engine, transaction=True) as conn:
             conn.execute(upsert, rows)
             conn.execute(delete(feed_items).where(feed_items.c.article_id.in_(latest)))
             if memberships:
@@ -203,7 +213,7 @@ class Store:
             .order_by(feed_items.c.published.desc(), feed_items.c.article_id.desc())
             .limit(limit)
         )
-        with self.reader.connect() as conn:
+        with _connected(self.reader) as conn:
             return [Article.from_document(json.loads(doc)) for (doc,) in conn.execute(query)]
 
     def changed_since(self, since: datetime, limit: int = 10_000) -> list[ChangedArticle]:
@@ -215,7 +225,7 @@ class Store:
             .order_by(articles.c.changed_at, articles.c.id)
             .limit(limit)
         )
-        with self.reader.connect() as conn:
+        with _connected(self.reader) as conn:
             return [
                 ChangedArticle(id=i, section=s, previous_section=p, status=st,
                                changed_at=_aware(c))
@@ -232,7 +242,7 @@ class Store:
                    feed_items.c.published <= _naive_utc(upto))
             .distinct()
         )
-        with self.reader.connect() as conn:
+        with _connected(self.reader) as conn:
             return list(conn.execute(query).scalars())
 
     def next_published_after(self, after: datetime) -> datetime | None:
@@ -241,13 +251,13 @@ class Store:
         index."""
         query = select(func.min(feed_items.c.published)).where(
             feed_items.c.feed == "", feed_items.c.published > _naive_utc(after))
-        with self.reader.connect() as conn:
+        with _connected(self.reader) as conn:
             found = conn.execute(query).scalar_one()
         return _aware(found) if found is not None else None
 
     def section_names(self) -> dict[str, str]:
         """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""
-        with self.reader.connect() as conn:
+        with _connected(self.reader) as conn:
             return dict(conn.execute(select(sections.c.path, sections.c.name)).all())
 
     def ping(self) -> bool:
@@ -260,11 +270,11 @@ class Store:
             return False
 
     def count(self) -> int:
-        with self.engine.connect() as conn:
+        with _connected(self.engine) as conn:
             return conn.execute(select(func.count()).select_from(articles)).scalar_one()
 
     def get(self, article_id: str) -> Article | None:
-        with self.engine.connect() as conn:
+        with _connected(self.engine) as conn:
             doc = conn.execute(
                 select(articles.c.document).where(articles.c.id == article_id)
             ).scalar_one_or_none()

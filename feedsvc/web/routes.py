@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
+from feedsvc.refresh.renderer import StoreUnavailable
 from feedsvc.render.catalog import feed_url
 from feedsvc.render.formats import FORMATS
 from feedsvc.web.metrics import CACHE_RESULTS, RENDERS, last_refresh, metrics_response
@@ -63,7 +63,7 @@ def _render(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]]) -> 
     started = time.perf_counter()
     try:
         entries = {k: document.compress() for k, document in render().items()}
-    except SQLAlchemyError as exc:
+    except StoreUnavailable as exc:
         log.error("store unavailable while rendering %s: %s", _named(key), exc)
         raise ServiceUnavailable(retry_after=30) from None
     RENDERS.observe(time.perf_counter() - started)
