@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from tqdm import tqdm
 
@@ -50,9 +51,13 @@ ATOMIC_FEEDS = 32
 _COMPRESSOR = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="compress")
 
 
+# A full refresh re-renders every feed; an incremental one only those the latest changes touch.
+RefreshKind = Literal["full", "incremental"]
+
+
 @dataclass(frozen=True, slots=True)
 class RefreshReport:
-    kind: str                 # "full" or "incremental"
+    kind: RefreshKind
     changes: int              # article changes read (full: every feed re-rendered)
     feeds: int
     documents: int

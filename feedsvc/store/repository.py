@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.config import Settings
-from feedsvc.model import Article, ancestor_paths, section_slug
+from feedsvc.model import Article, ArticleStatus, ancestor_paths, section_slug
 from feedsvc.store.errors import store_errors
 from feedsvc.store.schema import articles, feed_items, metadata, sections
 
@@ -36,7 +36,7 @@ class ChangedArticle:
     id: str
     section: str
     previous_section: str | None
-    status: str
+    status: ArticleStatus
     changed_at: datetime
 
     @property

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from wsgiref.types import WSGIApplication
 
 from werkzeug.exceptions import HTTPException
 
@@ -26,11 +27,9 @@ _STATUS = {200: "200 OK", 304: "304 Not Modified"}
 _SECTION_ROUTE = "/feeds/<path:section>/<filename>"  # the Flask routes' patterns, for metrics
 _SITE_ROUTE = "/feeds/<filename>"
 
-WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
-
 
 class FeedFastPath:
-    def __init__(self, app: WSGIApp, services):
+    def __init__(self, app: WSGIApplication, services):
         self.app = app
         self.services = services
 

@@ -23,14 +23,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from functools import lru_cache
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from feedsvc.web.metrics import observe
 
 MAX_CLIENTS = 100_000  # about 270 bytes each with its key (tracemalloc): 27 MB at most
 _BODY = b"429 Too Many Requests\n"
 _ROUTE = "(rate limited)"  # the metrics' route and address label for refused requests
-
-WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
 class TokenBuckets:
@@ -79,7 +78,7 @@ def _subscriber(address: str) -> str:
         return address
 
 
-def client_of(environ: dict, trusted_proxies: frozenset[str]) -> str:
+def client_of(environ: WSGIEnvironment, trusted_proxies: frozenset[str]) -> str:
     """Who the request is counted against (see the module's docstring)."""
     peer = environ.get("REMOTE_ADDR", "")
     if peer in trusted_proxies:
@@ -95,12 +94,13 @@ class RateLimit:
     """WSGI middleware: 429 with Retry-After (whole seconds) and a short body when the
     client's bucket is empty, else the app."""
 
-    def __init__(self, app: WSGIApp, buckets: TokenBuckets, trusted_proxies: Iterable[str]):
+    def __init__(self, app: WSGIApplication, buckets: TokenBuckets, trusted_proxies: Iterable[str]):
         self.app = app
         self.buckets = buckets
         self.trusted_proxies = frozenset(trusted_proxies)
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
         wait = self.buckets.take(client_of(environ, self.trusted_proxies))
         if not wait:
             return self.app(environ, start_response)
