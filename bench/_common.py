@@ -31,9 +31,9 @@ import redis
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
+from article_generator import DEMO_SECTIONS, STORIES, generate_articles
 from feedsvc.cache import RedisCache
 from feedsvc.config import Settings, settings_from_mapping
-from feedsvc.demo.generate import DEMO_SECTIONS, STORIES, generate_articles
 from feedsvc.ingest.document import parse_article
 from feedsvc.model import Article
 from feedsvc.store import Store

@@ -1,6 +1,6 @@
 """Import of a 1 GB JSON Lines file in bounded memory: does memory grow with the file?
 
-Generates about SIZE bytes of articles (feedsvc.demo.generate, in a child process so its pools
+Generates about SIZE bytes of articles (bench/article_generator.py, in a child process so its pools
 do not count) into a temporary JSON Lines file, then imports it with the real
 `Importer.import_paths` into a temporary SQLite store and reports wall time, articles/s and
 the import's peak RSS (this process's `ru_maxrss`; /proc/self/status VmHWM says the same).
@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 
 from _common import Budget, Timer, backend, machine, open_store, peak_rss_mb, sqlite_url
+from article_generator import generate_articles, write_jsonl
 from feedsvc.config import load_settings
-from feedsvc.demo.generate import generate_articles, write_jsonl
 from feedsvc.ingest.importer import Importer
 
 DEFAULT_MB = 1024

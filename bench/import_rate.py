@@ -1,6 +1,6 @@
 """Import rate: is "100,000 articles into SQLite in under 60 s" met, and where does the time go?
 
-Generates N articles (feedsvc.demo.generate) into a temporary JSON Lines file, then times the
+Generates N articles (bench/article_generator.py) into a temporary JSON Lines file, then times the
 real import path, `Importer.import_paths` (parse, validate, upsert in batches), into a fresh
 store, and the re-import of the same file (every line an update). A pass without any store then
 splits the work: JSON + `parse_article` (validation) and `Article.to_document` + `json.dumps`
@@ -33,8 +33,8 @@ from _common import (
     store_size,
     validate,
 )
+from article_generator import generate_articles, write_jsonl
 from feedsvc.config import Settings, load_settings
-from feedsvc.demo.generate import generate_articles, write_jsonl
 from feedsvc.ingest.importer import Importer
 from feedsvc.store import Store
 

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _common import machine, print_table
+from article_generator import DEFAULT_OUT as DEMO_ARTICLES
 from feedsvc.cache import MemoryCache
 from feedsvc.config import load_settings
-from feedsvc.demo.generate import DEFAULT_OUT as DEMO_ARTICLES
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.store import Store

@@ -164,3 +164,9 @@ def test_config_and_cache_do_not_import_each_other():
 @pytest.mark.parametrize("module", sorted(FORMAT_MODULES))
 def test_no_format_module_imports_another(module):
     assert feedsvc_imports(module) & (FORMAT_MODULES - {module}) == set()
+
+
+def test_the_runtime_package_carries_no_benchmark_generator():
+    """The article generator (word pools for the benchmarks) lives in bench/; the package keeps
+    only the demo's data."""
+    assert [name for name in modules_of("feedsvc.demo") if name != "feedsvc.demo"] == []

@@ -1,1 +1,2 @@
-"""Sample data for `feedsvc demo` and the benchmarks: see `feedsvc.demo.generate`."""
+"""Sample data for `feedsvc demo`, written by the benchmarks' generator
+(bench/article_generator.py)."""

@@ -9,9 +9,9 @@ import signal
 import time
 from datetime import UTC, datetime
 
+from article_generator import generate_articles, write_jsonl
 from feedcheck import assert_valid
 from feedsvc.cache import FeedKey
-from feedsvc.demo.generate import generate_articles, write_jsonl
 from feedsvc.model import section_slug
 from feedsvc.refresh.refresher import ATOMIC_FEEDS, MAX_INCREMENTAL_CHANGES
 from feedsvc.render.formats import FORMATS

@@ -1,6 +1,7 @@
 """Deterministic generator of realistic article documents (docs/contracts.md).
 
-`feedsvc demo` loads 200 of them (the committed `articles.jsonl`) and the benchmarks need 100,000
+`feedsvc demo` loads 200 of them (the committed `feedsvc/demo/articles.jsonl`, which this
+script's defaults rewrite byte for byte) and the benchmarks need 100,000
 to 1,000,000, so articles are streamed and assembled from pools drawn once per run: stories
 (headline, lead, paragraphs), photos and "shapes" (which optional fields and links an article
 has). An article then costs a handful of draws and string joins; runs longer than the story pool
@@ -8,7 +9,7 @@ reuse its headlines on other dates. The data is deliberately messy the way real 
 section forms, both offset styles, relative and absolute URLs, missing optional fields and, in
 about 2 % of bodies, markup a sanitiser has to remove.
 
-    python -m feedsvc.demo.generate [--count N] [--seed S] [--out PATH]
+    python bench/article_generator.py [--count N] [--seed S] [--out PATH]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from feedsvc.model import section_slug, slugify, split_section
 DEMO_SECTIONS: tuple[str, ...] = ("News", "News/Turkey", "News/Middle East", "News/Iran", "World")
 DEFAULT_START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DEFAULT_COUNT = 200
-DEFAULT_OUT = Path(__file__).with_name("articles.jsonl")
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "feedsvc" / "demo" / "articles.jsonl"
 
 _TEHRAN_SECONDS = 12_600  # the publisher's +03:30 (Iran has had no DST since 2022)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -601,13 +602,13 @@ def write_jsonl(path: str | Path, articles: Iterable[dict[str, Any]]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: write generated articles as JSON Lines."""
-    parser = argparse.ArgumentParser(prog="python -m feedsvc.demo.generate",
+    parser = argparse.ArgumentParser(prog="python bench/article_generator.py",
                                      description="Generate demo article documents (JSON Lines).")
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT,
                         help=f"number of articles (default {DEFAULT_COUNT})")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="output file (default: articles.jsonl next to this module)")
+                        help="output file (default: the demo's feedsvc/demo/articles.jsonl)")
     args = parser.parse_args(argv)
     written = write_jsonl(args.out, generate_articles(args.count, seed=args.seed))
     print(f"wrote {written} articles to {args.out}")
