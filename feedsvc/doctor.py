@@ -102,8 +102,7 @@ def _hub(hub: str) -> Check:
 
 def _first_line(exc: BaseException) -> str:
     """The root cause's message (a refused connection, not the layers wrapped around it)."""
-    exc = getattr(exc, "orig", None) or exc
-    while exc.__cause__ or exc.__context__:
-        exc = exc.__cause__ or exc.__context__
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh machine: installs what the tests need,
 # makes sure the real Redis and PostgreSQL they talk to are up (starting or installing them),
-# then runs ruff and pytest. Fails loudly; never skips a test for lack of a service.
+# then runs ruff, mypy and pytest. Fails loudly; never skips a test for lack of a service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +68,10 @@ echo "installed"
 
 say "ruff"
 .venv/bin/ruff check .
+
+say "mypy"
+# strict on feedsvc/ ([tool.mypy] in pyproject.toml)
+.venv/bin/mypy
 
 if [ $# -eq 0 ]; then
   # The short variants of bench/ (each exits non-zero when over its budget); the full runs and

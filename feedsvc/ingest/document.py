@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from html import escape
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 from urllib.parse import urlsplit
 
 import idna
@@ -34,6 +34,7 @@ from feedsvc.model import (
     updated_as_of,
 )
 
+Choice = TypeVar("Choice", bound=str)  # one of a Literal's values (a video's type, ...)
 MAX_ID = 200
 # A title up to this long is kept (refused beyond: a hostile size); one longer than
 # TITLE_LENGTH is shown shortened at a word with "…" (feed readers and Roku show a line or
@@ -161,7 +162,8 @@ class _Checker:
         self.notes.append(Normalised(field, change))
 
     def text(
-        self, value: Any, field: str, *, limit: int, required: bool = True, single_line=False
+        self, value: Any, field: str, *, limit: int, required: bool = True,
+        single_line: bool = False
     ) -> str | None:
         if value is None:
             if required:
@@ -299,13 +301,14 @@ class _Checker:
                 out.append(built)
         return tuple(out)
 
-    def choice(self, value: Any, field: str, allowed: tuple[str, ...]) -> str | None:
+    def choice(self, value: Any, field: str, allowed: tuple[Choice, ...]) -> Choice | None:
         if value is None:
             return None
-        if value not in allowed:
-            self.fail(field, f"must be one of {', '.join(allowed)}, not {value!r}")
-            return None
-        return value
+        for option in allowed:
+            if value == option:
+                return option
+        self.fail(field, f"must be one of {', '.join(allowed)}, not {value!r}")
+        return None
 
     def count(self, value: Any, field: str) -> int | None:
         if value is None:
@@ -403,7 +406,7 @@ def parse_article(doc: Any, *, origin: str, timezone: tzinfo, now: datetime | No
     images = c.objects(doc.get("images"), "images", c.image)
     videos = c.objects(doc.get("videos"), "videos", c.video)
     related = c.objects(doc.get("related"), "related", c.related)
-    status: ArticleStatus | None = c.choice(  # type: ignore[assignment]
+    status: ArticleStatus | None = c.choice(
         "published" if doc.get("status") is None else doc["status"],  # null: the default
         "status", get_args(ArticleStatus),
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from html import escape
+from typing import Any
 
 from feedsvc.ingest.document import MAX_SECTION_DEPTH, DocumentError, FieldError
 from feedsvc.model import as_uri, section_slug, slugify, split_section
@@ -50,7 +51,7 @@ def page_key(stem: str) -> str | None:
 
 
 def parse_page(text: str, *, published: str | None, source: str = "<page>",
-               article_id: str | None = None) -> dict:
+               article_id: str | None = None) -> dict[str, Any]:
     """Turn one page into a raw article document; raise `DocumentError` if it is not usable.
     Without `article_id` the id is derived from the content."""
     blocks = _without_footer(_blocks(text))

@@ -11,11 +11,12 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, delete, event, func, insert, select
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -70,8 +71,8 @@ class EngineOptions:
     statement_timeout: int | None = None
 
 
-def _sqlite_pragmas(busy_timeout_ms: int):
-    def on_connect(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, object], None]:
+    def on_connect(dbapi_conn: Any, _record: object) -> None:
         # WAL lets the web process read while an import writes; the busy timeout waits out
         # locks.
         cur = dbapi_conn.cursor()
@@ -87,8 +88,9 @@ def _sqlite_pragmas(busy_timeout_ms: int):
 def _with_statement_timeout(url: URL, seconds: int) -> URL:
     """`url` with `-c statement_timeout` added to the connection's startup options (kept
     beside any the URL has, such as a search_path): no extra round trip per connection."""
-    options = " ".join(filter(None, [url.query.get("options"),
-                                     f"-c statement_timeout={seconds * 1000}"]))
+    given = url.query.get("options", ())  # a tuple when the URL repeats the parameter
+    options = " ".join([*((given,) if isinstance(given, str) else given),
+                        f"-c statement_timeout={seconds * 1000}"])
     return url.update_query_dict({"options": options})
 
 

@@ -4,8 +4,15 @@
 config/gunicorn.conf.py set PROMETHEUS_MULTIPROC_DIR before anything imports prometheus-client,
 which reads it once, at import (feedsvc.web.metrics_dir)."""
 
+from __future__ import annotations
 
-def __getattr__(name: str):
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from feedsvc.web.app import create_app
+
+
+def __getattr__(name: str) -> object:
     if name == "create_app":
         from feedsvc.web.app import create_app
 

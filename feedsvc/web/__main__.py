@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import resource
 import sys
+from typing import NoReturn
 
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces
@@ -48,7 +49,7 @@ ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms)
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit 1, like every other start failure."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(1, f"{self.prog}: {message} (see --help)\n")
 
 

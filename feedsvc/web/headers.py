@@ -44,15 +44,15 @@ def acceptable_codings(accept_encoding: str | None) -> tuple[str, ...]:
             weights["gzip" if name == "x-gzip" else name] = weight
     default = weights.get("*")
 
-    def weight(coding: str) -> float:
+    def weight_of(coding: str) -> float:
         if coding in weights:
             return weights[coding]
         if default is not None:
             return default
         return 0.001 if coding == "identity" else 0.0
 
-    ranked = sorted(CODINGS, key=lambda c: -weight(c))  # stable: CODINGS order breaks ties
-    return tuple(c for c in ranked if weight(c) > 0)
+    ranked = sorted(CODINGS, key=lambda c: -weight_of(c))  # stable: CODINGS order breaks ties
+    return tuple(c for c in ranked if weight_of(c) > 0)
 
 
 @lru_cache(maxsize=256)

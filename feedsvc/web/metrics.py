@@ -13,13 +13,16 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from typing import Any
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException
 
 from feedsvc.cache import CacheUnavailable, FeedCache
@@ -57,11 +60,11 @@ def instrument(app: Flask) -> None:
     request, so routing and context set-up count too."""
     wsgi_app = app.wsgi_app
 
-    def start_clock(environ, start_response):
+    def start_clock(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         environ[_STARTED] = time.perf_counter()
         return wsgi_app(environ, start_response)
 
-    app.wsgi_app = start_clock
+    app.wsgi_app = start_clock  # type: ignore[method-assign]  # Flask's documented way
 
     addresses = app.extensions["feedsvc"].addresses
 
@@ -79,19 +82,19 @@ def instrument(app: Flask) -> None:
 
 
 @lru_cache(maxsize=512)
-def _children(route: str, method: str, status: int) -> tuple:
+def _children(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
     """The labelled counter and histogram for one combination (labels() costs more than
     inc(): parsed and locked on every call)."""
     return REQUESTS.labels(route, method, status), LATENCY.labels(route)
 
 
 @lru_cache(maxsize=64)
-def _address(origin: str):
+def _address(origin: str) -> Counter:
     return BY_ADDRESS.labels(origin)
 
 
 @lru_cache(maxsize=64)
-def _bytes(route: str):
+def _bytes(route: str) -> Counter:
     return BODY_BYTES.labels(route)
 
 
@@ -107,7 +110,7 @@ def observe(route: str, method: str, status: int, started: float, origin: str,
     latency.observe(time.perf_counter() - started)
 
 
-def last_refresh(cache: FeedCache) -> dict | None:
+def last_refresh(cache: FeedCache) -> dict[str, Any] | None:
     """The scheduler's record of its last refresh (`finished_at`, `seconds`, `feeds`,
     `documents`, ...) with `age_seconds` added; None when there is none or it is unreadable."""
     try:
@@ -117,7 +120,7 @@ def last_refresh(cache: FeedCache) -> dict | None:
     if state is None:
         return None
     try:
-        refresh = json.loads(state)
+        refresh: dict[str, Any] = json.loads(state)
         refresh["finished_at"] = float(refresh["finished_at"])
         refresh["seconds"] = float(refresh["seconds"])
     except (ValueError, KeyError, TypeError):
@@ -155,7 +158,7 @@ class RefreshCollector:
 class _Scrape:
     """One scrape: the request counts (this process's or all workers') and the refresh."""
 
-    def __init__(self, *collectors):
+    def __init__(self, *collectors: Collector):
         self.collectors = collectors
 
     def collect(self) -> Iterator[Metric]:
