@@ -3,11 +3,16 @@ demo's committed sample (feedsvc/demo/articles.jsonl) byte for byte with its def
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from article_generator import DEFAULT_OUT, main
 from conftest import DEMO_ARTICLES
 
 
-def test_the_generator_rewrites_the_committed_demo_articles(tmp_path, capsys):
+def test_the_generator_rewrites_the_committed_demo_articles(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert DEFAULT_OUT.resolve() == DEMO_ARTICLES.resolve()
     written = tmp_path / "articles.jsonl"
     main(["--out", str(written)])

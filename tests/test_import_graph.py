@@ -109,7 +109,7 @@ def wrong_arrows(importers: Iterable[str], forbidden: Iterable[str],
     )
 
 
-def test_the_graph_reader_sees_the_package():
+def test_the_graph_reader_sees_the_package() -> None:
     """The rules below must be able to fail: the reader finds modules and their imports."""
     assert {"feedsvc.config", "feedsvc.store", "feedsvc.web.routes"} <= modules().keys()
     assert {"feedsvc.config", "feedsvc.model"} <= feedsvc_imports("feedsvc.store.repository")
@@ -117,7 +117,7 @@ def test_the_graph_reader_sees_the_package():
     assert modules().keys() >= FORMAT_MODULES
 
 
-def test_web_reaches_render_and_store_only_through_the_miss_path_entry():
+def test_web_reaches_render_and_store_only_through_the_miss_path_entry() -> None:
     """web -> cache; a cache miss renders through the one entry point, nothing else of render,
     store or refresh (whose package loads both)."""
     arrows = wrong_arrows(modules_of("feedsvc.web"),
@@ -126,14 +126,14 @@ def test_web_reaches_render_and_store_only_through_the_miss_path_entry():
     assert not arrows, "\n".join(arrows)
 
 
-def test_render_is_pure():
+def test_render_is_pure() -> None:
     """Articles in, bytes out: render reads no store, writes no cache, knows no web."""
     arrows = wrong_arrows(modules_of("feedsvc.render"),
                           ["feedsvc.store", "feedsvc.cache", "feedsvc.web", "feedsvc.refresh"])
     assert not arrows, "\n".join(arrows)
 
 
-def test_store_knows_only_config_and_the_model():
+def test_store_knows_only_config_and_the_model() -> None:
     arrows = sorted(
         f"{importer} -> {name}"
         for importer in modules_of("feedsvc.store")
@@ -143,7 +143,7 @@ def test_store_knows_only_config_and_the_model():
     assert not arrows, "\n".join(arrows)
 
 
-def test_only_the_store_knows_sqlalchemy():
+def test_only_the_store_knows_sqlalchemy() -> None:
     """Everything else catches the store's own StoreUnavailable."""
     leaks = sorted(
         name for name in modules()
@@ -152,7 +152,7 @@ def test_only_the_store_knows_sqlalchemy():
     assert not leaks, "\n".join(leaks)
 
 
-def test_config_and_cache_do_not_import_each_other():
+def test_config_and_cache_do_not_import_each_other() -> None:
     config_reaches_cache = any(in_package(name, "feedsvc.cache")
                                for name in reachable("feedsvc.config"))
     cache_reaches_config = any(in_package(name, "feedsvc.config")
@@ -162,11 +162,11 @@ def test_config_and_cache_do_not_import_each_other():
 
 
 @pytest.mark.parametrize("module", sorted(FORMAT_MODULES))
-def test_no_format_module_imports_another(module):
+def test_no_format_module_imports_another(module: str) -> None:
     assert feedsvc_imports(module) & (FORMAT_MODULES - {module}) == set()
 
 
-def test_the_runtime_package_carries_no_benchmark_generator():
+def test_the_runtime_package_carries_no_benchmark_generator() -> None:
     """The article generator (word pools for the benchmarks) lives in bench/; the package keeps
     only the demo's data."""
     assert [name for name in modules_of("feedsvc.demo") if name != "feedsvc.demo"] == []
