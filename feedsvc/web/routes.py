@@ -12,8 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
-from feedsvc.render.catalog import feed_url
-from feedsvc.render.formats import FORMATS
+from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 from feedsvc.web.metrics import CACHE_RESULTS, RENDERS, last_refresh, metrics_response
 from feedsvc.web.responses import feed_response
 
@@ -78,7 +77,7 @@ def _render(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]]) -> 
 @blueprint.get("/feeds/<path:section>/<filename>")
 def feed(filename: str, section: str = ""):
     """The hot path: Host -> address, the cached entry, validators, bytes."""
-    if filename not in FORMATS:
+    if filename not in FEED_CONTENT_TYPES:
         raise NotFound()
     services = _services()
     environ = request.environ
