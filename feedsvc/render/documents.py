@@ -29,7 +29,8 @@ class FeedDocuments:
     def render(self, spec: FeedSpec, items: Sequence[Item]) -> dict[tuple[str, Format], bytes]:
         """Every document of the feed `spec` with `items` (prepared, newest first), by
         (address, format)."""
-        ctx = FeedContext(spec, self.mirrors.mark(items), self.settings.origin, self.settings)
+        ctx = FeedContext(spec, self.mirrors.mark(items), self.settings.origin, self.settings,
+                          self.mirrors.largest_copy)
         bodies = {fmt: _render_without_bad_items(fmt, ctx) for fmt in FORMATS.values()}
         documents = {}
         for address in self.settings.addresses:

@@ -50,8 +50,20 @@ def image_type(image: Image) -> str:
     return image.type or (guessed if guessed and guessed.startswith("image/") else "image/jpeg")
 
 
-def item_id(article_id: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, article_id)}"
+class ItemId(str):
+    """An item's id as every format writes it, `urn:uuid:…`, still holding its UUID for the
+    formats that spell it otherwise (Roku's hex), so nobody parses the string back."""
+
+    uuid: uuid.UUID
+
+    def __new__(cls, value: uuid.UUID) -> ItemId:
+        item_id = super().__new__(cls, f"urn:uuid:{value}")
+        item_id.uuid = value
+        return item_id
+
+
+def item_id(article_id: str) -> ItemId:
+    return ItemId(uuid.uuid5(_ITEM_NAMESPACE, article_id))
 
 
 def feed_id(section_path: str) -> str:
@@ -72,7 +84,7 @@ class Person:
 class Item:
     """Everything a renderer needs of one article, XML-safe and with absolute URLs."""
 
-    id: str
+    id: ItemId
     url: str
     section: tuple[str, ...]
     title: str

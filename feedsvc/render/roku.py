@@ -13,13 +13,11 @@ import hashlib
 import json
 import logging
 import re
-import uuid
 from typing import Any
 
 from feedsvc.model import Video, as_uri, section_slug
 from feedsvc.render.context import FeedContext, rfc3339
 from feedsvc.render.items import Item, video_kind
-from feedsvc.render.mirrors import Mirrors
 from feedsvc.render.text import shorten
 
 log = logging.getLogger(__name__)
@@ -80,7 +78,7 @@ def _video(item: Item, language: str) -> dict[str, Any] | None:
         return None
     summary = " ".join(item.summary.split())
     entry: dict[str, Any] = {
-        "id": uuid.UUID(item.id.removeprefix("urn:uuid:")).hex,
+        "id": item.id.uuid.hex,
         "title": title,
         "shortDescription": shorten(summary or " ".join(title.split()), SHORT_DESCRIPTION),
         "thumbnail": as_uri(thumbnail),
@@ -132,15 +130,14 @@ def render_roku(ctx: FeedContext) -> bytes:
          and (video := _video(item, language)) is not None),
         key=lambda entry: entry[0].published, reverse=True,
     )
-    mirrors = Mirrors.of(ctx.settings)  # the limit holds for the copy on every address
     body = _document(ctx, language, entries)
-    if mirrors.largest_copy(body) < MAX_BYTES:
+    if ctx.largest_copy(body) < MAX_BYTES:  # the limit holds for the copy on every address
         return body
     # The largest newest-first prefix that fits: entries[:low] fits, entries[:high + 1] does not.
     low, high = 0, len(entries) - 1
     while low < high:
         middle = (low + high + 1) // 2
-        if mirrors.largest_copy(_document(ctx, language, entries[:middle])) < MAX_BYTES:
+        if ctx.largest_copy(_document(ctx, language, entries[:middle])) < MAX_BYTES:
             low = middle
         else:
             high = middle - 1
