@@ -57,3 +57,31 @@ def test_serving_a_cache_hit_loads_no_renderer_or_store(redis_cache: RedisCache)
     loaded = set(served["modules"])
     assert "feedsvc.web.fastpath" in loaded and "redis" in loaded  # it did serve, from Redis
     assert [name for name in NOT_FOR_HITS if name in loaded] == []
+
+
+FIRST_MISS = """
+import dataclasses, json, sys
+from feedsvc.config import load_settings
+from feedsvc.web import create_app
+
+settings = dataclasses.replace(load_settings({config!r}, environ={{}}), database_url={url!r})
+client = create_app(settings).test_client()
+before = sorted(sys.modules)
+response = client.get("/feeds/rss.xml", headers={{"Host": "news.example"}})
+print(json.dumps({{"status": response.status_code, "body": response.get_data(as_text=True),
+                  "before": before, "after": sorted(sys.modules)}}))
+"""
+
+
+def test_the_app_loads_the_renderers_on_its_first_miss(sqlite_url: str):
+    """A web worker pays for the renderers only once a reader asks for a document the cache
+    does not hold (the scheduler normally renders everything first)."""
+    code = FIRST_MISS.format(config=str(ROOT / "config" / "feedsvc.toml"), url=sqlite_url)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    served = json.loads(done.stdout.splitlines()[-1])
+    assert served["status"] == 200 and "<rss" in served["body"]  # rendered on the miss
+    renderers = ["feedgen", "lxml", "nh3", "feedsvc.render"]
+    assert [name for name in renderers if name in served["before"]] == []
+    assert [name for name in renderers if name in served["after"]] == renderers

@@ -34,8 +34,8 @@ from feedsvc.cache import (
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.leader import LeaderWrites
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
-from feedsvc.refresh.renderer import FeedRenderer
 from feedsvc.render.catalog import FeedSpec
+from feedsvc.rendering import FeedRenderer
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""One feed's documents: its items in every format, on every address.
+"""One feed's documents: its items in every format, on every address; and the site's documents
+(OPML, index page, address list) on every address.
 
 Each format is rendered once, on the canonical origin; each address's copy is derived from
 those bytes (feedsvc.render.mirrors). An item that makes a format fail is logged and left out
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from feedsvc.config import Settings
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.render.context import FeedContext, Format
-from feedsvc.render.formats import FORMATS
+from feedsvc.render.formats import FORMATS, SITE_DOCUMENTS, SiteDocument
 from feedsvc.render.items import Item
 from feedsvc.render.mirrors import Mirrors
 
@@ -38,6 +39,14 @@ class FeedDocuments:
             for fmt, body in bodies.items():
                 documents[address, fmt] = self.mirrors.copy(body, address, footers, fmt.escape)
         return documents
+
+    def render_site(self, feeds: Iterable[FeedSpec]) -> dict[tuple[str, SiteDocument], bytes]:
+        """Every site document listing `feeds`, by (address, document)."""
+        feeds = list(feeds)
+        return {
+            (address, document): document.render(feeds, FORMATS.values(), address, self.settings)
+            for address in self.settings.addresses for document in SITE_DOCUMENTS.values()
+        }
 
 
 def _render_without_bad_items(fmt: Format, ctx: FeedContext) -> bytes:
