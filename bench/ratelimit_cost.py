@@ -25,7 +25,8 @@ from article_generator import DEFAULT_OUT as DEMO_ARTICLES
 from feedsvc.cache import MemoryCache
 from feedsvc.config import load_settings
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
+from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web import create_app
 from feedsvc.web.ratelimit import MAX_CLIENTS, RateLimit, TokenBuckets

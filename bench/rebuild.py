@@ -51,8 +51,9 @@ from _common import (
 from feedsvc.cache import RedisCache
 from feedsvc.config import load_settings
 from feedsvc.model import section_slug, split_section
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
 from feedsvc.refresh.refresher import RefreshReport
+from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 
 DEFAULT_COUNT, DEFAULT_SECTIONS = 1_000_000, 500

@@ -5,7 +5,8 @@ Fills a store with the demo articles and Redis with their feeds through the real
 form, for gzip_static) where an nginx of our own serves them, then loads each server with wrk
 (one thread, 32 connections, loopback only) in three cases: 200 identity, 200 gzip and 304
 (If-None-Match with the server's own ETag). Reports requests/s, latency p50/p99 and the ratio
-to nginx in the same run, for each serving stack and Redis access pattern:
+to nginx in the same run, and each worker's VmRSS after its run, for each serving stack and
+Redis access pattern:
 
   stacks    granian (`python -m feedsvc.web`, the production web process), gunicorn gthread
             (config/gunicorn.conf.py), gunicorn sync, gunicorn gevent (the same config with
@@ -141,14 +142,14 @@ def fetch(port: int, headers: dict[str, str]) -> Fetched:
 
 
 @contextlib.contextmanager
-def running(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+def running(argv: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
     """`argv` started in its own session, until it answers on `port`; stopped on exit."""
     with tempfile.TemporaryDirectory() as folder, open(Path(folder) / "log", "wb") as log:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log,
                                    start_new_session=True)
         try:
             wait_until_serving(f"http://127.0.0.1:{port}{PATH}", process, Path(log.name), 30)
-            yield
+            yield process
         finally:
             stop(process)
 
@@ -201,6 +202,16 @@ def measure(port: int, body: bytes, gz: bytes, seconds: float,
     wrk(port, checked[0][1], 1)  # warm-up: connections, in-process copies
     return {name if len(connections) == 1 else f"{name}, c{n}": wrk(port, headers, seconds, n)
             for n in connections for name, headers in checked}
+
+
+def worker_rss_mib(pid: int) -> list[float]:
+    """VmRSS of each worker (child process) of `pid`, in MiB: what one more worker costs."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    sizes = []
+    for child in children:
+        status = Path(f"/proc/{child}/status").read_text()
+        sizes.append(int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024)
+    return sizes
 
 
 def serve_statically(tmp: Path, body: bytes, gz: bytes) -> tuple[list[str], int]:
@@ -271,12 +282,14 @@ def main(argv: list[str] | None = None) -> int:
                           if s.name == ("granian" if stack_name == FRONT else stack_name))
             port = free_port()
             with contextlib.ExitStack() as serving:
-                serving.enter_context(running(server.argv(port, APPS[pattern]),
-                                              {**env, "PORT": str(port)}, port))
+                process = serving.enter_context(running(server.argv(port, APPS[pattern]),
+                                                        {**env, "PORT": str(port)}, port))
                 if stack_name == FRONT:
                     port = serving.enter_context(nginx_front(port)).port
                 results[f"{stack_name} / {pattern}"] = measure(port, body, gz, seconds,
                                                                args.connections)
+                workers = ", ".join(f"{mib:.1f}" for mib in worker_rss_mib(process.pid))
+                print(f"  {stack_name} / {pattern}: worker RSS after the run {workers} MiB")
             print(f"  done: {stack_name} / {pattern}", file=sys.stderr)
     _report(results)
     print(f"after: {machine()}")

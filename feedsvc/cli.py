@@ -217,7 +217,7 @@ def _listening_origin(host: str, port: int) -> str:
 
 def _renderer(settings: Settings):
     from feedsvc.cache import open_cache
-    from feedsvc.refresh import FeedRenderer
+    from feedsvc.rendering import FeedRenderer
     from feedsvc.store import Store
 
     return FeedRenderer(settings, Store.from_settings(settings), open_cache(settings))

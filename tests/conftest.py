@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from feedsvc.cache import MemoryCache, RedisCache
 from feedsvc.config import Settings, load_settings
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer
+from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web import create_app
 

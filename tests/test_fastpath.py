@@ -9,7 +9,8 @@ from werkzeug.test import Client
 
 from conftest import DEMO_ARTICLES
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
+from feedsvc.rendering import FeedRenderer
 from feedsvc.web import create_app
 from feedsvc.web.fastpath import FeedFastPath
 

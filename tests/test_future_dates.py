@@ -21,7 +21,8 @@ from lxml import etree
 
 from feedcheck import valid_json, valid_xml
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
+from feedsvc.rendering import FeedRenderer
 
 FAR_FUTURE = "9999-12-31T23:59:59Z"
 FEEDS = ("/feeds/news/turkey/", "/feeds/")

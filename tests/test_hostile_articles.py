@@ -46,11 +46,13 @@ from feedsvc.ingest.document import (
 )
 from feedsvc.ingest.importer import MAX_LINE_BYTES, Importer, ImportReport
 from feedsvc.model import section_slug, split_section
-from feedsvc.refresh import FeedRenderer, Refresher
-from feedsvc.render.catalog import FeedSpec, feed_url
+from feedsvc.refresh import Refresher
+from feedsvc.render.catalog import FeedSpec
 from feedsvc.render.documents import FeedDocuments
 from feedsvc.render.items import item_id, prepare
+from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
+from feedsvc.urls import feed_url
 from feedsvc.web import create_app
 from reader_view import assert_nothing_executable, html_fields, reader_text, shown_text
 

@@ -23,7 +23,7 @@ from conftest import DEMO_ARTICLES, REDIS_URL, LiveServer, own_prefix
 from feedsvc.cache import FeedKey, MemoryCache, RedisCache
 from feedsvc.config import Settings, load_settings
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer
+from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web import create_app
 from processes import Service, Spawner

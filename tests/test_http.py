@@ -31,7 +31,8 @@ from conftest import DEMO_ARTICLES, REDIS_URL, ROOT, LiveServer, free_port
 from feedsvc.cache import FeedKey, NearCache, RedisCache, RenderedFeed
 from feedsvc.config import load_settings
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
+from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web import create_app
 

@@ -264,3 +264,24 @@ def test_arbitrary_text_gives_valid_documents(title, summary, tags):
     assert len(roku["shortFormVideos"]) == (1 if title.strip() else 0)
     for video in roku["shortFormVideos"]:
         assert video["title"] == title.strip() and video["shortDescription"]
+
+
+def test_roku_keeps_what_fits_by_the_size_it_is_given():
+    """The size Roku's limit applies to is passed in (the largest copy on any address,
+    feedsvc.render.mirrors): counted double, half as many videos fit."""
+    words = "lengthy " * 120
+    items = [_item(n, title=f"{n} {words}", summary=words * 2) for n in range(400)]
+    items.reverse()
+    alone = FeedContext(SPEC, items, SITE.origin, SITE, largest_copy=len)
+    doubled = FeedContext(SPEC, items, SITE.origin, SITE, largest_copy=lambda body: 2 * len(body))
+    kept = len(json.loads(render_roku(alone))["shortFormVideos"])
+    kept_doubled = len(json.loads(render_roku(doubled))["shortFormVideos"])
+    assert 0 < kept < len(items) and abs(2 * kept_doubled - kept) <= 2
+
+
+def test_roku_ids_are_the_item_uuids():
+    item = _item(1)
+    [video] = json.loads(render_roku(FeedContext(SPEC, [item], SITE.origin, SITE)))[
+        "shortFormVideos"]
+    assert item.id.uuid.version == 5 and video["id"] == item.id.uuid.hex
+    assert item.id == f"urn:uuid:{item.id.uuid}"  # the one spelling every other format writes

@@ -12,7 +12,8 @@ import requests
 from conftest import DEMO_ARTICLES
 from feedsvc.config import ConfigError, settings_from_mapping
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
+from feedsvc.rendering import FeedRenderer
 from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.ratelimit import RateLimit, TokenBuckets, client_of
 

@@ -17,10 +17,11 @@ from conftest import free_port
 from feedsvc.cache import CacheUnavailable, FeedKey, MemoryCache
 from feedsvc.cli import main
 from feedsvc.ingest.document import parse_article
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
 from feedsvc.refresh.leader import LeaderLock
 from feedsvc.refresh.scheduler import POLL_WITHOUT_ANNOUNCEMENTS, RefreshService
 from feedsvc.render.items import item_id
+from feedsvc.rendering import FeedRenderer
 
 ORIGIN = "https://news.example"
 

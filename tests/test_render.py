@@ -13,11 +13,11 @@ from lxml import etree
 from feedcheck import MIRROR_FOOTER, valid_xml
 from feedsvc.cache import FeedKey, MemoryCache
 from feedsvc.ingest.document import parse_article
-from feedsvc.refresh import FeedRenderer
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.render.documents import FeedDocuments
 from feedsvc.render.formats import FORMATS
 from feedsvc.render.items import item_id, prepare
+from feedsvc.rendering import FeedRenderer
 from reader_view import reader_text
 
 ATOM = "{http://www.w3.org/2005/Atom}"

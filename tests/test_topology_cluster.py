@@ -16,9 +16,10 @@ from conftest import DEMO_ARTICLES
 from feedsvc.cache import FeedKey, NearCache, RedisCache, RenderedFeed
 from feedsvc.cache.connect import CLUSTER_SCHEME, Endpoints, connect, parse
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
 from feedsvc.refresh.leader import LeaderLock
 from feedsvc.refresh.trigger import TriggerListener, announce
+from feedsvc.rendering import FeedRenderer
 from feedsvc.web import create_app
 from processes import Service, article_line
 from topology import eventually, move_slot

@@ -18,7 +18,8 @@ from conftest import DEMO_ARTICLES
 from feedsvc.cache import FeedKey, MemoryCache
 from feedsvc.config import ConfigError, settings_from_mapping
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
+from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store, StoreUnavailable
 from feedsvc.store.repository import EngineOptions
 

@@ -17,8 +17,9 @@ from lxml import etree
 from conftest import DEMO_ARTICLES, free_port
 from feedsvc.cache import FeedKey, RedisCache
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
 from feedsvc.render.formats import FORMATS
+from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 
 

@@ -15,8 +15,9 @@ import pytest
 
 from conftest import free_port
 from feedsvc.ingest.document import parse_article
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
 from feedsvc.refresh.websub import WebSubPublisher
+from feedsvc.rendering import FeedRenderer
 
 LOGGER = "feedsvc.refresh.websub"
 TOPICS = ["https://example.com/feeds/rss.xml", "https://example.com/feeds/atom.xml",

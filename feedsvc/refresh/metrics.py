@@ -1,6 +1,7 @@
-"""What the scheduler's work costs, as Prometheus metrics: each refresh by kind and each feed
-render. A scheduler process serves them itself on `scheduler.metrics_port` (it has no web
-server); in a web process they join the web's /metrics (renders of cache misses)."""
+"""What the scheduler's work costs, as Prometheus metrics: each refresh by kind and the documents
+it rendered (each feed's render time is feedsvc.rendering's). A scheduler process serves them
+itself on `scheduler.metrics_port` (it has no web server); in a web process they join the
+web's /metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +13,3 @@ REFRESHES = Histogram(
 REFRESH_DOCUMENTS = Counter(
     "feedsvc_refresh_documents_total", "Documents rendered by refreshes, and of those changed",
     ["outcome"])
-FEED_RENDERS = Histogram(
-    "feedsvc_feed_render_duration_seconds",
-    "One feed rendered in every format on every address (query included)",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))

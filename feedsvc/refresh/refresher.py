@@ -35,9 +35,9 @@ from feedsvc.cache import (
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.leader import LeaderWrites
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
-from feedsvc.refresh.renderer import FeedRenderer
-from feedsvc.render.catalog import FeedSpec, feed_url
-from feedsvc.render.formats import FORMATS
+from feedsvc.render.catalog import FeedSpec
+from feedsvc.rendering import FeedRenderer
+from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 
 log = logging.getLogger(__name__)
 MAX_INCREMENTAL_CHANGES = 5_000  # more than this at once: a full refresh is cheaper
@@ -176,7 +176,7 @@ class Refresher:
         for start in range(0, len(specs), ATOMIC_FEEDS):
             group = specs[start:start + ATOMIC_FEEDS]
             keys = [FeedKey(spec.path, filename, address)
-                    for spec in group for filename in FORMATS for address in addresses]
+                    for spec in group for filename in FEED_CONTENT_TYPES for address in addresses]
             rendered = (item for spec in group for item in self.renderer.render(spec, now).items())
             changed += self._publish(keys, rendered)
             documents += len(keys)
@@ -203,7 +203,7 @@ class Refresher:
             self._publish_each_feed(changed)
         self.cache.keep(key for key in current if key not in changed)
         return [feed_url(key.origin, key.path, key.filename)
-                for key in changed if key.filename in FORMATS]
+                for key in changed if key.filename in FEED_CONTENT_TYPES]
 
     def _publish_each_feed(self, changed: dict[FeedKey, CachedFeed]) -> None:
         """Publish `changed` a feed per write: what fits goes in. A feed that does not fit

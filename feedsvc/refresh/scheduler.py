@@ -16,9 +16,9 @@ from feedsvc.config import Settings
 from feedsvc.refresh.leader import LeaderLock, LeaderWrites, SoleLeader
 from feedsvc.refresh.outage import describe_outage
 from feedsvc.refresh.refresher import Refresher
-from feedsvc.refresh.renderer import FeedRenderer
 from feedsvc.refresh.trigger import TriggerListener
 from feedsvc.refresh.websub import WebSubPublisher
+from feedsvc.rendering import FeedRenderer
 
 log = logging.getLogger(__name__)
 # Without Redis nothing announces an import made by another process (`feedsvc import` beside

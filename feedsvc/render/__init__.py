@@ -1,1 +1,10 @@
-"""Rendering: articles from the store into feed documents, one per (feed, format, address)."""
+"""Rendering: articles in, documents out, one per (feed, format, address); pure, it knows no
+store, cache or web. What is imported from here is the package's public entry point
+(feedsvc.rendering takes the store's articles through it); the modules beneath are its parts."""
+
+from feedsvc.render.catalog import FeedSpec, build_catalog
+from feedsvc.render.context import EPOCH
+from feedsvc.render.documents import FeedDocuments
+from feedsvc.render.items import Item, as_of, prepare
+
+__all__ = ["EPOCH", "FeedDocuments", "FeedSpec", "Item", "as_of", "build_catalog", "prepare"]

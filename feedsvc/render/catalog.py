@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from feedsvc.config import Settings
 from feedsvc.model import ancestor_paths, split_section
+from feedsvc.urls import feed_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +25,6 @@ class FeedSpec:
 
     def feed_url(self, origin: str, filename: str) -> str:
         return feed_url(origin, self.path, filename)
-
-
-def feed_url(origin: str, path: str, filename: str) -> str:
-    """Where a feed is served: `/feeds/{path}/{filename}`, `/feeds/{filename}` for the site."""
-    prefix = f"{origin}/feeds/{path}" if path else f"{origin}/feeds"
-    return f"{prefix}/{filename}"
 
 
 def build_catalog(settings: Settings, stored_sections: Mapping[str, str]) -> dict[str, FeedSpec]:

@@ -20,12 +20,15 @@ def rfc3339(when: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FeedContext:
-    """One feed as seen from one address: `items` are already placed on `origin`."""
+    """One feed as seen from one address: `items` are already placed on `origin`.
+    `largest_copy` is the size of a rendering's largest copy on any address, what a format
+    with a size limit must check (Roku); a context of one address has the rendering itself."""
 
     spec: FeedSpec
     items: Sequence[Item]
     origin: str
     settings: Settings
+    largest_copy: Callable[[bytes], int] = len
 
     @property
     def updated(self) -> datetime:

@@ -1,4 +1,5 @@
-"""One feed's documents: its items in every format, on every address.
+"""One feed's documents: its items in every format, on every address; and the site's documents
+(OPML, index page, address list) on every address.
 
 Each format is rendered once, on the canonical origin; each address's copy is derived from
 those bytes (feedsvc.render.mirrors). An item that makes a format fail is logged and left out
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from feedsvc.config import Settings
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.render.context import FeedContext, Format
-from feedsvc.render.formats import FORMATS
+from feedsvc.render.formats import FORMATS, SITE_DOCUMENTS, SiteDocument
 from feedsvc.render.items import Item
 from feedsvc.render.mirrors import Mirrors
 
@@ -29,7 +30,8 @@ class FeedDocuments:
     def render(self, spec: FeedSpec, items: Sequence[Item]) -> dict[tuple[str, Format], bytes]:
         """Every document of the feed `spec` with `items` (prepared, newest first), by
         (address, format)."""
-        ctx = FeedContext(spec, self.mirrors.mark(items), self.settings.origin, self.settings)
+        ctx = FeedContext(spec, self.mirrors.mark(items), self.settings.origin, self.settings,
+                          self.mirrors.largest_copy)
         bodies = {fmt: _render_without_bad_items(fmt, ctx) for fmt in FORMATS.values()}
         documents = {}
         for address in self.settings.addresses:
@@ -37,6 +39,14 @@ class FeedDocuments:
             for fmt, body in bodies.items():
                 documents[address, fmt] = self.mirrors.copy(body, address, footers, fmt.escape)
         return documents
+
+    def render_site(self, feeds: Iterable[FeedSpec]) -> dict[tuple[str, SiteDocument], bytes]:
+        """Every site document listing `feeds`, by (address, document)."""
+        feeds = list(feeds)
+        return {
+            (address, document): document.render(feeds, FORMATS.values(), address, self.settings)
+            for address in self.settings.addresses for document in SITE_DOCUMENTS.values()
+        }
 
 
 def _render_without_bad_items(fmt: Format, ctx: FeedContext) -> bytes:

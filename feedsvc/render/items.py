@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import mimetypes
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
+from uuid import UUID, uuid5
 
 from feedsvc.model import Article, Image, RelatedLink, Video, VideoType, updated_as_of
 from feedsvc.render.text import label, person, sanitize_html, showable, summary_from_body
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 SUMMARY_LENGTH = 300
 # Item ids are UUIDs named by the article id alone: the same on every address, across
 # renders, and when the site's domain or an article's headline changes.
-_ITEM_NAMESPACE = uuid.UUID("5b0d7c8e-7a0b-4c1f-9d55-2f7f1b0e6a11")
+_ITEM_NAMESPACE = UUID("5b0d7c8e-7a0b-4c1f-9d55-2f7f1b0e6a11")
 
 
 _VIDEO_TYPES: dict[VideoType, str] = {
@@ -50,14 +50,26 @@ def image_type(image: Image) -> str:
     return image.type or (guessed if guessed and guessed.startswith("image/") else "image/jpeg")
 
 
-def item_id(article_id: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, article_id)}"
+class ItemId(str):
+    """An item's id as every format writes it, `urn:uuid:…`, still holding its UUID for the
+    formats that spell it otherwise (Roku's hex), so nobody parses the string back."""
+
+    uuid: UUID
+
+    def __new__(cls, value: UUID) -> ItemId:
+        item_id = super().__new__(cls, f"urn:uuid:{value}")
+        item_id.uuid = value
+        return item_id
+
+
+def item_id(article_id: str) -> ItemId:
+    return ItemId(uuid5(_ITEM_NAMESPACE, article_id))
 
 
 def feed_id(section_path: str) -> str:
     """A feed's Atom id, named by its section path as item ids are by article ids: the same on
     every address and when the site's domain changes."""
-    return f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, 'feed:' + section_path)}"
+    return f"urn:uuid:{uuid5(_ITEM_NAMESPACE, 'feed:' + section_path)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +84,7 @@ class Person:
 class Item:
     """Everything a renderer needs of one article, XML-safe and with absolute URLs."""
 
-    id: str
+    id: ItemId
     url: str
     section: tuple[str, ...]
     title: str

@@ -13,13 +13,11 @@ import hashlib
 import json
 import logging
 import re
-import uuid
 from typing import Any
 
 from feedsvc.model import Video, as_uri, section_slug
 from feedsvc.render.context import FeedContext, rfc3339
 from feedsvc.render.items import Item, video_kind
-from feedsvc.render.mirrors import Mirrors
 from feedsvc.render.text import shorten
 
 log = logging.getLogger(__name__)
@@ -41,11 +39,14 @@ def _language(tag: str | None, default: str) -> str:
     return primary if _PRIMARY_LANGUAGE.fullmatch(primary) else default
 
 
-def _playable(item: Item) -> Video | None:
-    """The first video Roku can play and list: a known stream type and a duration."""
-    return next(
-        (v for v in item.videos if video_kind(v) and (v.duration or 0) >= 1), None
-    )
+def _playable(item: Item) -> tuple[Video, str] | None:
+    """The first video Roku can play and list (a known stream type and a duration), with its
+    Roku videoType."""
+    for video in item.videos:
+        kind = video_kind(video)
+        if kind and (video.duration or 0) >= 1:
+            return video, VIDEO_TYPE[kind]
+    return None
 
 
 def _tags(item: Item) -> list[str]:
@@ -70,17 +71,19 @@ def _playlist_name(section_path: str) -> str:
 
 def _video(item: Item, language: str) -> dict[str, Any] | None:
     """The shortFormVideo of `item`, or None (logged) when Roku could not use it."""
-    video = _playable(item)
+    playable = _playable(item)
+    video = playable[0] if playable else None
     thumbnail = video and (video.thumbnail or (item.images[0].url if item.images else None))
     title = item.title.strip()
-    if video is None or not thumbnail or not title:
-        problem = ("no video with a duration and a known type" if video is None
+    if playable is None or not thumbnail or not title:
+        problem = ("no video with a duration and a known type" if playable is None
                    else "no thumbnail" if not thumbnail else "no title")
         log.info("roku: article %s left out: %s", item.id, problem)
         return None
+    video, video_type = playable
     summary = " ".join(item.summary.split())
     entry: dict[str, Any] = {
-        "id": uuid.UUID(item.id.removeprefix("urn:uuid:")).hex,
+        "id": item.id.uuid.hex,
         "title": title,
         "shortDescription": shorten(summary or " ".join(title.split()), SHORT_DESCRIPTION),
         "thumbnail": as_uri(thumbnail),
@@ -94,7 +97,7 @@ def _video(item: Item, language: str) -> dict[str, Any] | None:
             "videos": [{
                 "url": as_uri(video.url),
                 "quality": video.quality or "HD",
-                "videoType": VIDEO_TYPE[video_kind(video)],
+                "videoType": video_type,
             }],
         },
     }
@@ -132,15 +135,14 @@ def render_roku(ctx: FeedContext) -> bytes:
          and (video := _video(item, language)) is not None),
         key=lambda entry: entry[0].published, reverse=True,
     )
-    mirrors = Mirrors.of(ctx.settings)  # the limit holds for the copy on every address
     body = _document(ctx, language, entries)
-    if mirrors.largest_copy(body) < MAX_BYTES:
+    if ctx.largest_copy(body) < MAX_BYTES:  # the limit holds for the copy on every address
         return body
     # The largest newest-first prefix that fits: entries[:low] fits, entries[:high + 1] does not.
     low, high = 0, len(entries) - 1
     while low < high:
         middle = (low + high + 1) // 2
-        if mirrors.largest_copy(_document(ctx, language, entries[:middle])) < MAX_BYTES:
+        if ctx.largest_copy(_document(ctx, language, entries[:middle])) < MAX_BYTES:
             low = middle
         else:
             high = middle - 1

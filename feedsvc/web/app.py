@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from feedsvc.cache import FeedCache, NearCache, RedisCache, open_cache
 from feedsvc.config import Settings, load_settings
-from feedsvc.refresh import FeedRenderer
+from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath

@@ -12,28 +12,43 @@ that accepts none of our codings (406).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from wsgiref.types import WSGIApplication
+from collections.abc import Iterable
+from typing import Protocol
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from werkzeug.exceptions import HTTPException
 
-from feedsvc.cache import CacheUnavailable, FeedKey
-from feedsvc.render.catalog import feed_url
-from feedsvc.render.formats import FORMATS
+from feedsvc.cache import CacheUnavailable, FeedCache, FeedKey
+from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
+from feedsvc.web.addresses import Addresses
 from feedsvc.web.metrics import CACHE_RESULTS, observe
-from feedsvc.web.responses import answer
+from feedsvc.web.responses import CachePolicy, answer
 
 _STATUS = {200: "200 OK", 304: "304 Not Modified"}
 _SECTION_ROUTE = "/feeds/<path:section>/<filename>"  # the Flask routes' patterns, for metrics
 _SITE_ROUTE = "/feeds/<filename>"
 
 
+class HitServices(Protocol):
+    """What a cache hit needs of the app's services (feedsvc.web.app.Services)."""
+
+    @property
+    def cache(self) -> FeedCache: ...
+
+    @property
+    def addresses(self) -> Addresses: ...
+
+    @property
+    def policy(self) -> CachePolicy: ...
+
+
 class FeedFastPath:
-    def __init__(self, app: WSGIApplication, services):
+    def __init__(self, app: WSGIApplication, services: HitServices):
         self.app = app
         self.services = services
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         method = environ.get("REQUEST_METHOD")
         raw_path = environ.get("PATH_INFO", "")
@@ -44,7 +59,7 @@ class FeedFastPath:
             section, _, filename = raw_path[7:].encode("latin-1").decode().rpartition("/")
         except UnicodeError:
             return self.app(environ, start_response)
-        if filename not in FORMATS:
+        if filename not in FEED_CONTENT_TYPES:
             return self.app(environ, start_response)
         services = self.services
         try:

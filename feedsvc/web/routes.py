@@ -6,23 +6,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
-from feedsvc.refresh.renderer import StoreUnavailable
-from feedsvc.render.catalog import feed_url
-from feedsvc.render.formats import FORMATS
+from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 from feedsvc.web.metrics import CACHE_RESULTS, RENDERS, last_refresh, metrics_response
 from feedsvc.web.responses import feed_response
+
+if TYPE_CHECKING:
+    from feedsvc.web.app import Services
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("feeds", __name__)
 
 
-def _services():
-    return current_app.extensions["feedsvc"]
+def _services() -> Services:
+    services: Services = current_app.extensions["feedsvc"]
+    return services
 
 
 def _named(key: FeedKey) -> str:
@@ -59,6 +62,8 @@ def _lookup(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]],
 
 
 def _render(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]]) -> CachedFeed:
+    from feedsvc.rendering import StoreUnavailable  # the miss path's entry; hits never load it
+
     services = _services()
     started = time.perf_counter()
     try:
@@ -76,15 +81,15 @@ def _render(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]]) -> 
 
 @blueprint.get("/feeds/<filename>")
 @blueprint.get("/feeds/<path:section>/<filename>")
-def feed(filename: str, section: str = ""):
+def feed(filename: str, section: str = "") -> Response:
     """The hot path: Host -> address, the cached entry, validators, bytes."""
-    if filename not in FORMATS:
+    if filename not in FEED_CONTENT_TYPES:
         raise NotFound()
     services = _services()
     environ = request.environ
     origin = services.addresses.origin(environ)
 
-    def render():
+    def render() -> dict[FeedKey, RenderedFeed]:
         spec = services.renderer.catalog().get(section)
         if spec is None:
             raise NotFound()
@@ -95,7 +100,7 @@ def feed(filename: str, section: str = ""):
     return feed_response(environ, entry, services.policy, self_url)
 
 
-def _site_document(filename: str):
+def _site_document(filename: str) -> Response:
     services = _services()
     environ = request.environ
     key = FeedKey("", filename, services.addresses.origin(environ))
@@ -104,22 +109,22 @@ def _site_document(filename: str):
 
 
 @blueprint.get("/")
-def index():
+def index() -> Response:
     return _site_document("index.html")
 
 
 @blueprint.get("/feeds.opml")
-def opml():
+def opml() -> Response:
     return _site_document("feeds.opml")
 
 
 @blueprint.get("/mirrors.json")
-def mirrors():
+def mirrors() -> Response:
     return _site_document("mirrors.json")
 
 
 @blueprint.get("/healthz")
-def healthz():
+def healthz() -> tuple[Response, int]:
     services = _services()
     store_ok = services.store.ping()
     cache_ok = services.cache.ping()
@@ -132,5 +137,5 @@ def healthz():
 
 
 @blueprint.get("/metrics")
-def metrics():
+def metrics() -> Response:
     return metrics_response(_services().cache)

@@ -14,8 +14,8 @@ from gunicorn.app.base import BaseApplication
 from feedsvc.cache import open_cache
 from feedsvc.config import Settings
 from feedsvc.logs import log_config
-from feedsvc.refresh import FeedRenderer
 from feedsvc.refresh.scheduler import RefreshService
+from feedsvc.rendering import FeedRenderer
 from feedsvc.web.app import create_app
 
 log = logging.getLogger(__name__)

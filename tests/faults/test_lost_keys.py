@@ -7,7 +7,8 @@ import time
 import requests
 
 from feedsvc.cache import FeedKey, RedisCache
-from feedsvc.refresh import FeedRenderer, Refresher
+from feedsvc.refresh import Refresher
+from feedsvc.rendering import FeedRenderer
 
 from .readers import HOSTS, Readers
 

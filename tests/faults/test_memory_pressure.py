@@ -16,8 +16,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from feedsvc.cache import FeedKey, LeaseLost, MemoryCache, RedisCache
 from feedsvc.config import Settings, load_settings
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh import FeedRenderer
 from feedsvc.refresh.scheduler import RefreshService
+from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from processes import article_line
 

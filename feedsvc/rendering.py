@@ -1,8 +1,12 @@
-"""Renders feeds from the store into documents for the cache: every format on every address.
-Deciding what to render and publishing it is `refresher.py`'s job.
+"""The one step from the store to the cache's documents: a feed's articles read and rendered in
+every format on every address (feedsvc.render), as cache entries. Refresh (which decides what
+to render and publishes it, feedsvc.refresh.refresher) and the web's miss path
+(feedsvc.web.routes) both take this step, and only through this module.
 
-Each feed's articles are read and sanitised once and rendered by feedsvc.render.documents, once
-per format whatever the number of addresses: a feed costs one query.
+Each feed's articles are read and sanitised once and rendered once per format whatever the
+number of addresses: a feed costs one query. feedsvc.render is imported on first use: a web
+worker that only serves cache hits never loads the renderers (feedgen, lxml, nh3; the memory
+figures are in bench/README.md).
 """
 
 from __future__ import annotations
@@ -10,23 +14,29 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from prometheus_client import Histogram
 
 from feedsvc.cache import FeedCache, FeedKey, RenderedFeed
 from feedsvc.config import Settings
 from feedsvc.model import Article, updated_as_of
-from feedsvc.refresh.metrics import FEED_RENDERS
-from feedsvc.render.catalog import FeedSpec, build_catalog
-from feedsvc.render.context import EPOCH
-from feedsvc.render.documents import FeedDocuments
-from feedsvc.render.formats import FORMATS, SITE_DOCUMENTS
-from feedsvc.render.items import Item, as_of, prepare
 from feedsvc.store import Store, StoreUnavailable
 
 # The web's miss path renders through this module alone, so it catches the store's failure as
 # named here (tests/test_import_graph.py: web reaches the store only through this entry).
 __all__ = ["FeedRenderer", "StoreUnavailable"]
 
+if TYPE_CHECKING:
+    from feedsvc.render import FeedDocuments, FeedSpec, Item
+
 log = logging.getLogger(__name__)
+
+# In a scheduler it joins the refresh metrics; in a web process, the web's /metrics (misses).
+FEED_RENDERS = Histogram(
+    "feedsvc_feed_render_duration_seconds",
+    "One feed rendered in every format on every address (query included)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 
 
 # Articles repeat across feeds (a desk's, its region's, the site's) and across refreshes, so the
@@ -34,6 +44,8 @@ log = logging.getLogger(__name__)
 # makes a new key.
 @functools.lru_cache(maxsize=2048)
 def _prepare_or_skip(article: Article) -> Item | None:
+    from feedsvc.render import prepare
+
     try:
         return prepare(article)
     except Exception:  # one bad article must not take its feeds down
@@ -42,13 +54,20 @@ def _prepare_or_skip(article: Article) -> Item | None:
 
 
 class FeedRenderer:
-    def __init__(self, settings: Settings, store: Store, cache: FeedCache):
+    def __init__(self, settings: Settings, store: Store, cache: FeedCache | None):
         self.settings = settings
         self.store = store
         self.cache = cache
-        self._documents = FeedDocuments(settings)
+
+    @functools.cached_property
+    def _documents(self) -> FeedDocuments:
+        from feedsvc.render import FeedDocuments
+
+        return FeedDocuments(self.settings)
 
     def catalog(self) -> dict[str, FeedSpec]:
+        from feedsvc.render import build_catalog
+
         return build_catalog(self.settings, self.store.section_names())
 
     def render(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, RenderedFeed]:
@@ -57,6 +76,8 @@ class FeedRenderer:
             return self._render(spec, now)
 
     def _render(self, spec: FeedSpec, now: datetime | None) -> dict[FeedKey, RenderedFeed]:
+        from feedsvc.render import EPOCH, as_of
+
         now = now or datetime.now(UTC)
         articles = self.store.newest(spec.path, self.settings.items_per_feed, now)
         items = [as_of(item, now) for item in map(_prepare_or_skip, articles) if item is not None]
@@ -72,14 +93,14 @@ class FeedRenderer:
     ) -> dict[FeedKey, RenderedFeed]:
         """The site documents (OPML, index page, address list) on every address; they change
         when the site feed does."""
+        from feedsvc.render import EPOCH
+
         catalog = catalog or self.catalog()
         now = datetime.now(UTC)
         newest = self.store.newest("", 1, now)
         updated = max((updated_as_of(a.published, a.updated, now) for a in newest), default=EPOCH)
-        entries = {}
-        for origin in self.settings.addresses:
-            for document in SITE_DOCUMENTS.values():
-                body = document.render(catalog.values(), FORMATS.values(), origin, self.settings)
-                key = FeedKey("", document.filename, origin)
-                entries[key] = RenderedFeed.of(body, document.content_type, updated)
-        return entries
+        return {
+            FeedKey("", document.filename, address): RenderedFeed.of(body, document.content_type,
+                                                                     updated)
+            for (address, document), body in self._documents.render_site(catalog.values()).items()
+        }
