@@ -220,7 +220,8 @@ def _renderer(settings: Settings):
     from feedsvc.refresh import FeedRenderer
     from feedsvc.store import Store
 
-    return FeedRenderer(settings, Store.from_settings(settings), open_cache(settings))
+    return FeedRenderer(settings, Store.from_settings(settings),
+                        open_cache(settings.redis_url, settings.cache_prefix, settings.cache_ttl))
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:

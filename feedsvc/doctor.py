@@ -11,8 +11,8 @@ import requests
 from redis.exceptions import RedisClusterException
 from sqlalchemy.exc import SQLAlchemyError
 
-from feedsvc.cache.connect import connect, node_for
 from feedsvc.config import Settings, redact
+from feedsvc.redis_client import connect, node_for
 from feedsvc.store.probe import NoStore, probe
 
 HOW_TO_CREATE = ("created by the first `feedsvc import`, `feedsvc refresh` or `feedsvc "

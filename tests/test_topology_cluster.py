@@ -14,8 +14,8 @@ import requests
 
 from conftest import DEMO_ARTICLES
 from feedsvc.cache import FeedKey, NearCache, RedisCache, RenderedFeed
-from feedsvc.cache.connect import CLUSTER_SCHEME, Endpoints, connect, parse
 from feedsvc.ingest.importer import Importer
+from feedsvc.redis_client import CLUSTER_SCHEME, Endpoints, connect, parse
 from feedsvc.refresh import FeedRenderer, Refresher
 from feedsvc.refresh.leader import LeaderLock
 from feedsvc.refresh.trigger import TriggerListener, announce

@@ -14,16 +14,15 @@ from feedsvc.cache.entry import (
 from feedsvc.cache.memory import MemoryCache
 from feedsvc.cache.near import NearCache
 from feedsvc.cache.redis import RedisCache
-from feedsvc.config import Settings
 
 FeedCache = MemoryCache | RedisCache | NearCache
 
 
-def open_cache(settings: Settings) -> FeedCache:
-    """Redis when `REDIS_URL` is set, else an in-process cache (one process only)."""
-    if settings.redis_url:
-        return RedisCache.from_url(settings.redis_url, prefix=settings.cache_prefix,
-                                   ttl=3 * settings.full_rebuild_interval)
+def open_cache(redis_url: str | None, prefix: str, ttl: int) -> FeedCache:
+    """Redis at `redis_url` (keys under `prefix`, entries living `ttl` seconds past their last
+    write), or without a URL an in-process cache (one process only)."""
+    if redis_url:
+        return RedisCache.from_url(redis_url, prefix=prefix, ttl=ttl)
     return MemoryCache()
 
 

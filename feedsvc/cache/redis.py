@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator, Mapping
 import redis
 from redis.exceptions import LockError, OutOfMemoryError, WatchError
 
-from feedsvc.cache.connect import RedisClient, connect, is_cluster
 from feedsvc.cache.entry import CachedFeed, CacheFull, CacheUnavailable, FeedKey, Fence, LeaseLost
+from feedsvc.redis_client import RedisClient, connect, is_cluster
 
 _FIELDS = (b"body", b"gzip", b"br", b"etag", b"last_modified", b"content_type")
 

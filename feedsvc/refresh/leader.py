@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 import redis
 
 from feedsvc.cache import CachedFeed, FeedKey, Fence, LeaseLost, RedisCache
-from feedsvc.cache.connect import RedisClient
+from feedsvc.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 

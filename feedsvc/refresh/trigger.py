@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import redis
 
-from feedsvc.cache.connect import RedisClient
+from feedsvc.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ def create_app(
     notices (feedsvc.cache.near); `near_cache=False` reads Redis on every request."""
     settings = settings or load_settings()
     store = store or Store.from_settings(settings)
-    cache = cache or open_cache(settings)
+    cache = cache or open_cache(settings.redis_url, settings.cache_prefix, settings.cache_ttl)
     if near_cache and isinstance(cache, RedisCache):
         cache = NearCache(cache)
     app = Flask(__name__)

@@ -38,7 +38,8 @@ class EmbeddedServer(BaseApplication):
         self.cfg.set("logconfig_dict", log_config())  # the format of every other process
 
     def load(self):
-        cache = open_cache(self.settings)
+        cache = open_cache(self.settings.redis_url, self.settings.cache_prefix,
+                           self.settings.cache_ttl)
         app = create_app(self.settings, cache=cache)
         # The scheduler writes to the cache itself (with Redis: its leader lock and triggers),
         # not through the web's in-process copies.
