@@ -101,12 +101,10 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None,
     for path, article_id in report.pages:
         click.echo(f"{article_id} {path}")
     click.echo(str(report), err=True)
-    if report.accepted and settings.redis_url:
-        from feedsvc.cache import RedisCache
-        from feedsvc.refresh.trigger import announce
+    if report.accepted and settings.redis_url:  # else nobody can hear it (nor loads redis)
+        from feedsvc.cache import open_cache
 
-        cache = RedisCache.from_url(settings.redis_url, settings.cache_prefix)
-        announce(cache.client, cache.prefix)
+        open_cache(settings.redis_url, settings.cache_prefix, settings.cache_ttl).announce()
     if failure is not None:
         raise click.ClickException(f"import stopped: {failure}")
     ctx.exit(1 if report.rejected else 0)

@@ -15,7 +15,8 @@ from feedsvc.cache.memory import MemoryCache
 from feedsvc.cache.near import NearCache
 from feedsvc.cache.redis import RedisCache
 
-FeedCache = MemoryCache | RedisCache | NearCache
+SharedCache = MemoryCache | RedisCache  # what a refresh writes to, and leads through
+FeedCache = SharedCache | NearCache
 
 
 def open_cache(redis_url: str | None, prefix: str, ttl: int) -> FeedCache:
@@ -26,7 +27,20 @@ def open_cache(redis_url: str | None, prefix: str, ttl: int) -> FeedCache:
     return MemoryCache()
 
 
+def shared(cache: FeedCache) -> SharedCache:
+    """The cache beneath a web process's in-process copies (or `cache` itself): the one a
+    refresh leads and writes through."""
+    return cache.shared if isinstance(cache, NearCache) else cache
+
+
+def with_local_copies(cache: FeedCache) -> FeedCache:
+    """A Redis cache read through in-process copies kept valid by Redis's invalidation
+    notices (NearCache); an in-process cache as it is."""
+    return NearCache(cache) if isinstance(cache, RedisCache) else cache
+
+
 __all__ = [
     "CacheFull", "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "Fence", "LeaseLost",
-    "MemoryCache", "NearCache", "RedisCache", "RenderedFeed", "open_cache",
+    "MemoryCache", "NearCache", "RedisCache", "RenderedFeed", "SharedCache", "open_cache", "shared",
+    "with_local_copies",
 ]

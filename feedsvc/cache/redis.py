@@ -4,19 +4,21 @@ Redis Cluster, `{prefix}`: see `RedisCache`)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import redis
 from redis.exceptions import LockError, OutOfMemoryError, WatchError
 
+from feedsvc.cache.announce import TriggerListener, announce
 from feedsvc.cache.entry import CachedFeed, CacheFull, CacheUnavailable, FeedKey, Fence, LeaseLost
+from feedsvc.cache.lease import LeaderLock, LeaderWrites, Lease
 from feedsvc.redis_client import RedisClient, connect, is_cluster
 
 _FIELDS = (b"body", b"gzip", b"br", b"etag", b"last_modified", b"content_type")
 
 
 def _holder(lease: bytes | None) -> bytes:
-    """The token in a leader lease's value (`<token> <end of lease>`, feedsvc.refresh.leader)."""
+    """The token in a leader lease's value (`<token> <end of lease>`, feedsvc.cache.lease)."""
     return (lease or b"").split(b" ", 1)[0]
 
 
@@ -168,6 +170,23 @@ class RedisCache:
             if held:
                 with contextlib.suppress(redis.RedisError, LockError):
                     lock.release()
+
+    def leader_lease(self, seconds: int) -> LeaderLock:
+        """The lease schedulers sharing this cache take turns on. In the cache's keyspace (one
+        Cluster slot), where the fenced writes check it."""
+        return LeaderLock(self.client, f"{self.keyspace}leader", seconds)
+
+    def fenced_writes(self, lease: Lease) -> LeaderWrites:
+        """This cache as `lease`'s holder writes to it: refused once the lease is lost."""
+        return LeaderWrites(self, lease)
+
+    def announce(self, reason: str = "import") -> None:
+        """Tell every scheduler listening on this cache that the store changed."""
+        announce(self.client, self.prefix, reason)
+
+    def listen(self, on_announcement: Callable[[], None]) -> TriggerListener:
+        """A listener (not started) calling `on_announcement` for each announcement."""
+        return TriggerListener(self.client, self.prefix, on_announcement)
 
     def ping(self) -> bool:
         try:

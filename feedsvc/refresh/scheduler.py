@@ -11,13 +11,11 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from feedsvc.cache import LeaseLost, RedisCache
+from feedsvc.cache import LeaseLost, shared
 from feedsvc.config import Settings
-from feedsvc.refresh.leader import LeaderLock, LeaderWrites, SoleLeader
 from feedsvc.refresh.outage import describe_outage
 from feedsvc.refresh.refresher import Refresher
 from feedsvc.refresh.renderer import FeedRenderer
-from feedsvc.refresh.trigger import TriggerListener
 from feedsvc.refresh.websub import WebSubPublisher
 
 log = logging.getLogger(__name__)
@@ -33,16 +31,10 @@ class RefreshService:
         self.settings = settings
         self.scheduler = scheduler
         self.websub = WebSubPublisher(settings.websub_hubs)
-        cache = renderer.cache
-        if isinstance(cache, RedisCache):
-            # In the cache's keyspace (one Cluster slot), where the fenced writes check it.
-            lease = LeaderLock(cache.client, f"{cache.keyspace}leader", settings.leader_lease)
-            self.leader: LeaderLock | SoleLeader = lease
-            self.writes: LeaderWrites | None = LeaderWrites(cache, lease)
-            self.listener: TriggerListener | None = TriggerListener(
-                cache.client, cache.prefix, self.trigger)
-        else:
-            self.leader, self.writes, self.listener = SoleLeader(), None, None
+        cache = shared(renderer.cache)
+        self.leader = cache.leader_lease(settings.leader_lease)
+        self.writes = cache.fenced_writes(self.leader)  # None: the cache itself, unfenced
+        self.listener = cache.listen(self.trigger)  # None: nothing announced to this process
         self.refresher = Refresher(renderer, on_changed=self.websub.publish, cache=self.writes)
         self._one_at_a_time = threading.Lock()
         self._leading = False

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from feedsvc.cache import FeedCache, NearCache, RedisCache, open_cache
+from feedsvc.cache import FeedCache, open_cache, with_local_copies
 from feedsvc.config import Settings, load_settings
 from feedsvc.refresh import FeedRenderer
 from feedsvc.store import Store
@@ -44,8 +44,8 @@ def create_app(
     settings = settings or load_settings()
     store = store or Store.from_settings(settings)
     cache = cache or open_cache(settings.redis_url, settings.cache_prefix, settings.cache_ttl)
-    if near_cache and isinstance(cache, RedisCache):
-        cache = NearCache(cache)
+    if near_cache:
+        cache = with_local_copies(cache)
     app = Flask(__name__)
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # GET and HEAD only (docs/contracts.md)
     # No redirects: Werkzeug would answer `/feeds//rss.xml` with a 308 to `http://<Host>/…`,
