@@ -29,7 +29,7 @@ COMMANDS = {
 EXPECTED_LOGGERS = {
     "web": {"_granian", "_granian.serve", "granian.access"},
     "scheduler": {"feedsvc.cache.lease", "feedsvc.refresh.refresher"},
-    "serve": {"gunicorn.error", "feedsvc.refresh.refresher", "feedsvc.web.server"},
+    "serve": {"gunicorn.error", "feedsvc.refresh.refresher", "feedsvc.wiring"},
     "gunicorn": {"gunicorn.error", "gunicorn.access"},
 }
 

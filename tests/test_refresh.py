@@ -19,8 +19,9 @@ from feedsvc.cache.lease import LeaderLock
 from feedsvc.cli import main
 from feedsvc.ingest.document import parse_article
 from feedsvc.refresh import FeedRenderer, Refresher
-from feedsvc.refresh.scheduler import POLL_WITHOUT_ANNOUNCEMENTS, RefreshService
+from feedsvc.refresh.scheduler import POLL_WITHOUT_ANNOUNCEMENTS
 from feedsvc.render.items import item_id
+from feedsvc.wiring import refresh_service as RefreshService
 
 ORIGIN = "https://news.example"
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from feedsvc.cache import LeaseLost, shared
+from feedsvc.cache import LeaseLost
+from feedsvc.cache.announce import TriggerListener
+from feedsvc.cache.lease import LeaderWrites, Lease
 from feedsvc.config import Settings
 from feedsvc.refresh.outage import describe_outage
 from feedsvc.refresh.refresher import Refresher
-from feedsvc.refresh.renderer import FeedRenderer
 from feedsvc.refresh.websub import WebSubPublisher
 
 log = logging.getLogger(__name__)
@@ -27,15 +29,22 @@ POLL_WITHOUT_ANNOUNCEMENTS = 2  # seconds
 
 
 class RefreshService:
-    def __init__(self, settings: Settings, renderer: FeedRenderer, scheduler: BaseScheduler):
+    """The refresh jobs around their parts, built by feedsvc.wiring: `leader` says whether
+    this process refreshes; `writes` are the leader's fenced writes (None: the refresher writes
+    to the cache unfenced); `listen` turns announced imports into `trigger()` calls (None where
+    nothing is announced to this process, which then looks for changes every few seconds)."""
+
+    def __init__(self, settings: Settings, scheduler: BaseScheduler, *, refresher: Refresher,
+                 leader: Lease, writes: LeaderWrites | None,
+                 listen: Callable[[Callable[[], None]], TriggerListener | None],
+                 websub: WebSubPublisher):
         self.settings = settings
         self.scheduler = scheduler
-        self.websub = WebSubPublisher(settings.websub_hubs)
-        cache = shared(renderer.cache)
-        self.leader = cache.leader_lease(settings.leader_lease)
-        self.writes = cache.fenced_writes(self.leader)  # None: the cache itself, unfenced
-        self.listener = cache.listen(self.trigger)  # None: nothing announced to this process
-        self.refresher = Refresher(renderer, on_changed=self.websub.publish, cache=self.writes)
+        self.refresher = refresher
+        self.leader = leader
+        self.writes = writes
+        self.listener = listen(self.trigger)
+        self.websub = websub
         self._one_at_a_time = threading.Lock()
         self._leading = False
 
