@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 
 def cache_of(settings: Settings) -> SharedCache:
     """The configured cache: Redis when `REDIS_URL` is set, else in this process's memory."""
-    cache = open_cache(settings.redis_url, settings.cache_prefix, settings.cache_ttl)
-    return shared(cache)
+    return open_cache(settings.redis_url, settings.cache_prefix, settings.cache_ttl)
 
 
 def renderer_of(settings: Settings) -> FeedRenderer:

@@ -19,7 +19,7 @@ SharedCache = MemoryCache | RedisCache  # what a refresh writes to, and leads th
 FeedCache = SharedCache | NearCache
 
 
-def open_cache(redis_url: str | None, prefix: str, ttl: int) -> FeedCache:
+def open_cache(redis_url: str | None, prefix: str, ttl: int) -> SharedCache:
     """Redis at `redis_url` (keys under `prefix`, entries living `ttl` seconds past their last
     write), or without a URL an in-process cache (one process only)."""
     if redis_url:

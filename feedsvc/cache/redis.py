@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import cast
 
 import redis
 from redis.exceptions import LockError, OutOfMemoryError, WatchError
@@ -57,12 +58,13 @@ class RedisCache:
     def get(self, key: FeedKey) -> CachedFeed | None:
         """The whole entry in one HMGET: a hash is read atomically, so never half of a write."""
         try:
-            values = self.client.hmget(self.redis_key(key), _FIELDS)
+            values = cast("list[bytes | None]", self.client.hmget(self.redis_key(key), _FIELDS))
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
-        if any(v is None for v in values):  # absent, or written before a field existed
+        found = [v for v in values if v is not None]
+        if len(found) != len(_FIELDS):  # absent, or written before a field existed
             return None
-        body, gz, br, etag, last_modified, content_type = values
+        body, gz, br, etag, last_modified, content_type = found
         return CachedFeed(body, gz, br, etag.decode(), int(last_modified), content_type.decode())
 
     def etags(self, keys: Iterable[FeedKey]) -> dict[FeedKey, str | None]:
@@ -105,7 +107,7 @@ class RedisCache:
 
     def get_state(self, name: str) -> str | None:
         try:
-            value = self.client.get(f"{self.keyspace}state:{name}")
+            value = cast("bytes | None", self.client.get(f"{self.keyspace}state:{name}"))
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
         return value.decode() if value is not None else None
@@ -128,7 +130,7 @@ class RedisCache:
                 while True:
                     if fence:
                         pipe.watch(fence.key)
-                        if _holder(pipe.get(fence.key)) != fence.token:
+                        if _holder(cast("bytes | None", pipe.get(fence.key))) != fence.token:
                             raise LeaseLost("the leader lease is no longer this scheduler's")
                         pipe.multi()
                     for key, entry in entries.items():
