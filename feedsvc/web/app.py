@@ -56,9 +56,10 @@ def create_app(
     app.extensions["feedsvc"] = Services(settings, store, cache, renderer, Addresses(settings),
                                          CachePolicy.from_settings(settings))
     instrument(app)
-    app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])
+    # Flask's own way to wrap the app in WSGI middleware, which mypy sees as a method replaced
+    app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])  # type: ignore[method-assign]
     if settings.rate_limit:  # outermost: a refused request costs nothing beneath
-        app.wsgi_app = RateLimit(app.wsgi_app,
+        app.wsgi_app = RateLimit(app.wsgi_app,  # type: ignore[method-assign]
                                  TokenBuckets(settings.rate_limit, settings.rate_limit_burst),
                                  settings.trusted_proxies)
 
