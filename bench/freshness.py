@@ -42,10 +42,10 @@ from _common import (
     write_config,
 )
 from feedsvc.cache import RedisCache
+from feedsvc.cache.announce import announce
 from feedsvc.config import load_settings
 from feedsvc.ingest.document import parse_article
 from feedsvc.model import section_slug, split_section
-from feedsvc.refresh.trigger import announce
 from feedsvc.store import Store
 
 DEMO = ROOT / "feedsvc" / "demo" / "articles.jsonl"

@@ -101,12 +101,10 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None,
     for path, article_id in report.pages:
         click.echo(f"{article_id} {path}")
     click.echo(str(report), err=True)
-    if report.accepted and settings.redis_url:
-        from feedsvc.cache import RedisCache
-        from feedsvc.refresh.trigger import announce
+    if report.accepted and settings.redis_url:  # else nobody can hear it (nor loads redis)
+        from feedsvc.cache import open_cache
 
-        cache = RedisCache.from_url(settings.redis_url, settings.cache_prefix)
-        announce(cache.client, cache.prefix)
+        open_cache(settings.redis_url, settings.cache_prefix, settings.cache_ttl).announce()
     if failure is not None:
         raise click.ClickException(f"import stopped: {failure}")
     ctx.exit(1 if report.rejected else 0)
@@ -119,11 +117,12 @@ def refresh(ctx: click.Context) -> None:
     from feedsvc.refresh import Refresher
     from feedsvc.refresh.outage import OUTAGES, describe_outage
     from feedsvc.refresh.websub import WebSubPublisher
+    from feedsvc.wiring import renderer_of
 
     settings = _settings(ctx)
     websub = WebSubPublisher(settings.websub_hubs)
     try:
-        report = Refresher(_renderer(settings), on_changed=websub.publish).full(progress=True)
+        report = Refresher(renderer_of(settings), on_changed=websub.publish).full(progress=True)
     except OUTAGES as exc:
         # What was published stays; the next refresh (any scheduler's) redoes the rest.
         raise click.ClickException(f"refresh failed, {describe_outage(exc)}") from None
@@ -139,13 +138,13 @@ def scheduler(ctx: click.Context) -> None:
     """Run the refresh jobs until stopped (the Procfile `scheduler` process)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from feedsvc.refresh.scheduler import RefreshService
+    from feedsvc.wiring import refresh_service, renderer_of
 
     settings = _settings(ctx)
     if not settings.redis_url:
         log.warning("REDIS_URL is not set: this scheduler fills an in-process cache that no "
                     "web process can see")
-    service = RefreshService(settings, _renderer(settings), BlockingScheduler())
+    service = refresh_service(settings, renderer_of(settings), BlockingScheduler())
     if settings.scheduler_metrics_port:
         from prometheus_client import start_http_server
 
@@ -215,17 +214,9 @@ def _listening_origin(host: str, port: int) -> str:
     return f"http://{f'[{host}]' if ':' in host else host.lower()}:{port}"
 
 
-def _renderer(settings: Settings):
-    from feedsvc.cache import open_cache
-    from feedsvc.rendering import FeedRenderer
-    from feedsvc.store import Store
-
-    return FeedRenderer(settings, Store.from_settings(settings), open_cache(settings))
-
-
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     from feedsvc.web.listen import CannotListen, check_can_listen
-    from feedsvc.web.server import EmbeddedServer
+    from feedsvc.wiring import EmbeddedServer
 
     host, port = host or settings.host, port or settings.port
     try:  # gunicorn would retry a busy port five times, a line each, then exit

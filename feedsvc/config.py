@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feedsvc.model import Section, section_slug, split_section
+from feedsvc.redis_client import parse
 
 DEFAULT_CONFIG_PATH = Path("config/feedsvc.toml")
 DEFAULT_DATABASE_URL = "sqlite:///var/feedsvc.sqlite3"
@@ -67,6 +68,12 @@ class Settings:
     def addresses(self) -> tuple[str, ...]:
         """Every origin the site answers on, canonical first."""
         return (self.origin, *self.mirrors)
+
+    @property
+    def cache_ttl(self) -> int:
+        """How long a cache entry lives past its last write: three full rebuilds, each of
+        which rewrites every live feed, so only orphans expire."""
+        return 3 * self.full_rebuild_interval
 
     def section_by_path(self) -> dict[str, Section]:
         return {s.path: s for s in self.sections}
@@ -184,9 +191,6 @@ def _redis_url(value: str) -> str | None:
                              "redis+cluster://")):
         raise ValueError(f"{value!r} must be a redis://, rediss://, unix://, redis+sentinel:// "
                          "or redis+cluster:// URL")
-    # imported here: the cache package imports this module
-    from feedsvc.cache.connect import parse
-
     parse(value)
     return value
 

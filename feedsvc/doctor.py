@@ -10,8 +10,8 @@ import redis
 import requests
 from redis.exceptions import RedisClusterException
 
-from feedsvc.cache.connect import connect, node_for
 from feedsvc.config import Settings, redact
+from feedsvc.redis_client import connect, node_for
 from feedsvc.store import StoreUnavailable
 from feedsvc.store.probe import NoStore, probe
 

@@ -21,14 +21,14 @@ from prometheus_client import Histogram
 from feedsvc.cache import FeedCache, FeedKey, RenderedFeed
 from feedsvc.config import Settings
 from feedsvc.model import Article, updated_as_of
-from feedsvc.store import Store, StoreUnavailable
 
-# The web's miss path renders through this module alone, so it catches the store's failure as
-# named here (tests/test_import_graph.py: web reaches the store only through this entry).
-__all__ = ["FeedRenderer", "StoreUnavailable"]
+# The web reaches the store through this module alone (tests/test_import_graph.py): its miss
+# path catches the store's failure as named here, loaded with the store on first use.
+__all__ = ["FeedRenderer", "Store", "StoreUnavailable"]
 
 if TYPE_CHECKING:
     from feedsvc.render import FeedDocuments, FeedSpec, Item
+    from feedsvc.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,34 @@ def _prepare_or_skip(article: Article) -> Item | None:
         return None
 
 
+def __getattr__(name: str) -> type:
+    """`Store` and `StoreUnavailable`, imported when first named: the store's library
+    (SQLAlchemy) stays out of a web worker that serves only cache hits."""
+    if name in ("Store", "StoreUnavailable"):
+        import feedsvc.store
+
+        found: type = getattr(feedsvc.store, name)
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class FeedRenderer:
-    def __init__(self, settings: Settings, store: Store, cache: FeedCache | None):
+    """Renders a feed's documents from the store. Without a store given it opens the
+    configured one on first use, so a web worker that only serves cache hits loads no
+    SQLAlchemy (tests/test_hit_path_imports.py)."""
+
+    def __init__(self, settings: Settings, store: Store | None, cache: FeedCache | None):
         self.settings = settings
-        self.store = store
+        self._store = store
         self.cache = cache
+
+    @functools.cached_property
+    def store(self) -> Store:
+        if self._store is not None:
+            return self._store
+        from feedsvc.store import Store
+
+        return Store.from_settings(self.settings)
 
     @functools.cached_property
     def _documents(self) -> FeedDocuments:

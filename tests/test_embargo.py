@@ -18,9 +18,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from conftest import DEMO_ARTICLES, REDIS_URL
 from feedsvc.cache import FeedKey
 from feedsvc.ingest.document import parse_article
-from feedsvc.refresh.scheduler import RefreshService
 from feedsvc.render.items import item_id
 from feedsvc.rendering import FeedRenderer
+from feedsvc.wiring import refresh_service as RefreshService
 from processes import Service
 
 # An embargoed article shows this soon after its time, or the test fails.

@@ -44,3 +44,14 @@ def test_an_import_of_one_line_loads_only_what_it_needs(tmp_path):
     )
     assert "sqlalchemy" in loaded  # it did import, into the store
     assert not {name for name in NOT_FOR_IMPORT if name in loaded}
+
+
+def test_config_and_the_cache_load_neither_each_other_nor_redis_for_the_grammar():
+    """The Redis URL grammar lives below both (feedsvc.redis_client): checking a configuration
+    loads no cache and no redis client library, and the cache loads no configuration."""
+    with_config = loaded_after("import feedsvc.config; feedsvc.config._redis_url("
+                               "'redis+sentinel://h:26379/main')")
+    assert not {name for name in with_config if name.startswith(("feedsvc.cache", "redis"))}
+    with_cache = loaded_after("import feedsvc.cache")
+    assert "feedsvc.cache" in with_cache
+    assert "feedsvc.config" not in with_cache

@@ -28,8 +28,8 @@ COMMANDS = {
 # Loggers each process must have written through: the servers' own, and feedsvc's.
 EXPECTED_LOGGERS = {
     "web": {"_granian", "_granian.serve", "granian.access"},
-    "scheduler": {"feedsvc.refresh.leader", "feedsvc.refresh.refresher"},
-    "serve": {"gunicorn.error", "feedsvc.refresh.refresher", "feedsvc.web.server"},
+    "scheduler": {"feedsvc.cache.lease", "feedsvc.refresh.refresher"},
+    "serve": {"gunicorn.error", "feedsvc.refresh.refresher", "feedsvc.wiring"},
     "gunicorn": {"gunicorn.error", "gunicorn.access"},
 }
 

@@ -15,13 +15,14 @@ from click.testing import CliRunner
 
 from conftest import free_port
 from feedsvc.cache import CacheUnavailable, FeedKey, MemoryCache
+from feedsvc.cache.lease import LeaderLock
 from feedsvc.cli import main
 from feedsvc.ingest.document import parse_article
 from feedsvc.refresh import Refresher
-from feedsvc.refresh.leader import LeaderLock
-from feedsvc.refresh.scheduler import POLL_WITHOUT_ANNOUNCEMENTS, RefreshService
+from feedsvc.refresh.scheduler import POLL_WITHOUT_ANNOUNCEMENTS
 from feedsvc.render.items import item_id
 from feedsvc.rendering import FeedRenderer
+from feedsvc.wiring import refresh_service as RefreshService
 
 ORIGIN = "https://news.example"
 

@@ -14,11 +14,11 @@ import requests
 
 from conftest import DEMO_ARTICLES
 from feedsvc.cache import FeedKey, NearCache, RedisCache, RenderedFeed
-from feedsvc.cache.connect import CLUSTER_SCHEME, Endpoints, connect, parse
+from feedsvc.cache.announce import TriggerListener, announce
+from feedsvc.cache.lease import LeaderLock
 from feedsvc.ingest.importer import Importer
+from feedsvc.redis_client import CLUSTER_SCHEME, Endpoints, connect, parse
 from feedsvc.refresh import Refresher
-from feedsvc.refresh.leader import LeaderLock
-from feedsvc.refresh.trigger import TriggerListener, announce
 from feedsvc.rendering import FeedRenderer
 from feedsvc.web import create_app
 from processes import Service, article_line

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from conftest import DEMO_ARTICLES
-from feedsvc.cache.connect import SENTINEL_SCHEME as SENTINEL
-from feedsvc.cache.connect import Endpoints, parse
 from feedsvc.config import ConfigError, settings_from_mapping
+from feedsvc.redis_client import SENTINEL_SCHEME as SENTINEL
+from feedsvc.redis_client import Endpoints, parse
 from processes import Service, article_line
 from topology import RedisServers, SentinelTopology, eventually
 

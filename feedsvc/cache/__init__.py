@@ -14,20 +14,33 @@ from feedsvc.cache.entry import (
 from feedsvc.cache.memory import MemoryCache
 from feedsvc.cache.near import NearCache
 from feedsvc.cache.redis import RedisCache
-from feedsvc.config import Settings
 
-FeedCache = MemoryCache | RedisCache | NearCache
+SharedCache = MemoryCache | RedisCache  # what a refresh writes to, and leads through
+FeedCache = SharedCache | NearCache
 
 
-def open_cache(settings: Settings) -> FeedCache:
-    """Redis when `REDIS_URL` is set, else an in-process cache (one process only)."""
-    if settings.redis_url:
-        return RedisCache.from_url(settings.redis_url, prefix=settings.cache_prefix,
-                                   ttl=3 * settings.full_rebuild_interval)
+def open_cache(redis_url: str | None, prefix: str, ttl: int) -> SharedCache:
+    """Redis at `redis_url` (keys under `prefix`, entries living `ttl` seconds past their last
+    write), or without a URL an in-process cache (one process only)."""
+    if redis_url:
+        return RedisCache.from_url(redis_url, prefix=prefix, ttl=ttl)
     return MemoryCache()
+
+
+def shared(cache: FeedCache) -> SharedCache:
+    """The cache beneath a web process's in-process copies (or `cache` itself): the one a
+    refresh leads and writes through."""
+    return cache.shared if isinstance(cache, NearCache) else cache
+
+
+def with_local_copies(cache: FeedCache) -> FeedCache:
+    """A Redis cache read through in-process copies kept valid by Redis's invalidation
+    notices (NearCache); an in-process cache as it is."""
+    return NearCache(cache) if isinstance(cache, RedisCache) else cache
 
 
 __all__ = [
     "CacheFull", "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "Fence", "LeaseLost",
-    "MemoryCache", "NearCache", "RedisCache", "RenderedFeed", "open_cache",
+    "MemoryCache", "NearCache", "RedisCache", "RenderedFeed", "SharedCache", "open_cache", "shared",
+    "with_local_copies",
 ]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 
 import redis
 
-from feedsvc.cache.connect import RedisClient, node_for, owns
+from feedsvc.redis_client import RedisClient, node_for, owns
 
 log = logging.getLogger(__name__)
 CHANNEL = "__redis__:invalidate"

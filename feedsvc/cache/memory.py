@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from feedsvc.cache.entry import CachedFeed, FeedKey
+from feedsvc.cache.lease import Lease, SoleLeader
 
 
 class MemoryCache:
@@ -38,6 +39,19 @@ class MemoryCache:
         """One render of a document at a time in this process."""
         with self._lock:
             return self._render_locks.setdefault(name, threading.Lock())
+
+    def leader_lease(self, seconds: int) -> SoleLeader:
+        """One process, so it always leads."""
+        return SoleLeader()
+
+    def fenced_writes(self, lease: Lease) -> None:
+        """None: with nobody to fence off, the leader writes to this cache itself."""
+
+    def announce(self, reason: str = "import") -> None:
+        """Nothing: no other process listens to this process's memory."""
+
+    def listen(self, on_announcement: Callable[[], None]) -> None:
+        """None: no other process can announce a change to this process's memory."""
 
     def ping(self) -> bool:
         return True

@@ -4,19 +4,22 @@ Redis Cluster, `{prefix}`: see `RedisCache`)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import cast
 
 import redis
 from redis.exceptions import LockError, OutOfMemoryError, WatchError
 
-from feedsvc.cache.connect import RedisClient, connect, is_cluster
+from feedsvc.cache.announce import TriggerListener, announce
 from feedsvc.cache.entry import CachedFeed, CacheFull, CacheUnavailable, FeedKey, Fence, LeaseLost
+from feedsvc.cache.lease import LeaderLock, LeaderWrites, Lease
+from feedsvc.redis_client import RedisClient, connect, is_cluster
 
 _FIELDS = (b"body", b"gzip", b"br", b"etag", b"last_modified", b"content_type")
 
 
 def _holder(lease: bytes | None) -> bytes:
-    """The token in a leader lease's value (`<token> <end of lease>`, feedsvc.refresh.leader)."""
+    """The token in a leader lease's value (`<token> <end of lease>`, feedsvc.cache.lease)."""
     return (lease or b"").split(b" ", 1)[0]
 
 
@@ -55,12 +58,13 @@ class RedisCache:
     def get(self, key: FeedKey) -> CachedFeed | None:
         """The whole entry in one HMGET: a hash is read atomically, so never half of a write."""
         try:
-            values = self.client.hmget(self.redis_key(key), _FIELDS)
+            values = cast("list[bytes | None]", self.client.hmget(self.redis_key(key), _FIELDS))
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
-        if any(v is None for v in values):  # absent, or written before a field existed
+        found = [v for v in values if v is not None]
+        if len(found) != len(_FIELDS):  # absent, or written before a field existed
             return None
-        body, gz, br, etag, last_modified, content_type = values
+        body, gz, br, etag, last_modified, content_type = found
         return CachedFeed(body, gz, br, etag.decode(), int(last_modified), content_type.decode())
 
     def etags(self, keys: Iterable[FeedKey]) -> dict[FeedKey, str | None]:
@@ -103,7 +107,7 @@ class RedisCache:
 
     def get_state(self, name: str) -> str | None:
         try:
-            value = self.client.get(f"{self.keyspace}state:{name}")
+            value = cast("bytes | None", self.client.get(f"{self.keyspace}state:{name}"))
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
         return value.decode() if value is not None else None
@@ -126,7 +130,7 @@ class RedisCache:
                 while True:
                     if fence:
                         pipe.watch(fence.key)
-                        if _holder(pipe.get(fence.key)) != fence.token:
+                        if _holder(cast("bytes | None", pipe.get(fence.key))) != fence.token:
                             raise LeaseLost("the leader lease is no longer this scheduler's")
                         pipe.multi()
                     for key, entry in entries.items():
@@ -168,6 +172,23 @@ class RedisCache:
             if held:
                 with contextlib.suppress(redis.RedisError, LockError):
                     lock.release()
+
+    def leader_lease(self, seconds: int) -> LeaderLock:
+        """The lease schedulers sharing this cache take turns on. In the cache's keyspace (one
+        Cluster slot), where the fenced writes check it."""
+        return LeaderLock(self.client, f"{self.keyspace}leader", seconds)
+
+    def fenced_writes(self, lease: Lease) -> LeaderWrites:
+        """This cache as `lease`'s holder writes to it: refused once the lease is lost."""
+        return LeaderWrites(self, lease)
+
+    def announce(self, reason: str = "import") -> None:
+        """Tell every scheduler listening on this cache that the store changed."""
+        announce(self.client, self.prefix, reason)
+
+    def listen(self, on_announcement: Callable[[], None]) -> TriggerListener:
+        """A listener (not started) calling `on_announcement` for each announcement."""
+        return TriggerListener(self.client, self.prefix, on_announcement)
 
     def ping(self) -> bool:
         try:

@@ -32,8 +32,8 @@ from feedsvc.cache import (
     FeedKey,
     RenderedFeed,
 )
+from feedsvc.cache.lease import LeaderWrites
 from feedsvc.model import ancestor_paths
-from feedsvc.refresh.leader import LeaderWrites
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.rendering import FeedRenderer
@@ -101,7 +101,7 @@ class Refresher:
                  on_changed: Callable[[tuple[str, ...]], None] | None = None,
                  cache: FeedCache | LeaderWrites | None = None):
         """`cache`: where the refresh reads and writes, if not the renderer's cache (a
-        scheduler's fenced writes, feedsvc.refresh.leader.LeaderWrites)."""
+        scheduler's fenced writes, feedsvc.cache.lease.LeaderWrites)."""
         self.renderer = renderer
         self.cache = renderer.cache if cache is None else cache
         self.store = renderer.store

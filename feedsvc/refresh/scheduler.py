@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from feedsvc.cache import LeaseLost, RedisCache
+from feedsvc.cache import LeaseLost
+from feedsvc.cache.announce import TriggerListener
+from feedsvc.cache.lease import LeaderWrites, Lease
 from feedsvc.config import Settings
-from feedsvc.refresh.leader import LeaderLock, LeaderWrites, SoleLeader
 from feedsvc.refresh.outage import describe_outage
 from feedsvc.refresh.refresher import Refresher
-from feedsvc.refresh.trigger import TriggerListener
 from feedsvc.refresh.websub import WebSubPublisher
-from feedsvc.rendering import FeedRenderer
 
 log = logging.getLogger(__name__)
 # Without Redis nothing announces an import made by another process (`feedsvc import` beside
@@ -29,21 +29,22 @@ POLL_WITHOUT_ANNOUNCEMENTS = 2  # seconds
 
 
 class RefreshService:
-    def __init__(self, settings: Settings, renderer: FeedRenderer, scheduler: BaseScheduler):
+    """The refresh jobs around their parts, built by feedsvc.wiring: `leader` says whether
+    this process refreshes; `writes` are the leader's fenced writes (None: the refresher writes
+    to the cache unfenced); `listen` turns announced imports into `trigger()` calls (None where
+    nothing is announced to this process, which then looks for changes every few seconds)."""
+
+    def __init__(self, settings: Settings, scheduler: BaseScheduler, *, refresher: Refresher,
+                 leader: Lease, writes: LeaderWrites | None,
+                 listen: Callable[[Callable[[], None]], TriggerListener | None],
+                 websub: WebSubPublisher):
         self.settings = settings
         self.scheduler = scheduler
-        self.websub = WebSubPublisher(settings.websub_hubs)
-        cache = renderer.cache
-        if isinstance(cache, RedisCache):
-            # In the cache's keyspace (one Cluster slot), where the fenced writes check it.
-            lease = LeaderLock(cache.client, f"{cache.keyspace}leader", settings.leader_lease)
-            self.leader: LeaderLock | SoleLeader = lease
-            self.writes: LeaderWrites | None = LeaderWrites(cache, lease)
-            self.listener: TriggerListener | None = TriggerListener(
-                cache.client, cache.prefix, self.trigger)
-        else:
-            self.leader, self.writes, self.listener = SoleLeader(), None, None
-        self.refresher = Refresher(renderer, on_changed=self.websub.publish, cache=self.writes)
+        self.refresher = refresher
+        self.leader = leader
+        self.writes = writes
+        self.listener = listen(self.trigger)
+        self.websub = websub
         self._one_at_a_time = threading.Lock()
         self._leading = False
 

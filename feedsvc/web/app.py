@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from feedsvc.cache import FeedCache, NearCache, RedisCache, open_cache
+from feedsvc.cache import FeedCache, open_cache, with_local_copies
 from feedsvc.config import Settings, load_settings
 from feedsvc.rendering import FeedRenderer
-from feedsvc.store import Store
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.metrics import instrument
 from feedsvc.web.ratelimit import RateLimit, TokenBuckets
 from feedsvc.web.responses import CachePolicy
+
+if TYPE_CHECKING:
+    from feedsvc.rendering import Store
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,6 @@ class Services:
     """What request handlers use; kept on `app.extensions["feedsvc"]`."""
 
     settings: Settings
-    store: Store
     cache: FeedCache
     renderer: FeedRenderer
     addresses: Addresses
@@ -42,10 +44,9 @@ def create_app(
     A Redis cache is read through in-process copies kept valid by Redis's invalidation
     notices (feedsvc.cache.near); `near_cache=False` reads Redis on every request."""
     settings = settings or load_settings()
-    store = store or Store.from_settings(settings)
-    cache = cache or open_cache(settings)
-    if near_cache and isinstance(cache, RedisCache):
-        cache = NearCache(cache)
+    cache = cache or open_cache(settings.redis_url, settings.cache_prefix, settings.cache_ttl)
+    if near_cache:
+        cache = with_local_copies(cache)
     app = Flask(__name__)
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # GET and HEAD only (docs/contracts.md)
     # No redirects: Werkzeug would answer `/feeds//rss.xml` with a 308 to `http://<Host>/…`,
@@ -53,12 +54,13 @@ def create_app(
     # https origin). A path with an empty segment names no feed: 404.
     app.url_map.merge_slashes = False
     renderer = FeedRenderer(settings, store, cache)
-    app.extensions["feedsvc"] = Services(settings, store, cache, renderer, Addresses(settings),
+    app.extensions["feedsvc"] = Services(settings, cache, renderer, Addresses(settings),
                                          CachePolicy.from_settings(settings))
     instrument(app)
-    app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])
+    # Flask's own way to wrap the app in WSGI middleware, which mypy sees as a method replaced
+    app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])  # type: ignore[method-assign]
     if settings.rate_limit:  # outermost: a refused request costs nothing beneath
-        app.wsgi_app = RateLimit(app.wsgi_app,
+        app.wsgi_app = RateLimit(app.wsgi_app,  # type: ignore[method-assign]
                                  TokenBuckets(settings.rate_limit, settings.rate_limit_burst),
                                  settings.trusted_proxies)
 

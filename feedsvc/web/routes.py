@@ -126,7 +126,7 @@ def mirrors() -> Response:
 @blueprint.get("/healthz")
 def healthz() -> tuple[Response, int]:
     services = _services()
-    store_ok = services.store.ping()
+    store_ok = services.renderer.store.ping()
     cache_ok = services.cache.ping()
     # Serving needs one of the two (cache hits, or rendering from the store): 503 only when
     # neither answers, so a load balancer keeps a degraded process that still serves feeds.

@@ -16,9 +16,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from feedsvc.cache import FeedKey, LeaseLost, MemoryCache, RedisCache
 from feedsvc.config import Settings, load_settings
 from feedsvc.ingest.importer import Importer
-from feedsvc.refresh.scheduler import RefreshService
 from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
+from feedsvc.wiring import refresh_service as RefreshService
 from processes import article_line
 
 PREFIX = "pressure:"

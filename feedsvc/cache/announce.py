@@ -1,5 +1,6 @@
 """Refresh now, not at the next tick: `feedsvc import` announces each commit on a Redis
-channel; every scheduler listens, and the leader refreshes at once."""
+channel (`RedisCache.announce`); every scheduler listens (`RedisCache.listen`), and the leader
+refreshes at once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable
 
 import redis
 
-from feedsvc.cache.connect import RedisClient
+from feedsvc.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class TriggerListener:
         lost = False
         while not self._stopped.is_set():
             try:
-                with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                with self._client.pubsub(  # type: ignore[no-untyped-call]
+                        ignore_subscribe_messages=True) as pubsub:
                     pubsub.subscribe(self._channel)
                     if lost:  # what was announced while the channel was down is gone
                         lost = False

@@ -1,4 +1,6 @@
-"""One leader among many schedulers: only the process holding the lease refreshes.
+"""One leader among many schedulers: only the process holding the lease refreshes. The lease
+lives in the cache (`RedisCache.leader_lease`), beside the entries its holder's writes are
+fenced by; the in-process cache, one process alone, offers `SoleLeader`.
 
 The lease is one Redis key holding the leader's token and the time its lease ends, by Redis's
 clock. Every scheduler calls `hold()` every third of the lease: the leader renews, the others
@@ -25,11 +27,15 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 import redis
 
-from feedsvc.cache import CachedFeed, FeedKey, Fence, LeaseLost, RedisCache
-from feedsvc.cache.connect import RedisClient
+from feedsvc.cache.entry import CachedFeed, FeedKey, Fence, LeaseLost
+from feedsvc.redis_client import RedisClient
+
+if TYPE_CHECKING:
+    from feedsvc.cache.redis import RedisCache
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,17 @@ end
 """
 
 
+class Lease(Protocol):
+    """What a scheduler asks of its lease: to lead, to step down, the fence for its writes."""
+
+    def hold(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    @property
+    def fence(self) -> Fence | None: ...
+
+
 class LeaderLock:
     def __init__(self, client: RedisClient, name: str, lease: int):
         self.name = name
@@ -75,7 +92,7 @@ class LeaderLock:
         try:
             leading = bool(self._hold(keys=[self.name], args=[token, self._lease_ms]))
             if not leading:
-                holder = _holder_of(self._client.get(self.name))
+                holder = _holder_of(self._client.get(self.name))  # type: ignore[arg-type]
         except redis.RedisError as exc:
             log.warning("leader lease %s: %s", self.name, exc)
             leading = False
@@ -124,7 +141,7 @@ class LeaderWrites:
     once that lease is gone, even if this scheduler leads again by then under a new token,
     with newer documents published in between."""
 
-    def __init__(self, cache: RedisCache, lease: LeaderLock):
+    def __init__(self, cache: RedisCache, lease: Lease):
         self.cache = cache
         self.lease = lease
         self._fence: Fence | None = None
@@ -165,3 +182,8 @@ class SoleLeader:
 
     def release(self) -> None:
         pass
+
+    @property
+    def fence(self) -> Fence | None:
+        """None: its writes are never fenced (the in-process cache takes none)."""
+        return None

@@ -10,22 +10,26 @@
 
 Every client gets the same short timeouts: the web serves its last known copy, or renders from
 the store, rather than wait on an unreachable Redis.
+
+Below both the configuration (which checks a URL's grammar) and the cache (which connects):
+the redis library is loaded only to connect, so checking a configuration does not load it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import redis
-from redis.cluster import ClusterNode, RedisCluster
-from redis.sentinel import Sentinel
+if TYPE_CHECKING:
+    import redis
+    from redis.cluster import RedisCluster
 
-TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+TIMEOUT = 2  # seconds, to connect and for each answer
 SENTINEL_SCHEME = "redis+sentinel"
 CLUSTER_SCHEME = "redis+cluster"
 
-RedisClient = redis.Redis | RedisCluster
+RedisClient: TypeAlias = "redis.Redis | RedisCluster"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +79,31 @@ def parse(url: str) -> Endpoints | None:
 def connect(url: str) -> RedisClient:
     """A client for `url` (see the module's docstring); nothing is contacted yet, except a
     cluster's nodes, which are asked for the slot map."""
+    import redis
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.sentinel import Sentinel
+
     endpoints = parse(url)
     if endpoints is None:
-        return redis.Redis.from_url(url, **TIMEOUTS)
+        return redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
     if endpoints.scheme == CLUSTER_SCHEME:
-        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in endpoints.nodes],
-                            password=endpoints.password, **TIMEOUTS)
-    sentinel = Sentinel(list(endpoints.nodes), sentinel_kwargs={
-        **TIMEOUTS, "password": endpoints.sentinel_password})
-    return sentinel.master_for(endpoints.service, db=endpoints.db,
-                               password=endpoints.password, **TIMEOUTS)
+        nodes = [ClusterNode(h, p) for h, p in endpoints.nodes]  # type: ignore[no-untyped-call]
+        return RedisCluster(startup_nodes=nodes,
+                            password=endpoints.password, socket_timeout=TIMEOUT,
+                            socket_connect_timeout=TIMEOUT)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        list(endpoints.nodes), sentinel_kwargs={
+            "socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT,
+            "password": endpoints.sentinel_password})
+    primary: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        endpoints.service, db=endpoints.db, password=endpoints.password,
+        socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+    return primary
 
 
 def is_cluster(client: RedisClient) -> bool:
+    from redis.cluster import RedisCluster
+
     return isinstance(client, RedisCluster)
 
 
@@ -95,19 +111,26 @@ def node_for(client: RedisClient, key: str) -> redis.Redis:
     """The client of the server that holds `key`: for a cluster, the primary that owns its
     slot (after re-reading the slot map, which may have changed since the last error); else
     `client` itself."""
-    if not is_cluster(client):
+    from redis.cluster import RedisCluster
+
+    if not isinstance(client, RedisCluster):
         return client
     client.nodes_manager.initialize()
-    return client.get_redis_connection(client.get_node_from_key(key))
+    node: redis.Redis = client.get_redis_connection(
+        client.get_node_from_key(key))  # type: ignore[no-untyped-call]
+    return node
 
 
 def owns(client: RedisClient, node: redis.Redis, key: str) -> bool:
     """Whether `node` still serves `key` (asked of the node itself: a resharding or a
     failover may have moved the slot)."""
-    if not is_cluster(client):
+    from redis.cluster import RedisCluster
+
+    if not isinstance(client, RedisCluster):
         return True
-    slot = client.keyslot(key)
-    for start, end, primary, *_ in node.execute_command("CLUSTER SLOTS"):
+    slot = client.keyslot(key)  # type: ignore[no-untyped-call]
+    for start, end, primary, *_ in node.execute_command(  # type: ignore[no-untyped-call]
+            "CLUSTER SLOTS"):
         if start <= slot <= end:
             kwargs = node.connection_pool.connection_kwargs
             host = primary[0].decode() if isinstance(primary[0], bytes) else primary[0]
