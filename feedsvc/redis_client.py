@@ -87,15 +87,15 @@ def connect(url: str) -> RedisClient:
     if endpoints is None:
         return redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
     if endpoints.scheme == CLUSTER_SCHEME:
-        nodes = [ClusterNode(h, p) for h, p in endpoints.nodes]  # type: ignore[no-untyped-call]
+        nodes = [ClusterNode(h, p) for h, p in endpoints.nodes]
         return RedisCluster(startup_nodes=nodes,
                             password=endpoints.password, socket_timeout=TIMEOUT,
                             socket_connect_timeout=TIMEOUT)
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(
         list(endpoints.nodes), sentinel_kwargs={
             "socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT,
             "password": endpoints.sentinel_password})
-    primary: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    primary: redis.Redis = sentinel.master_for(
         endpoints.service, db=endpoints.db, password=endpoints.password,
         socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
     return primary
@@ -117,7 +117,7 @@ def node_for(client: RedisClient, key: str) -> redis.Redis:
         return client
     client.nodes_manager.initialize()
     node: redis.Redis = client.get_redis_connection(
-        client.get_node_from_key(key))  # type: ignore[no-untyped-call]
+        client.get_node_from_key(key))
     return node
 
 
@@ -128,8 +128,8 @@ def owns(client: RedisClient, node: redis.Redis, key: str) -> bool:
 
     if not isinstance(client, RedisCluster):
         return True
-    slot = client.keyslot(key)  # type: ignore[no-untyped-call]
-    for start, end, primary, *_ in node.execute_command(  # type: ignore[no-untyped-call]
+    slot = client.keyslot(key)
+    for start, end, primary, *_ in node.execute_command(
             "CLUSTER SLOTS"):
         if start <= slot <= end:
             kwargs = node.connection_pool.connection_kwargs

@@ -45,6 +45,8 @@ def refresh_service(settings: Settings, renderer: FeedRenderer,
                     scheduler: BaseScheduler) -> RefreshService:
     """The refresh jobs on `scheduler`, leading, writing and listening through the renderer's
     cache (which offers a lease and announcements whether it is Redis or in process)."""
+    if renderer.cache is None:
+        raise ValueError("a refresh service needs a cache to publish to")
     cache = shared(renderer.cache)
     leader = cache.leader_lease(settings.leader_lease)
     writes = cache.fenced_writes(leader)

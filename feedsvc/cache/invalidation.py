@@ -36,7 +36,9 @@ def _resp2_connection(client: redis.Redis) -> redis.connection.AbstractConnectio
     pool = client.connection_pool
     kwargs = {k: v for k, v in pool.connection_kwargs.items()
               if not k.startswith("maint_notifications")}  # RESP3-only options of newer redis-py
-    return pool.connection_class(**{**kwargs, "protocol": 2, "decode_responses": False})
+    connection: redis.connection.AbstractConnection = pool.connection_class(
+        **{**kwargs, "protocol": 2, "decode_responses": False})
+    return connection
 
 
 class InvalidationListener:

@@ -26,6 +26,11 @@ class MemoryCache:
         with self._lock:
             self._entries.update(entries)
 
+    def discard(self, keys: Iterable[FeedKey]) -> None:
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)
+
     def keep(self, keys: Iterable[FeedKey]) -> None:
         """Entries here never expire."""
 

@@ -74,7 +74,7 @@ class NearCache:
                 self._keep(key, entry, None, 0)
             raise
 
-    def render_lock(self, name: str):
+    def render_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
         return self.shared.render_lock(name)
 
     def etags(self, keys: Iterable[FeedKey]) -> dict[FeedKey, str | None]:
@@ -82,6 +82,9 @@ class NearCache:
 
     def keep(self, keys: Iterable[FeedKey]) -> None:
         self.shared.keep(keys)
+
+    def discard(self, keys: Iterable[FeedKey]) -> None:
+        self.shared.discard(keys)  # Redis's invalidation notices then drop the copies
 
     def get_state(self, name: str) -> str | None:
         return self.shared.get_state(name)

@@ -103,7 +103,10 @@ class Refresher:
         """`cache`: where the refresh reads and writes, if not the renderer's cache (a
         scheduler's fenced writes, feedsvc.cache.lease.LeaderWrites)."""
         self.renderer = renderer
-        self.cache = renderer.cache if cache is None else cache
+        cache = renderer.cache if cache is None else cache
+        if cache is None:
+            raise ValueError("a refresh needs a cache to publish to")
+        self.cache: FeedCache | LeaderWrites = cache
         self.store = renderer.store
         self.overlap = timedelta(seconds=renderer.settings.change_overlap)
         self.on_changed = on_changed

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
-from lxml.etree import SubElement
+from lxml.etree import Element, SubElement
 
 from feedsvc.render.items import Item, image_type, video_type
 from feedsvc.render.text import html_text
@@ -31,7 +31,7 @@ class RssChannel(BaseExtension):
     def extend_ns(self) -> dict[str, str]:
         return {"media": MEDIA_NS}
 
-    def extend_rss(self, feed):
+    def extend_rss(self, feed: Element) -> Element:
         channel = feed[0]
         anchor = channel.find(f"{{{ATOM_NS}}}link")
         position = channel.index(anchor) + 1 if anchor is not None else len(channel)
@@ -47,7 +47,7 @@ class RssItemMedia(BaseEntryExtension):
 
     item: Item | None = None
 
-    def extend_rss(self, entry):
+    def extend_rss(self, entry: Element) -> Element:
         if self.item is None:
             return entry
         if self.item.images:
@@ -78,7 +78,7 @@ class AtomFeedHubs(BaseExtension):
 
     hubs: Sequence[str] = ()
 
-    def extend_atom(self, feed):
+    def extend_atom(self, feed: Element) -> Element:
         for hub in self.hubs:
             SubElement(feed, "link", href=hub, rel="hub")
         return feed
@@ -89,7 +89,7 @@ class AtomEntryLinks(BaseEntryExtension):
 
     item: Item | None = None
 
-    def extend_atom(self, entry):
+    def extend_atom(self, entry: Element) -> Element:
         if self.item is None:
             return entry
         for related in self.item.related:
@@ -107,7 +107,7 @@ class AtomEntryLinks(BaseEntryExtension):
 class AtomFeedText(BaseExtension):
     """The feed's title and subtitle are HTML."""
 
-    def extend_atom(self, feed):
+    def extend_atom(self, feed: Element) -> Element:
         for name in ("title", "subtitle"):
             for element in feed.findall(name):
                 element.set("type", "html")
@@ -117,7 +117,7 @@ class AtomFeedText(BaseExtension):
 class AtomEntryText(BaseEntryExtension):
     """The entry's title is HTML."""
 
-    def extend_atom(self, entry):
+    def extend_atom(self, entry: Element) -> Element:
         entry.find("title").set("type", "html")
         return entry
 

@@ -37,7 +37,9 @@ def render_opml(feeds: Iterable[FeedSpec], formats: Iterable[Format], origin: st
                              title=spec.title, description=spec.description,
                              xmlUrl=spec.feed_url(origin, fmt.filename),
                              htmlUrl=spec.page_url(origin))
-    return etree.tostring(opml, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    document: bytes = etree.tostring(opml, xml_declaration=True, encoding="UTF-8",
+                                     pretty_print=True)
+    return document
 
 
 def render_index(feeds: Iterable[FeedSpec], formats: Iterable[Format], origin: str,
