@@ -22,11 +22,11 @@ from pathlib import Path
 
 from _common import machine, print_table
 from article_generator import DEFAULT_OUT as DEMO_ARTICLES
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import MemoryCache
 from feedsvc.config import load_settings
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
-from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web import create_app
 from feedsvc.web.ratelimit import MAX_CLIENTS, RateLimit, TokenBuckets
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                                        database_url=f"sqlite:///{Path(tmp) / 's.sqlite3'}")
         store, cache = Store(settings.database_url), MemoryCache()
         Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
-        Refresher(FeedRenderer(settings, store, cache)).full()
+        Refresher(FeedBuilder(settings, store, cache)).full()
         one = [_environ("203.0.113.7")] * args.requests
         (hit,) = _best_microseconds([create_app(settings, store, cache).wsgi_app], one,
                                     args.rounds)

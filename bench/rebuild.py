@@ -48,12 +48,12 @@ from _common import (
     store_url,
     vacuum_analyze,
 )
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import RedisCache
 from feedsvc.config import load_settings
 from feedsvc.model import section_slug, split_section
 from feedsvc.refresh import Refresher
 from feedsvc.refresh.refresher import RefreshReport
-from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 
 DEFAULT_COUNT, DEFAULT_SECTIONS = 1_000_000, 500
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             vacuum_analyze(store)
         if filled is not None:
             print(f"filled in {filled.seconds:,.0f} s ({count / filled.seconds:,.0f} articles/s)")
-        refresher = Refresher(FeedRenderer(settings, store, RedisCache(client, prefix)))
+        refresher = Refresher(FeedBuilder(settings, store, RedisCache(client, prefix)))
         rows = [
             _row("full rebuild, empty cache", *_timed(lambda: refresher.full(progress=True))),
             _row("full rebuild, nothing changed", *_timed(refresher.full)),

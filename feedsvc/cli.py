@@ -117,12 +117,12 @@ def refresh(ctx: click.Context) -> None:
     from feedsvc.refresh import Refresher
     from feedsvc.refresh.outage import OUTAGES, describe_outage
     from feedsvc.refresh.websub import WebSubPublisher
-    from feedsvc.wiring import renderer_of
+    from feedsvc.wiring import builder_of
 
     settings = _settings(ctx)
     websub = WebSubPublisher(settings.websub_hubs)
     try:
-        report = Refresher(renderer_of(settings), on_changed=websub.publish).full(progress=True)
+        report = Refresher(builder_of(settings), on_changed=websub.publish).full(progress=True)
     except OUTAGES as exc:
         # What was published stays; the next refresh (any scheduler's) redoes the rest.
         raise click.ClickException(f"refresh failed, {describe_outage(exc)}") from None
@@ -138,13 +138,13 @@ def scheduler(ctx: click.Context) -> None:
     """Run the refresh jobs until stopped (the Procfile `scheduler` process)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from feedsvc.wiring import refresh_service, renderer_of
+    from feedsvc.wiring import builder_of, refresh_service
 
     settings = _settings(ctx)
     if not settings.redis_url:
         log.warning("REDIS_URL is not set: this scheduler fills an in-process cache that no "
                     "web process can see")
-    service = refresh_service(settings, renderer_of(settings), BlockingScheduler())
+    service = refresh_service(settings, builder_of(settings), BlockingScheduler())
     if settings.scheduler_metrics_port:
         from prometheus_client import start_http_server
 

@@ -16,13 +16,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from gunicorn.app.base import BaseApplication
 
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import SharedCache, open_cache, shared
 from feedsvc.config import Settings
 from feedsvc.logs import log_config
 from feedsvc.refresh import Refresher
 from feedsvc.refresh.scheduler import RefreshService
 from feedsvc.refresh.websub import WebSubPublisher
-from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 
 if TYPE_CHECKING:
@@ -36,22 +36,22 @@ def cache_of(settings: Settings) -> SharedCache:
     return open_cache(settings.redis_url, settings.cache_prefix, settings.cache_ttl)
 
 
-def renderer_of(settings: Settings) -> FeedRenderer:
+def builder_of(settings: Settings) -> FeedBuilder:
     """The configured store rendered into the configured cache."""
-    return FeedRenderer(settings, Store.from_settings(settings), cache_of(settings))
+    return FeedBuilder(settings, Store.from_settings(settings), cache_of(settings))
 
 
-def refresh_service(settings: Settings, renderer: FeedRenderer,
+def refresh_service(settings: Settings, builder: FeedBuilder,
                     scheduler: BaseScheduler) -> RefreshService:
-    """The refresh jobs on `scheduler`, leading, writing and listening through the renderer's
+    """The refresh jobs on `scheduler`, leading, writing and listening through the builder's
     cache (which offers a lease and announcements whether it is Redis or in process)."""
-    if renderer.cache is None:
+    if builder.cache is None:
         raise ValueError("a refresh service needs a cache to publish to")
-    cache = shared(renderer.cache)
+    cache = shared(builder.cache)
     leader = cache.leader_lease(settings.leader_lease)
     writes = cache.fenced_writes(leader)
     websub = WebSubPublisher(settings.websub_hubs)
-    refresher = Refresher(renderer, on_changed=websub.publish, cache=writes)
+    refresher = Refresher(builder, on_changed=websub.publish, cache=writes)
     return RefreshService(settings, scheduler, refresher=refresher, leader=leader,
                           writes=writes, listen=cache.listen, websub=websub)
 
@@ -82,8 +82,8 @@ class EmbeddedServer(BaseApplication):  # type: ignore[misc]  # gunicorn has no 
         app = create_app(self.settings, cache=cache)
         # The scheduler writes to the cache itself (with Redis: its leader lock and triggers),
         # not through the web's in-process copies.
-        renderer = FeedRenderer(self.settings, app.extensions["feedsvc"].renderer.store, cache)
-        service = refresh_service(self.settings, renderer, BackgroundScheduler(daemon=True))
+        builder = FeedBuilder(self.settings, app.extensions["feedsvc"].builder.store, cache)
+        service = refresh_service(self.settings, builder, BackgroundScheduler(daemon=True))
         service.refresh("full")  # the first readers find every feed rendered
         service.start(run_now=False)
         log.info("serving on http://%s/feeds/rss.xml", self.bind)

@@ -16,10 +16,10 @@ import pytest
 import redis
 from werkzeug.serving import make_server
 
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import MemoryCache, RedisCache
 from feedsvc.config import Settings, load_settings
 from feedsvc.ingest.importer import Importer
-from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web import create_app
 
@@ -154,12 +154,12 @@ def store(settings: Settings) -> Iterator[Store]:
 
 
 @pytest.fixture
-def renderer(settings: Settings, store: Store) -> FeedRenderer:
-    return FeedRenderer(settings, store, MemoryCache())
+def renderer(settings: Settings, store: Store) -> FeedBuilder:
+    return FeedBuilder(settings, store, MemoryCache())
 
 
 @pytest.fixture
-def demo_renderer(settings, store, renderer) -> FeedRenderer:
+def demo_renderer(settings, store, renderer) -> FeedBuilder:
     """A renderer over the demo articles and the sample page."""
     importer = Importer(settings, store, progress=False)
     assert importer.import_paths([DEMO_ARTICLES]).rejected == 0

@@ -16,10 +16,10 @@ import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from conftest import DEMO_ARTICLES, REDIS_URL
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey
 from feedsvc.ingest.document import parse_article
 from feedsvc.render.items import item_id
-from feedsvc.rendering import FeedRenderer
 from feedsvc.wiring import refresh_service as RefreshService
 from processes import Service
 
@@ -48,7 +48,7 @@ def test_embargoed_articles_appear_on_time_and_each_refresh_rearms_the_next(
     re-arms the one-shot refresh at the earlier time, the refresh at that time re-arms it at
     the later one. No import, trigger or interval refresh comes near either time."""
     settings = dataclasses.replace(settings, refresh_interval=60, leader_lease=300)
-    service = RefreshService(settings, FeedRenderer(settings, store, redis_cache),
+    service = RefreshService(settings, FeedBuilder(settings, store, redis_cache),
                              BackgroundScheduler())
     service.start()
     try:

@@ -8,9 +8,9 @@ import pytest
 from werkzeug.test import Client
 
 from conftest import DEMO_ARTICLES
+from feedsvc.build import FeedBuilder
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
-from feedsvc.rendering import FeedRenderer
 from feedsvc.web import create_app
 from feedsvc.web.fastpath import FeedFastPath
 
@@ -18,7 +18,7 @@ from feedsvc.web.fastpath import FeedFastPath
 @pytest.fixture
 def app(settings, store, redis_cache):
     Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
-    Refresher(FeedRenderer(settings, store, redis_cache)).full()
+    Refresher(FeedBuilder(settings, store, redis_cache)).full()
     return create_app(settings, store, redis_cache, near_cache=False)
 
 

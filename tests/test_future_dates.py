@@ -20,9 +20,9 @@ import requests
 from lxml import etree
 
 from feedcheck import valid_json, valid_xml
+from feedsvc.build import FeedBuilder
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
-from feedsvc.rendering import FeedRenderer
 
 FAR_FUTURE = "9999-12-31T23:59:59Z"
 FEEDS = ("/feeds/news/turkey/", "/feeds/")
@@ -73,7 +73,7 @@ def test_a_far_future_updated_neither_dates_the_feeds_ahead_nor_freezes_if_modif
     # stored with its far-future date as it was before the import's rule
     store.upsert([dataclasses.replace(store.get("future"),
                                       updated=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))])
-    refresher = Refresher(FeedRenderer(settings, store, redis_cache))
+    refresher = Refresher(FeedBuilder(settings, store, redis_cache))
     refresher.full()
     server = live_server_factory(settings, store, redis_cache)
     rendered = datetime.now(UTC)
@@ -124,11 +124,11 @@ def test_unchanged_data_renders_the_same_bytes_later(settings, store, tmp_path):
     """The feed's date follows the clock only when an item is dated ahead of it."""
     Importer(settings, store, progress=False).import_paths([_jsonl(
         tmp_path / "a.jsonl", _article("a", "2026-11-01T10:00:00Z"))])
-    renderer = FeedRenderer(settings, store, None)
+    renderer = FeedBuilder(settings, store, None)
     spec = renderer.catalog()["news/turkey"]
     now = datetime.now(UTC)
-    first = renderer.render(spec, now)
-    second = renderer.render(spec, now + timedelta(days=1))
+    first = renderer.build(spec, now)
+    second = renderer.build(spec, now + timedelta(days=1))
     assert {k: v.body for k, v in first.items()} == {k: v.body for k, v in second.items()}
     assert etree.fromstring(next(v.body for k, v in first.items()
                                  if k.filename == "rss.xml")).findtext("channel/lastBuildDate")

@@ -32,6 +32,7 @@ from playwright.sync_api import sync_playwright
 
 from conftest import ROOT, LiveServer, own_prefix
 from feedcheck import assert_valid
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import RedisCache
 from feedsvc.config import Settings, load_settings
 from feedsvc.ingest.document import (
@@ -50,7 +51,6 @@ from feedsvc.refresh import Refresher
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.render.documents import FeedDocuments
 from feedsvc.render.items import item_id, prepare
-from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.urls import feed_url
 from feedsvc.web import create_app
@@ -197,7 +197,7 @@ def site(tmp_path_factory, redis_client) -> Iterator[Site]:
     store = Store(settings.database_url)
     cache = RedisCache(redis_client, next(prefixes))
     server = LiveServer(create_app(settings, store, cache, near_cache=False))
-    refresher = Refresher(FeedRenderer(settings, store, cache))
+    refresher = Refresher(FeedBuilder(settings, store, cache))
     refresher.full()
     try:
         yield Site(settings, store, refresher, server, tmp)

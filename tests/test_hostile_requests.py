@@ -20,10 +20,10 @@ import feedparser
 import pytest
 
 from conftest import DEMO_ARTICLES, REDIS_URL, LiveServer, own_prefix
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, MemoryCache, RedisCache
 from feedsvc.config import Settings, load_settings
 from feedsvc.ingest.importer import Importer
-from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web import create_app
 from processes import Service, Spawner
@@ -331,8 +331,8 @@ def test_a_miss_rendered_for_a_hostile_request_is_the_same_for_everyone(site, po
                 "X-Forwarded-Proto: http", "If-None-Match: *x", "Accept-Encoding: br;q=0",
                 host="evil.example")
     assert reply.status == 200 and b"evil" not in reply.body
-    renderer = FeedRenderer(site.settings, site.store, MemoryCache())
-    clean = renderer.render(renderer.catalog()[path.removeprefix("/feeds/")])
+    renderer = FeedBuilder(site.settings, site.store, MemoryCache())
+    clean = renderer.build(renderer.catalog()[path.removeprefix("/feeds/")])
     assert {key: site.cache.get(key).etag for key in clean} == \
            {key: entry.etag for key, entry in clean.items()}
 

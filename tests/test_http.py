@@ -28,11 +28,11 @@ import redis
 import requests
 
 from conftest import DEMO_ARTICLES, REDIS_URL, ROOT, LiveServer, free_port
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, NearCache, RedisCache, RenderedFeed
 from feedsvc.config import load_settings
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
-from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.web import create_app
 
@@ -42,7 +42,7 @@ HUB = "https://hub.example/"
 
 def _fill(settings, store, cache) -> None:
     Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
-    Refresher(FeedRenderer(settings, store, cache)).full()
+    Refresher(FeedBuilder(settings, store, cache)).full()
 
 
 @pytest.fixture(scope="module")
@@ -293,8 +293,8 @@ def test_an_unexpected_error_is_a_short_500_without_a_trace(
         raise RuntimeError("secret detail")
 
     services = server.app.extensions["feedsvc"]
-    monkeypatch.setattr(services.renderer, "render", broken)
-    monkeypatch.setattr(services.renderer, "catalog", lambda: {"": object()})
+    monkeypatch.setattr(services.builder, "build", broken)
+    monkeypatch.setattr(services.builder, "catalog", lambda: {"": object()})
     response = get(server, "/feeds/rss.xml")
     assert response.status_code == 500
     assert response.text == "500 Internal Server Error\n"
@@ -524,7 +524,7 @@ def test_redis_down_serves_the_last_known_copy(settings, store, redis_prefix,
     def no_store(*_args):
         raise RuntimeError("rendering is not expected here")
 
-    monkeypatch.setattr(server.app.extensions["feedsvc"].renderer, "render", no_store)
+    monkeypatch.setattr(server.app.extensions["feedsvc"].builder, "build", no_store)
     for path, before in ((FEED, served), ("/feeds/world/atom.xml", rendered)):
         after = get(server, path)
         assert after.status_code == 200, path

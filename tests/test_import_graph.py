@@ -20,7 +20,7 @@ PACKAGE = ROOT / "feedsvc"
 
 # The miss path's one entry point: the module that reads a feed's articles from the store and
 # renders every format on every address, which the web's miss path may use (and only it).
-MISS_PATH_ENTRY = "feedsvc.rendering"
+MISS_PATH_ENTRY = "feedsvc.build"
 # The modules of render/ that each write one kind of document; none builds on another.
 FORMAT_MODULES = frozenset({"feedsvc.render.feeds", "feedsvc.render.jsonfeed",
                             "feedsvc.render.roku", "feedsvc.render.site"})

@@ -35,7 +35,7 @@ RENDERERS = {"feed.json": render_json_feed, "roku.json": render_roku}
 
 
 def _documents(renderer) -> Iterator[tuple[FeedSpec, str, list[Item], dict[str, bytes]]]:
-    """Every feed on every address as feedsvc.rendering makes it: the feed, the address,
+    """Every feed on every address as feedsvc.build makes it: the feed, the address,
     its (canonical) items and its documents by file name."""
     s = renderer.settings
     documents = FeedDocuments(s)

@@ -10,10 +10,10 @@ import pytest
 import requests
 
 from conftest import DEMO_ARTICLES
+from feedsvc.build import FeedBuilder
 from feedsvc.config import ConfigError, settings_from_mapping
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
-from feedsvc.rendering import FeedRenderer
 from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.ratelimit import RateLimit, TokenBuckets, client_of
 
@@ -97,7 +97,7 @@ def test_the_options_are_validated_and_off_by_default():
 @pytest.fixture
 def rendered(settings, store, redis_cache):
     Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
-    Refresher(FeedRenderer(settings, store, redis_cache)).full()
+    Refresher(FeedBuilder(settings, store, redis_cache)).full()
     return settings
 
 

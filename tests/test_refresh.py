@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from click.testing import CliRunner
 
 from conftest import free_port
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import CacheUnavailable, FeedKey, MemoryCache
 from feedsvc.cache.lease import LeaderLock
 from feedsvc.cli import main
@@ -21,7 +22,6 @@ from feedsvc.ingest.document import parse_article
 from feedsvc.refresh import Refresher
 from feedsvc.refresh.scheduler import POLL_WITHOUT_ANNOUNCEMENTS
 from feedsvc.render.items import item_id
-from feedsvc.rendering import FeedRenderer
 from feedsvc.wiring import refresh_service as RefreshService
 
 ORIGIN = "https://news.example"
@@ -44,7 +44,7 @@ def ids_in(cache, path, filename="rss.xml"):
 @pytest.fixture
 def refresher(settings, store, redis_cache):
     store.upsert([article(settings, "base-turkey"), article(settings, "base-world", "World")])
-    refresher = Refresher(FeedRenderer(settings, store, redis_cache))
+    refresher = Refresher(FeedBuilder(settings, store, redis_cache))
     refresher.full()
     return refresher
 
@@ -114,7 +114,7 @@ class _FailingOnce(MemoryCache):
 
 def test_a_failed_publish_does_not_advance_the_watermark(settings, store):
     cache = _FailingOnce()
-    refresher = Refresher(FeedRenderer(settings, store, cache))
+    refresher = Refresher(FeedBuilder(settings, store, cache))
     refresher.full()
     store.upsert([article(settings, "lost?", "World")])
     cache.fail_next = True
@@ -141,7 +141,7 @@ def test_a_change_committed_late_inside_the_overlap_is_not_skipped(settings, sto
 
 def test_no_watermark_means_a_full_refresh(settings, store, redis_cache):
     store.upsert([article(settings, "x", "World")])
-    report = Refresher(FeedRenderer(settings, store, redis_cache)).incremental()
+    report = Refresher(FeedBuilder(settings, store, redis_cache)).incremental()
     assert report.kind == "full" and report.feeds == 6
 
 
@@ -214,7 +214,7 @@ class _PausingCache(MemoryCache):
 def test_an_import_during_a_triggered_refresh_triggers_another(settings, store):
     cache = _PausingCache()
     cache.go.set()
-    service = RefreshService(settings, FeedRenderer(settings, store, cache), BackgroundScheduler())
+    service = RefreshService(settings, FeedBuilder(settings, store, cache), BackgroundScheduler())
     service.refresher.full()
     service.start(run_now=False)
     try:
@@ -243,7 +243,7 @@ def test_without_redis_an_import_by_another_process_is_found_within_seconds(sett
     cache = MemoryCache()
     # (a long lease too: taking the lead triggers a refresh, which would find the import)
     settings = dataclasses.replace(settings, refresh_interval=60, leader_lease=300)
-    service = RefreshService(settings, FeedRenderer(settings, store, cache), BackgroundScheduler())
+    service = RefreshService(settings, FeedBuilder(settings, store, cache), BackgroundScheduler())
     service.refresher.full()
     service.start(run_now=False)
     try:
@@ -262,7 +262,7 @@ def test_the_overlap_window_moves_on_with_the_clock(settings, store):
     from feedsvc.refresh.refresher import Watermark
 
     cache = MemoryCache()
-    refresher = Refresher(FeedRenderer(dataclasses.replace(settings, change_overlap=1), store,
+    refresher = Refresher(FeedBuilder(dataclasses.replace(settings, change_overlap=1), store,
                                        cache))
     refresher.full()
     store.upsert([article(settings, f"bulk-{n}", "World") for n in range(3)])

@@ -11,13 +11,13 @@ import feedparser
 from lxml import etree
 
 from feedcheck import MIRROR_FOOTER, valid_xml
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, MemoryCache
 from feedsvc.ingest.document import parse_article
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.render.documents import FeedDocuments
 from feedsvc.render.formats import FORMATS
 from feedsvc.render.items import item_id, prepare
-from feedsvc.rendering import FeedRenderer
 from reader_view import reader_text
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -27,7 +27,7 @@ SAMPLE_TITLE = "Putin, Erdogan warn over escalating al-Quds tensions"
 def _all_documents(renderer) -> dict[FeedKey, bytes]:
     documents = {}
     for spec in renderer.catalog().values():
-        documents.update({k: e.body for k, e in renderer.render(spec).items()})
+        documents.update({k: e.body for k, e in renderer.build(spec).items()})
     return documents
 
 
@@ -70,7 +70,7 @@ def test_section_feed_includes_subsections_newest_first(demo_renderer, store):
     expected = store.newest("news", 50)
     assert {a.section_path for a in expected} >= {"news/turkey", "news/iran", "news/middle-east"}
     assert "world" not in {a.section_path for a in expected}
-    body = demo_renderer.render(demo_renderer.catalog()["news"])[
+    body = demo_renderer.build(demo_renderer.catalog()["news"])[
         FeedKey("news", "rss.xml", "https://news.example")].body
     entries = feedparser.parse(body).entries
     assert [e.id for e in entries] == [item_id(a.id) for a in expected]
@@ -81,7 +81,7 @@ def test_section_feed_includes_subsections_newest_first(demo_renderer, store):
 def test_sample_page_in_turkey_feed(demo_renderer):
     entries = {
         key: feedparser.parse(entry.body).entries
-        for key, entry in demo_renderer.render(demo_renderer.catalog()["news/turkey"]).items()
+        for key, entry in demo_renderer.build(demo_renderer.catalog()["news/turkey"]).items()
         if key.filename.endswith(".xml")
     }
     for key, items in entries.items():
@@ -96,7 +96,7 @@ def test_sample_page_in_turkey_feed(demo_renderer):
 
 
 def test_ids_are_the_same_on_every_address_and_links_follow_the_address(demo_renderer, settings):
-    rendered = demo_renderer.render(demo_renderer.catalog()["world"])
+    rendered = demo_renderer.build(demo_renderer.catalog()["world"])
     ids = {}
     for key, entry in rendered.items():
         if not key.filename.endswith(".xml"):
@@ -112,7 +112,7 @@ def test_ids_are_the_same_on_every_address_and_links_follow_the_address(demo_ren
 
 
 def test_mirror_footer_links_the_article_on_the_other_addresses(demo_renderer, settings):
-    rendered = demo_renderer.render(demo_renderer.catalog()["news/iran"])
+    rendered = demo_renderer.build(demo_renderer.catalog()["news/iran"])
     for key, entry in rendered.items():
         if key.filename != "rss.xml":
             continue
@@ -132,7 +132,7 @@ def test_rendering_twice_gives_identical_bytes(demo_renderer):
 
 
 def test_feed_dates_come_from_the_data_not_now(demo_renderer, store):
-    body = demo_renderer.render(demo_renderer.catalog()[""])[
+    body = demo_renderer.build(demo_renderer.catalog()[""])[
         FeedKey("", "atom.xml", "https://news.example")].body
     root = etree.fromstring(body)
     feed_updated = datetime.fromisoformat(root.findtext(f"{ATOM}updated"))
@@ -159,7 +159,7 @@ def test_hostile_article_cannot_break_or_poison_a_feed(settings, store, renderer
         "authors": ["A & B"],
     }, origin=settings.origin, timezone=settings.timezone)
     store.upsert([hostile])
-    for key, entry in renderer.render(renderer.catalog()["news/iran"]).items():
+    for key, entry in renderer.build(renderer.catalog()["news/iran"]).items():
         if not key.filename.endswith(".xml"):
             continue
         parsed = feedparser.parse(entry.body)
@@ -195,7 +195,7 @@ def _article_with_media(settings):
 def test_media_rss_lead_photo_and_video(settings, store, renderer):
     store.upsert([_article_with_media(settings)])
     origin = "https://example-news.tv"
-    body = renderer.render(renderer.catalog()["world"])[FeedKey("world", "rss.xml", origin)].body
+    body = renderer.build(renderer.catalog()["world"])[FeedKey("world", "rss.xml", origin)].body
     item = etree.fromstring(body).find("channel/item")
     image, video = item.findall(f"{MEDIA}content")
     assert image.attrib == {"url": f"{origin}/images/lead.jpg", "medium": "image",
@@ -213,7 +213,7 @@ def test_media_rss_lead_photo_and_video(settings, store, renderer):
 
 def test_atom_related_and_enclosure_links(settings, store, renderer):
     store.upsert([_article_with_media(settings)])
-    body = renderer.render(renderer.catalog()["world"])[
+    body = renderer.build(renderer.catalog()["world"])[
         FeedKey("world", "atom.xml", settings.origin)].body
     root = valid_xml("atom.xml", body)
     links = [(link.get("rel"), link.get("href"), link.get("type"))
@@ -232,9 +232,9 @@ def test_atom_related_and_enclosure_links(settings, store, renderer):
 def test_hub_links_when_hubs_are_configured(settings, store):
     hubs = ("https://hub.example/", "https://h2.example/")
     hubbed = dataclasses.replace(settings, websub_hubs=hubs)
-    renderer = FeedRenderer(hubbed, store, MemoryCache())
+    renderer = FeedBuilder(hubbed, store, MemoryCache())
     store.upsert([_article_with_media(settings)])
-    for key, entry in renderer.render(renderer.catalog()[""]).items():
+    for key, entry in renderer.build(renderer.catalog()[""]).items():
         if not key.filename.endswith(".xml"):
             continue
         parsed = feedparser.parse(entry.body)

@@ -13,13 +13,13 @@ import pytest
 import requests
 
 from conftest import DEMO_ARTICLES
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, NearCache, RedisCache, RenderedFeed
 from feedsvc.cache.announce import TriggerListener, announce
 from feedsvc.cache.lease import LeaderLock
 from feedsvc.ingest.importer import Importer
 from feedsvc.redis_client import CLUSTER_SCHEME, Endpoints, connect, parse
 from feedsvc.refresh import Refresher
-from feedsvc.rendering import FeedRenderer
 from feedsvc.web import create_app
 from processes import Service, article_line
 from topology import eventually, move_slot
@@ -69,7 +69,7 @@ def test_refresh_serve_and_follow_a_change_through_in_process_copies(
         cluster_cache, settings, store, redis_cluster, tmp_path):
     importer = Importer(settings, store, progress=False)
     assert importer.import_paths([DEMO_ARTICLES]).rejected == 0
-    refresher = Refresher(FeedRenderer(settings, store, cluster_cache))
+    refresher = Refresher(FeedBuilder(settings, store, cluster_cache))
     assert refresher.full().documents > 50
 
     near = NearCache(RedisCache.from_url(redis_cluster.url, PREFIX))

@@ -15,11 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from conftest import DEMO_ARTICLES
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, MemoryCache
 from feedsvc.config import ConfigError, settings_from_mapping
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
-from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store, StoreUnavailable
 from feedsvc.store.repository import EngineOptions
 
@@ -112,7 +112,7 @@ def test_the_refresh_renders_from_a_streaming_replica_while_the_primary_is_down(
 
     assert not store.ping()  # the primary
     cache = MemoryCache()
-    report = Refresher(FeedRenderer(settings, store, cache)).full()
+    report = Refresher(FeedBuilder(settings, store, cache)).full()
     assert report.feeds == 6
     site = cache.get(FeedKey("", "atom.xml", "https://news.example"))
     assert len(feedparser.parse(site.body).entries) == 50

@@ -15,18 +15,18 @@ import requests
 from lxml import etree
 
 from conftest import DEMO_ARTICLES, free_port
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, RedisCache
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
 from feedsvc.render.formats import FORMATS
-from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 
 
 @pytest.fixture
 def server(settings, store, redis_cache, live_server_factory):
     Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
-    Refresher(FeedRenderer(settings, store, redis_cache)).full()
+    Refresher(FeedBuilder(settings, store, redis_cache)).full()
     return live_server_factory(settings, store, redis_cache)
 
 
@@ -246,7 +246,7 @@ def test_x_forwarded_host_counts_only_from_trusted_proxies(settings, store, redi
 def _count_renders(server, method: str) -> list:
     """Calls of the web's renderer `method` from now on, each made slow (0.3 s) so that
     concurrent requests arrive while it runs."""
-    renderer = server.app.extensions["feedsvc"].renderer
+    renderer = server.app.extensions["feedsvc"].builder
     calls = []
     real = getattr(renderer, method)
 
@@ -276,8 +276,8 @@ def test_concurrent_misses_of_one_feed_render_it_once(settings, store, redis_cac
     them), and of the site documents (index, OPML, address list: rendered together)."""
     Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
     server = live_server_factory(settings, store, redis_cache)
-    feeds = _count_renders(server, "render")
-    site = _count_renders(server, "render_site")
+    feeds = _count_renders(server, "build")
+    site = _count_renders(server, "build_site")
 
     responses = _read_at_once(server, [("/feeds/news/iran/rss.xml", HOSTS[0])] * 16)
     assert [r.status_code for r in responses] == [200] * 16

@@ -14,10 +14,10 @@ from urllib.parse import parse_qs
 import pytest
 
 from conftest import free_port
+from feedsvc.build import FeedBuilder
 from feedsvc.ingest.document import parse_article
 from feedsvc.refresh import Refresher
 from feedsvc.refresh.websub import WebSubPublisher
-from feedsvc.rendering import FeedRenderer
 
 LOGGER = "feedsvc.refresh.websub"
 TOPICS = ["https://example.com/feeds/rss.xml", "https://example.com/feeds/atom.xml",
@@ -297,7 +297,7 @@ def test_a_refresh_announces_every_changed_feed_on_every_address(start_hub, make
     and address to the hub; unchanged feeds are not announced."""
     hub = start_hub()
     publisher = make_publisher([hub.url])
-    refresher = Refresher(FeedRenderer(settings, store, redis_cache), on_changed=publisher.publish)
+    refresher = Refresher(FeedBuilder(settings, store, redis_cache), on_changed=publisher.publish)
     refresher.full()
     assert publisher.flush(5)
     hub.requests.clear()

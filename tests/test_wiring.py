@@ -8,12 +8,12 @@ import ast
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from conftest import ROOT
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, MemoryCache
 from feedsvc.cache.lease import SoleLeader
 from feedsvc.refresh import Refresher
 from feedsvc.refresh.scheduler import RefreshService
 from feedsvc.refresh.websub import WebSubPublisher
-from feedsvc.rendering import FeedRenderer
 
 # What only the composition module may bring into the web package: the scheduler.
 SCHEDULING = ("apscheduler", "feedsvc.refresh.scheduler")
@@ -27,7 +27,7 @@ class _Standby(SoleLeader):
 
 
 def _service(demo_renderer, cache, leader) -> RefreshService:
-    renderer = FeedRenderer(demo_renderer.settings, demo_renderer.store, cache)
+    renderer = FeedBuilder(demo_renderer.settings, demo_renderer.store, cache)
     return RefreshService(demo_renderer.settings, BackgroundScheduler(),
                           refresher=Refresher(renderer), leader=leader, writes=None,
                           listen=cache.listen, websub=WebSubPublisher(()))

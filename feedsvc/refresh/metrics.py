@@ -1,5 +1,5 @@
 """What the scheduler's work costs, as Prometheus metrics: each refresh by kind and the documents
-it rendered (each feed's render time is feedsvc.rendering's). A scheduler process serves them
+it rendered (each feed's render time is feedsvc.build's). A scheduler process serves them
 itself on `scheduler.metrics_port` (it has no web server); in a web process they join the
 web's /metrics."""
 

@@ -24,6 +24,7 @@ from typing import Literal
 
 from tqdm import tqdm
 
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import (
     CachedFeed,
     CacheFull,
@@ -36,7 +37,6 @@ from feedsvc.cache.lease import LeaderWrites
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.render.catalog import FeedSpec
-from feedsvc.rendering import FeedRenderer
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 
 log = logging.getLogger(__name__)
@@ -97,18 +97,18 @@ class Watermark:
 
 
 class Refresher:
-    def __init__(self, renderer: FeedRenderer, *,
+    def __init__(self, builder: FeedBuilder, *,
                  on_changed: Callable[[tuple[str, ...]], None] | None = None,
                  cache: FeedCache | LeaderWrites | None = None):
-        """`cache`: where the refresh reads and writes, if not the renderer's cache (a
+        """`cache`: where the refresh reads and writes, if not the builder's cache (a
         scheduler's fenced writes, feedsvc.cache.lease.LeaderWrites)."""
-        self.renderer = renderer
-        cache = renderer.cache if cache is None else cache
+        self.builder = builder
+        cache = builder.cache if cache is None else cache
         if cache is None:
             raise ValueError("a refresh needs a cache to publish to")
         self.cache: FeedCache | LeaderWrites = cache
-        self.store = renderer.store
-        self.overlap = timedelta(seconds=renderer.settings.change_overlap)
+        self.store = builder.store
+        self.overlap = timedelta(seconds=builder.settings.change_overlap)
         self.on_changed = on_changed
 
     def full(self, *, progress: bool = False) -> RefreshReport:
@@ -118,10 +118,10 @@ class Refresher:
         # Read before rendering, so these changes are in what is rendered and need no second
         # pass; a change that commits later is not listed and the next refresh finds it.
         recent = self.store.changed_since(now - self.overlap, REMEMBERED_CHANGES)
-        catalog = self.renderer.catalog()
+        catalog = self.builder.catalog()
         with tqdm(total=len(catalog), desc="feeds", unit="feed", disable=not progress) as bar:
             changed, documents = self._publish_feeds(list(catalog.values()), now, bar.update)
-        site = self.renderer.render_site(catalog)
+        site = self.builder.build_site(catalog)
         self._publish(site, site.items())
         self._record("catalog", _fingerprint(catalog))
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in recent)
@@ -149,12 +149,12 @@ class Refresher:
         paths: set[str] = set().union(*(c.feeds for c in fresh))
         for section in self.store.published_between(mark.published_upto, now):
             paths.update(ancestor_paths(section))
-        catalog = self.renderer.catalog() if paths else {}
+        catalog = self.builder.catalog() if paths else {}
         touched = sorted(paths & catalog.keys())  # a section beside its subsections
         changed, documents = self._publish_feeds([catalog[path] for path in touched], now)
         # The site documents list the feeds: they change only when the catalog does.
         if paths and _fingerprint(catalog) != self.cache.get_state("catalog"):
-            site = self.renderer.render_site(catalog)
+            site = self.builder.build_site(catalog)
             self._publish(site, site.items())
             self._record("catalog", _fingerprint(catalog))
             documents += len(site)
@@ -173,14 +173,14 @@ class Refresher:
                        progress: Callable[[int], object] | None = None) -> tuple[list[str], int]:
         """Render and publish the feeds `specs`, `ATOMIC_FEEDS` per transaction; return the
         URLs of the feeds that changed and the number of documents rendered."""
-        addresses = self.renderer.settings.addresses
+        addresses = self.builder.settings.addresses
         changed: list[str] = []
         documents = 0
         for start in range(0, len(specs), ATOMIC_FEEDS):
             group = specs[start:start + ATOMIC_FEEDS]
             keys = [FeedKey(spec.path, filename, address)
                     for spec in group for filename in FEED_CONTENT_TYPES for address in addresses]
-            rendered = (item for spec in group for item in self.renderer.render(spec, now).items())
+            rendered = (item for spec in group for item in self.builder.build(spec, now).items())
             changed += self._publish(keys, rendered)
             documents += len(keys)
             if progress:

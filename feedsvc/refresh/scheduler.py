@@ -17,7 +17,7 @@ from feedsvc.cache.announce import TriggerListener
 from feedsvc.cache.lease import LeaderWrites, Lease
 from feedsvc.config import Settings
 from feedsvc.refresh.outage import describe_outage
-from feedsvc.refresh.refresher import Refresher
+from feedsvc.refresh.refresher import Refresher, RefreshKind
 from feedsvc.refresh.websub import WebSubPublisher
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class RefreshService:
         self.scheduler.add_job(self.refresh, args=["incremental"], id="refresh-now",
                                replace_existing=True, max_instances=2)
 
-    def refresh(self, kind: str) -> None:
+    def refresh(self, kind: RefreshKind) -> None:
         """One refresh, if this process leads. Failures are logged and retried next time: the
         watermark only moves after a publish, so nothing is skipped."""
         with self._one_at_a_time:

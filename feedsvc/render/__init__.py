@@ -1,6 +1,6 @@
 """Rendering: articles in, documents out, one per (feed, format, address); pure, it knows no
 store, cache or web. What is imported from here is the package's public entry point
-(feedsvc.rendering takes the store's articles through it); the modules beneath are its parts."""
+(feedsvc.build takes the store's articles through it); the modules beneath are its parts."""
 
 from feedsvc.render.catalog import FeedSpec, build_catalog
 from feedsvc.render.context import EPOCH

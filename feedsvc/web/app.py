@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedCache, open_cache, with_local_copies
 from feedsvc.config import Settings, load_settings
-from feedsvc.rendering import FeedRenderer
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.metrics import instrument
@@ -19,7 +19,7 @@ from feedsvc.web.ratelimit import RateLimit, TokenBuckets
 from feedsvc.web.responses import CachePolicy
 
 if TYPE_CHECKING:
-    from feedsvc.rendering import Store
+    from feedsvc.build import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Services:
 
     settings: Settings
     cache: FeedCache
-    renderer: FeedRenderer
+    builder: FeedBuilder
     addresses: Addresses
     policy: CachePolicy
 
@@ -53,8 +53,8 @@ def create_app(
     # built from the request's Host and scheme (an open redirect, and a downgrade of an
     # https origin). A path with an empty segment names no feed: 404.
     app.url_map.merge_slashes = False
-    renderer = FeedRenderer(settings, store, cache)
-    app.extensions["feedsvc"] = Services(settings, cache, renderer, Addresses(settings),
+    builder = FeedBuilder(settings, store, cache)
+    app.extensions["feedsvc"] = Services(settings, cache, builder, Addresses(settings),
                                          CachePolicy.from_settings(settings))
     instrument(app)
     # Flask's own way to wrap the app in WSGI middleware, which mypy sees as a method replaced

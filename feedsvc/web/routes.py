@@ -44,30 +44,31 @@ def _cached(key: FeedKey) -> tuple[CachedFeed | None, str]:
     return entry, "hit" if entry is not None else "miss"
 
 
-def _lookup(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]],
-            rendered_together: str) -> CachedFeed:
-    """`key` from the cache, or rendered by `render` (every document it renders along with
-    `key`, every format and address, cached for the next readers). Concurrent misses of any
-    of the documents named `rendered_together` wait for one render. Redis down: rendered
-    uncached; store down: 503."""
+def _lookup(key: FeedKey, build: Callable[[], dict[FeedKey, RenderedFeed]],
+            built_together: str) -> CachedFeed:
+    """`key` from the cache, or built by `build` (every document it builds along with `key`,
+    every format and address, cached for the next readers). Concurrent misses of any of the
+    documents named `built_together` wait for one build. Redis down: built uncached; store
+    down: 503."""
     entry, result = _cached(key)
     CACHE_RESULTS[result].inc()
     if entry is not None:
         return entry
-    with _services().cache.render_lock(rendered_together):
+    with _services().cache.render_lock(built_together):
         entry, _ = _cached(key)  # rendered by whoever held the lock before us?
         if entry is not None:
             return entry
-        return _render(key, render)
+        return _fill(key, build)
 
 
-def _render(key: FeedKey, render: Callable[[], dict[FeedKey, RenderedFeed]]) -> CachedFeed:
-    from feedsvc.rendering import StoreUnavailable  # the miss path's entry; hits never load it
+def _fill(key: FeedKey, build: Callable[[], dict[FeedKey, RenderedFeed]]) -> CachedFeed:
+    """The miss path: `key` and the documents built with it, built from the store and cached."""
+    from feedsvc.build import StoreUnavailable  # the miss path's entry; hits never load it
 
     services = _services()
     started = time.perf_counter()
     try:
-        entries = {k: document.compress() for k, document in render().items()}
+        entries = {k: document.compress() for k, document in build().items()}
     except StoreUnavailable as exc:
         log.error("store unavailable while rendering %s: %s", _named(key), exc)
         raise ServiceUnavailable(retry_after=30) from None
@@ -89,13 +90,13 @@ def feed(filename: str, section: str = "") -> Response:
     environ = request.environ
     origin = services.addresses.origin(environ)
 
-    def render() -> dict[FeedKey, RenderedFeed]:
-        spec = services.renderer.catalog().get(section)
+    def build() -> dict[FeedKey, RenderedFeed]:
+        spec = services.builder.catalog().get(section)
         if spec is None:
             raise NotFound()
-        return services.renderer.render(spec)
+        return services.builder.build(spec)
 
-    entry = _lookup(FeedKey(section, filename, origin), render, f"feed:{section}")
+    entry = _lookup(FeedKey(section, filename, origin), build, f"feed:{section}")
     self_url = feed_url(origin, section, filename) if services.policy.hubs else None
     return feed_response(environ, entry, services.policy, self_url)
 
@@ -104,7 +105,7 @@ def _site_document(filename: str) -> Response:
     services = _services()
     environ = request.environ
     key = FeedKey("", filename, services.addresses.origin(environ))
-    return feed_response(environ, _lookup(key, services.renderer.render_site, "site"),
+    return feed_response(environ, _lookup(key, services.builder.build_site, "site"),
                          services.policy)
 
 
@@ -126,7 +127,7 @@ def mirrors() -> Response:
 @blueprint.get("/healthz")
 def healthz() -> tuple[Response, int]:
     services = _services()
-    store_ok = services.renderer.store.ping()
+    store_ok = services.builder.store.ping()
     cache_ok = services.cache.ping()
     # Serving needs one of the two (cache hits, or rendering from the store): 503 only when
     # neither answers, so a load balancer keeps a degraded process that still serves feeds.

@@ -6,9 +6,9 @@ import time
 
 import requests
 
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, RedisCache
 from feedsvc.refresh import Refresher
-from feedsvc.rendering import FeedRenderer
 
 from .readers import HOSTS, Readers
 
@@ -97,7 +97,7 @@ def test_a_refresh_larger_than_redis_memory_is_written_feed_by_feed(private_redi
     older entries) instead of failing on every retry."""
     server = private_redis("--maxmemory", MAXMEMORY, "--maxmemory-policy", "allkeys-lru")
     cache = RedisCache(server.client, "lost-keys:")
-    renderer = FeedRenderer(demo_renderer.settings, demo_renderer.store, cache)
+    renderer = FeedBuilder(demo_renderer.settings, demo_renderer.store, cache)
     report = Refresher(renderer).full()
     assert report.feeds == 6 and len(report.changed_urls) == 6 * 4 * 3
     assert server.client.info("stats")["evicted_keys"] > 0  # it wrote more than fits

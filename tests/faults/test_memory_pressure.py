@@ -13,10 +13,10 @@ import pytest
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, LeaseLost, MemoryCache, RedisCache
 from feedsvc.config import Settings, load_settings
 from feedsvc.ingest.importer import Importer
-from feedsvc.rendering import FeedRenderer
 from feedsvc.store import Store
 from feedsvc.wiring import refresh_service as RefreshService
 from processes import article_line
@@ -29,7 +29,7 @@ def _scheduler(settings: Settings, store: Store, server) -> RefreshService:
     """A scheduler's refresh service on its own connection to `server` (not started: the
     test runs its steps)."""
     cache = RedisCache(redis.Redis(port=server.port), PREFIX)
-    return RefreshService(settings, FeedRenderer(settings, store, cache), BackgroundScheduler())
+    return RefreshService(settings, FeedBuilder(settings, store, cache), BackgroundScheduler())
 
 
 def _fill_with_unevictable(server, megabytes: int = 8) -> None:
@@ -47,9 +47,9 @@ def _relieve(server) -> None:
 
 def _wrong_documents(cache: RedisCache, settings: Settings, store: Store) -> list[FeedKey]:
     """Feed documents in the cache whose bytes differ from a render of the store now."""
-    clean = FeedRenderer(settings, store, MemoryCache())
+    clean = FeedBuilder(settings, store, MemoryCache())
     return [key for spec in clean.catalog().values()
-            for key, document in clean.render(spec).items()
+            for key, document in clean.build(spec).items()
             if (entry := cache.get(key)) is not None and entry.etag != document.etag]
 
 

@@ -24,7 +24,7 @@ from feedsvc.model import Article, updated_as_of
 
 # The web reaches the store through this module alone (tests/test_import_graph.py): its miss
 # path catches the store's failure as named here, loaded with the store on first use.
-__all__ = ["FeedRenderer", "Store", "StoreUnavailable"]
+__all__ = ["FeedBuilder", "Store", "StoreUnavailable"]
 
 if TYPE_CHECKING:
     from feedsvc.render import FeedDocuments, FeedSpec, Item
@@ -64,7 +64,7 @@ def __getattr__(name: str) -> type:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class FeedRenderer:
+class FeedBuilder:
     """Renders a feed's documents from the store. Without a store given it opens the
     configured one on first use, so a web worker that only serves cache hits loads no
     SQLAlchemy (tests/test_hit_path_imports.py)."""
@@ -93,12 +93,12 @@ class FeedRenderer:
 
         return build_catalog(self.settings, self.store.section_names())
 
-    def render(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, RenderedFeed]:
+    def build(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, RenderedFeed]:
         """Every document of one feed: each format on each address."""
         with FEED_RENDERS.time():
-            return self._render(spec, now)
+            return self._build(spec, now)
 
-    def _render(self, spec: FeedSpec, now: datetime | None) -> dict[FeedKey, RenderedFeed]:
+    def _build(self, spec: FeedSpec, now: datetime | None) -> dict[FeedKey, RenderedFeed]:
         from feedsvc.render import EPOCH, as_of
 
         now = now or datetime.now(UTC)
@@ -111,7 +111,7 @@ class FeedRenderer:
             for (address, fmt), body in self._documents.render(spec, items).items()
         }
 
-    def render_site(
+    def build_site(
         self, catalog: dict[str, FeedSpec] | None = None
     ) -> dict[FeedKey, RenderedFeed]:
         """The site documents (OPML, index page, address list) on every address; they change
