@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -50,6 +51,14 @@ def _port_option(ctx: click.Context, param: click.Parameter, value: int | None) 
     if value is not None and not 0 < value < 65536:
         raise click.ClickException(f"--port {value} is not a TCP port (1-65535)")
     return value
+
+
+def _listen_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--host and --port, for the commands that serve."""
+    command = click.option("--port", type=int, default=None, callback=_port_option,
+                           help="Port (default: $PORT, else web.port).")(command)
+    return click.option("--host", default=None,
+                        help="Address to bind (default: web.host).")(command)
 
 
 @main.command("check-config")
@@ -161,9 +170,7 @@ def scheduler(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.option("--host", default=None, help="Address to bind (default: web.host).")
-@click.option("--port", type=int, default=None, callback=_port_option,
-              help="Port (default: $PORT, else web.port).")
+@_listen_options
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Web server and scheduler in one process, on the configured store and cache."""
@@ -171,9 +178,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 @main.command()
-@click.option("--host", default=None, help="Address to bind (default: web.host).")
-@click.option("--port", type=int, default=None, callback=_port_option,
-              help="Port (default: $PORT, else web.port).")
+@_listen_options
 @click.pass_context
 def demo(ctx: click.Context, host: str | None, port: int | None) -> None:
     """`serve` on a fresh embedded store loaded with the sample articles."""
