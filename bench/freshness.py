@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                            capture_output=True)
         settings = load_settings(config, environ=env)
         store = Store(settings.database_url)
-        processes = start_procfile(stack, ("scheduler", "web"), env, workdir)
+        # Registered first so it runs last: after the processes, which could write again, stop.
         stack.callback(lambda: client.delete(*client.keys(prefix + "*") or [prefix]))
+        processes = start_procfile(stack, ("scheduler", "web"), env, workdir)
         feed = f"http://127.0.0.1:{port}/feeds/{section_slug(split_section(args.section))}/rss.xml"
         wait_until_serving(feed, processes["web"], workdir / "web.log")
         cache = RedisCache(client, prefix)
