@@ -185,3 +185,13 @@ def lower_origin(url: str) -> str:
     (feedsvc.render.mirrors). A URL with user info is left as it is."""
     match = _URL_ORIGIN.match(url)
     return match.group().lower() + url[match.end():] if match else url
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to at most `limit` characters, with an ellipsis if cut
+    (mid-word for a script written without spaces). Ingest shortens titles with it, render
+    teasers and descriptions."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] or text[: limit - 1]
+    return cut.rstrip(" ,;:.") + "…"

@@ -9,7 +9,6 @@ first, so a publisher can fix a line in one go.
 from __future__ import annotations
 
 import re
-import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -29,6 +28,7 @@ from feedsvc.model import (
     VideoType,
     as_uri,
     lower_origin,
+    shorten,
     slugify,
     split_section,
     updated_as_of,
@@ -139,10 +139,7 @@ class DocumentError(ValueError):
 def shown_title(title: str) -> str:
     """`title` as feeds show it: whole up to TITLE_LENGTH, else cut at a word with "…" (mid-word
     for a script written without spaces)."""
-    if len(title) <= TITLE_LENGTH:
-        return title
-    shown = textwrap.shorten(title, TITLE_LENGTH, placeholder="…")
-    return shown if shown != "…" else title[:TITLE_LENGTH - 1] + "…"
+    return shorten(title, TITLE_LENGTH)
 
 
 class _Checker:

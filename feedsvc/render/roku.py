@@ -15,10 +15,9 @@ import logging
 import re
 from typing import Any
 
-from feedsvc.model import Video, as_uri, section_slug
+from feedsvc.model import Video, as_uri, section_slug, shorten
 from feedsvc.render.context import FeedContext, rfc3339
 from feedsvc.render.items import Item, video_kind
-from feedsvc.render.text import shorten
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 
 import nh3
 
-from feedsvc.model import lower_origin
+from feedsvc.model import lower_origin, shorten
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +145,3 @@ def summary_from_body(sanitized_html: str, limit: int) -> str:
     text = _CAPTION.sub(" ", sanitized_html)
     first = next((p for p in map(plain_text, _PARAGRAPH.findall(text)) if p), None)
     return shorten(first or plain_text(text), limit)
-
-
-def shorten(text: str, limit: int) -> str:
-    """`text` cut at a word boundary to at most `limit` characters, with an ellipsis if cut."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0] or text[: limit - 1]
-    return cut.rstrip(" ,;:.") + "…"
