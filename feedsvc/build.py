@@ -43,11 +43,11 @@ FEED_RENDERS = Histogram(
 # sanitised form of the most recent ones is kept. The key is the whole (frozen) article: any edit
 # makes a new key.
 @functools.lru_cache(maxsize=2048)
-def _prepare_or_skip(article: Article) -> Item | None:
+def _prepare_or_skip(article: Article, excerpt_length: int | None) -> Item | None:
     from feedsvc.render import prepare
 
     try:
-        return prepare(article)
+        return prepare(article, excerpt_length)
     except Exception:  # one bad article must not take its feeds down
         log.exception("article %r left out of feeds: it cannot be prepared", article.id)
         return None
@@ -93,6 +93,11 @@ class FeedBuilder:
 
         return build_catalog(self.settings, self.store.section_names())
 
+    def _prepare(self, article: Article) -> Item | None:
+        """`article` as its feeds carry it: whole, or excerpted (`feeds.content`)."""
+        excerpted = self.settings.content_of(article.section_path) == "excerpt"
+        return _prepare_or_skip(article, self.settings.excerpt_length if excerpted else None)
+
     def build(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, RenderedFeed]:
         """Every document of one feed: each format on each address."""
         with FEED_RENDERS.time():
@@ -103,7 +108,7 @@ class FeedBuilder:
 
         now = now or datetime.now(UTC)
         articles = self.store.newest(spec.path, self.settings.items_per_feed, now)
-        items = [as_of(item, now) for item in map(_prepare_or_skip, articles) if item is not None]
+        items = [as_of(item, now) for item in map(self._prepare, articles) if item is not None]
         updated = max((i.updated for i in items), default=EPOCH)
         return {
             FeedKey(spec.path, fmt.filename, address): RenderedFeed.of(body, fmt.content_type,
