@@ -148,9 +148,20 @@ def slugify(name: str) -> str:
     return _SLUG_JUNK.sub("-", name.strip().lower()).strip("-_")
 
 
+# A path segment the feeds' URLs use themselves (RFC 5005 archives, feedsvc.archives): a section
+# slugged to it is renamed with a trailing `_`, which `slugify` never leaves, so the new name is
+# not another section's.
+RESERVED_SEGMENTS = frozenset({"archive"})
+
+
+def _unreserved(slug: str) -> str:
+    return f"{slug}_" if slug in RESERVED_SEGMENTS else slug
+
+
 def section_slug(names: tuple[str, ...] | list[str]) -> str:
-    """The URL path of a section: slugged names joined by `/`; '' is the whole site."""
-    return "/".join(slugify(n) for n in names)
+    """The URL path of a section: slugged names joined by `/`; '' is the whole site. A name
+    slugged to a reserved segment (`archive`) is renamed `archive_`."""
+    return "/".join(_unreserved(slugify(n)) for n in names)
 
 
 def split_section(value: str) -> tuple[str, ...]:
