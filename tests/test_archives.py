@@ -19,6 +19,7 @@ from sqlalchemy import inspect
 from feedcheck import valid_xml
 from feedsvc.archives import Month, archive_path, completed, parse_archive_path
 from feedsvc.build import FeedBuilder
+from feedsvc.cache import FeedKey
 from feedsvc.ingest.document import parse_article
 from feedsvc.model import section_slug
 from feedsvc.refresh import Refresher
@@ -180,6 +181,13 @@ def test_an_edit_to_an_old_article_changes_only_its_months_etag(site):
     site.store.upsert([site.article(edited, "News/Turkey", site.months[2], 1,
                                     title="Corrected headline")])
     site.refresher.incremental()
+    for feed in FEEDS:  # only the edited month's documents left the cache: nothing else renders
+        for month in site.months:
+            for host, origin in HOSTS.items():
+                cached = site.cache.get(FeedKey(archive_path(feed, month), "rss.xml", origin))
+                alters = feed != "world" and month == site.months[2]
+                assert (cached is None) == (alters or before[feed][month] is None), (
+                    feed, month, host)
     after = {feed: _etags(site, feed) for feed in FEEDS}
     for feed in FEEDS:
         for month in site.months:
