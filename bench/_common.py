@@ -121,10 +121,12 @@ def open_store(url: str) -> Iterator[Store]:
 
 
 def fill_store(store: Store, count: int, settings: Settings, seed: int,
-               sections: Sequence[str] = DEMO_SECTIONS) -> Timer | None:
-    """Fill an empty store with `count` generated articles filed in `sections` (validated once,
-    written with `Store.upsert` in batches) and return how long it took; a store that already
-    holds exactly `count` (a kept file) is used as it is."""
+               sections: Sequence[str] = DEMO_SECTIONS,
+               spacing_seconds: float = 900) -> Timer | None:
+    """Fill an empty store with `count` generated articles filed in `sections`, about
+    `spacing_seconds` apart (validated once, written with `Store.upsert` in batches) and return
+    how long it took; a store that already holds exactly `count` (a kept file) is used as it
+    is."""
     stale = [t.name for t in metadata.sorted_tables
              if {c["name"] for c in inspect(store.engine).get_columns(t.name)} != set(t.c.keys())]
     if stale:
@@ -141,7 +143,8 @@ def fill_store(store: Store, count: int, settings: Settings, seed: int,
     done = 0
     # a story pool large enough that every section gets articles (each story has one section)
     documents = generate_articles(count, seed=seed, sections=sections,
-                                  stories=max(STORIES, 8 * len(sections)))
+                                  stories=max(STORIES, 8 * len(sections)),
+                                  spacing_seconds=spacing_seconds)
     articles = (validate(doc, settings) for doc in documents)
     with Timer() as timer:
         while batch := list(itertools.islice(articles, FILL_BATCH)):

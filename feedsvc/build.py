@@ -11,16 +11,20 @@ figures are in bench/README.md).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import Histogram
 
+from feedsvc.archives import ARCHIVE_FORMATS, Month, archive_path, parse_archive_path
 from feedsvc.cache import FeedCache, FeedKey, RenderedFeed
 from feedsvc.config import Settings
 from feedsvc.model import Article, updated_as_of
+from feedsvc.urls import FEED_CONTENT_TYPES
 
 # The web reaches the store through this module alone (tests/test_import_graph.py): its miss
 # path catches the store's failure as named here, loaded with the store on first use.
@@ -43,11 +47,11 @@ FEED_RENDERS = Histogram(
 # sanitised form of the most recent ones is kept. The key is the whole (frozen) article: any edit
 # makes a new key.
 @functools.lru_cache(maxsize=2048)
-def _prepare_or_skip(article: Article) -> Item | None:
+def _prepare_or_skip(article: Article, excerpt_length: int | None) -> Item | None:
     from feedsvc.render import prepare
 
     try:
-        return prepare(article)
+        return prepare(article, excerpt_length)
     except Exception:  # one bad article must not take its feeds down
         log.exception("article %r left out of feeds: it cannot be prepared", article.id)
         return None
@@ -93,23 +97,66 @@ class FeedBuilder:
 
         return build_catalog(self.settings, self.store.section_names())
 
+    def _prepare(self, article: Article) -> Item | None:
+        """`article` as its feeds carry it: whole, or excerpted (`feeds.content`)."""
+        excerpted = self.settings.content_of(article.section_path) == "excerpt"
+        return _prepare_or_skip(article, self.settings.excerpt_length if excerpted else None)
+
     def build(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, RenderedFeed]:
         """Every document of one feed: each format on each address."""
         with FEED_RENDERS.time():
             return self._build(spec, now)
 
     def _build(self, spec: FeedSpec, now: datetime | None) -> dict[FeedKey, RenderedFeed]:
-        from feedsvc.render import EPOCH, as_of
+        from feedsvc.render import History
 
         now = now or datetime.now(UTC)
         articles = self.store.newest(spec.path, self.settings.items_per_feed, now)
-        items = [as_of(item, now) for item in map(_prepare_or_skip, articles) if item is not None]
+        # RFC 5005: the current feed leads to the archive of its newest month (the back-fill
+        # goes on from there, month by month).
+        newest = archive_path(spec.path, Month.of(articles[0].published)) if articles else None
+        spec = dataclasses.replace(spec, history=History(prev_archive=newest))
+        return self._render(spec, articles, now)
+
+    def _render(self, spec: FeedSpec, articles: list[Article], now: datetime,
+                filenames: Iterable[str] = FEED_CONTENT_TYPES) -> dict[FeedKey, RenderedFeed]:
+        from feedsvc.render import EPOCH, as_of
+
+        items = [as_of(item, now) for item in map(self._prepare, articles) if item is not None]
         updated = max((i.updated for i in items), default=EPOCH)
+        documents = self._documents.render(spec, items, filenames)
         return {
             FeedKey(spec.path, fmt.filename, address): RenderedFeed.of(body, fmt.content_type,
                                                                        updated)
-            for (address, fmt), body in self._documents.render(spec, items).items()
+            for (address, fmt), body in documents.items()
         }
+
+    def build_archive(self, path: str,
+                      now: datetime | None = None) -> dict[FeedKey, RenderedFeed] | None:
+        """The RFC 5005 archive documents at `path` (`<feed>/archive/<YYYY-MM>`, every
+        archive format on every address): every published article of that feed in that month,
+        without a limit; None when `path` is no month of a known feed with articles in it."""
+        from feedsvc.render import FeedSpec, History
+
+        parsed = parse_archive_path(path)
+        if parsed is None:
+            return None
+        feed, month = parsed
+        now = now or datetime.now(UTC)
+        current = self.catalog().get(feed) if month.start <= now else None
+        if current is None:
+            return None
+        with FEED_RENDERS.time():
+            articles = self.store.published_in(feed, month.start, month.end, now)
+            if not articles:
+                return None
+            before, after = self.store.published_around(feed, month.start, month.end, now)
+            history = History(
+                current=feed,
+                prev_archive=archive_path(feed, Month.of(before)) if before else None,
+                next_archive=archive_path(feed, Month.of(after)) if after else None)
+            spec = FeedSpec(path, f"{current.title} ({month})", current.description, history)
+            return self._render(spec, articles, now, ARCHIVE_FORMATS)
 
     def build_site(
         self, catalog: dict[str, FeedSpec] | None = None

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from feedsvc.model import Section, section_slug, split_section
+from feedsvc.model import ContentMode, Section, ancestor_paths, section_slug, split_section
 from feedsvc.redis_client import parse
 
 DEFAULT_CONFIG_PATH = Path("config/feedsvc.toml")
@@ -45,6 +45,8 @@ class Settings:
     full_rebuild_interval: int
     websub_hubs: tuple[str, ...]
     author_emails: bool  # authors' addresses in RSS <author> too, not only in Atom
+    content: ContentMode  # feeds carry each article's body, or an excerpt and a link to it
+    excerpt_length: int
     leader_lease: int
     change_overlap: int
     scheduler_metrics_port: int  # 0: the scheduler serves no /metrics
@@ -78,6 +80,18 @@ class Settings:
     def section_by_path(self) -> dict[str, Section]:
         return {s.path: s for s in self.sections}
 
+    def content_of(self, section_path: str) -> ContentMode:
+        """What the feeds carry of an article filed under `section_path`: as the nearest
+        configured section (itself, else an ancestor) that sets `content` says, else the
+        site's `feeds.content`. A property of the article, not of the feed: an excerpted
+        article is excerpted in every feed it appears in, so its body is in none."""
+        configured = self.section_by_path()
+        for path in reversed(ancestor_paths(section_path)[1:]):
+            section = configured.get(path)
+            if section is not None and section.content is not None:
+                return section.content
+        return self.content
+
     def describe(self) -> dict[str, Any]:
         """The settings as plain values, for `feedsvc check-config`."""
         return {
@@ -85,7 +99,7 @@ class Settings:
             **{name: _plain(getattr(self, attr)) for name, attr in _DESCRIBED},
             "sections": [
                 {"path": s.path, "name": "/".join(s.names), "title": s.title,
-                 "description": s.description}
+                 "description": s.description, "content": s.content}
                 for s in self.sections
             ],
         }
@@ -164,6 +178,18 @@ def _items(value: int) -> int:
     return value
 
 
+def _content(value: str) -> ContentMode:
+    if value not in ("full", "excerpt"):
+        raise ValueError(f"must be 'full' or 'excerpt', not {value!r}")
+    return "full" if value == "full" else "excerpt"
+
+
+def _excerpt_length(value: int) -> int:
+    if not 50 <= value <= 10_000:
+        raise ValueError(f"must be between 50 and 10000, not {value}")
+    return value
+
+
 def _nonempty(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -222,6 +248,8 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("feeds.full_rebuild_interval", "full_rebuild_interval", int, 3600, _positive),
     _Option("feeds.websub_hubs", "websub_hubs", list, [], _each(_url)),
     _Option("feeds.author_emails", "author_emails", bool, False),
+    _Option("feeds.content", "content", str, "full", _content),
+    _Option("feeds.excerpt_length", "excerpt_length", int, 600, _excerpt_length),
     _Option("scheduler.leader_lease", "leader_lease", int, 15, _positive),
     _Option("scheduler.change_overlap", "change_overlap", int, 30, _positive),
     _Option("scheduler.metrics_port", "scheduler_metrics_port", int, 0, _port_or_off),
@@ -242,7 +270,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("web.rate_limit_burst", "rate_limit_burst", int, 20, _positive),
 )
 _DESCRIBED = tuple((o.key, o.attr) for o in _OPTIONS)
-_SECTION_KEYS = {"name", "title", "description"}
+_SECTION_KEYS = {"name", "title", "description", "content"}
 
 
 def load_settings(
@@ -331,10 +359,17 @@ def _sections(raw: Any, source: str) -> tuple[Section, ...]:
         for key in ("title", "description"):
             if not isinstance(entry.get(key, ""), str):
                 raise ConfigError(f"{where}.{key}: must be str")
+        content = entry.get("content")
+        if content is not None:
+            try:
+                content = _content(content)
+            except ValueError as exc:
+                raise ConfigError(f"{where}.content: {exc}") from None
         section = Section(
             names=names,
             title=entry.get("title") or names[-1],
             description=entry.get("description", ""),
+            content=content,
         )
         if section.path in sections:
             raise ConfigError(f"{where}.name: {name!r} is listed twice")

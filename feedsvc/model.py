@@ -15,6 +15,7 @@ from urllib.parse import quote
 ArticleStatus = Literal["published", "deleted"]
 VideoType = Literal["mp4", "hls", "dash"]
 VideoQuality = Literal["SD", "HD", "FHD", "UHD"]
+ContentMode = Literal["full", "excerpt"]  # what feeds carry of an article's body
 
 
 def updated_as_of(published: datetime, updated: datetime, now: datetime) -> datetime:
@@ -132,6 +133,7 @@ class Section:
     names: tuple[str, ...]
     title: str
     description: str = ""
+    content: ContentMode | None = None  # None: as the parent section, or the site
 
     @property
     def path(self) -> str:
@@ -146,9 +148,20 @@ def slugify(name: str) -> str:
     return _SLUG_JUNK.sub("-", name.strip().lower()).strip("-_")
 
 
+# A path segment the feeds' URLs use themselves (RFC 5005 archives, feedsvc.archives): a section
+# slugged to it is renamed with a trailing `_`, which `slugify` never leaves, so the new name is
+# not another section's.
+RESERVED_SEGMENTS = frozenset({"archive"})
+
+
+def _unreserved(slug: str) -> str:
+    return f"{slug}_" if slug in RESERVED_SEGMENTS else slug
+
+
 def section_slug(names: tuple[str, ...] | list[str]) -> str:
-    """The URL path of a section: slugged names joined by `/`; '' is the whole site."""
-    return "/".join(slugify(n) for n in names)
+    """The URL path of a section: slugged names joined by `/`; '' is the whole site. A name
+    slugged to a reserved segment (`archive`) is renamed `archive_`."""
+    return "/".join(_unreserved(slugify(n)) for n in names)
 
 
 def split_section(value: str) -> tuple[str, ...]:
@@ -187,11 +200,22 @@ def lower_origin(url: str) -> str:
     return match.group().lower() + url[match.end():] if match else url
 
 
-def shorten(text: str, limit: int) -> str:
+# A sentence ends at a full stop, question or exclamation mark or an ellipsis, with any closing
+# quotes or brackets, before a space (Arabic and Urdu marks too); CJK full stops need no space.
+_SENTENCE_END = re.compile("[.!?\u2026\u061f\u06d4][\"'\u201d\u2019\u00bb)\\]]*(?=\\s)"
+                           "|[\u3002\uff01\uff1f]")
+
+
+def shorten(text: str, limit: int, *, sentences: bool = False) -> str:
     """`text` cut at a word boundary to at most `limit` characters, with an ellipsis if cut
-    (mid-word for a script written without spaces). Ingest shortens titles with it, render
-    teasers and descriptions."""
+    (mid-word for a script written without spaces); with `sentences`, at the last sentence
+    end that fits, without an ellipsis, when one does. Ingest shortens titles with it, render
+    teasers, descriptions and excerpts."""
     if len(text) <= limit:
         return text
+    if sentences:
+        ends = [e for m in _SENTENCE_END.finditer(text, 0, limit + 1) if (e := m.end()) <= limit]
+        if ends:
+            return text[:ends[-1]]
     cut = text[: limit - 1].rsplit(" ", 1)[0] or text[: limit - 1]
     return cut.rstrip(" ,;:.") + "…"

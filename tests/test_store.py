@@ -153,7 +153,8 @@ def test_changed_since_lists_later_changes_oldest_first(db):
     changes = db.changed_since(since)
     assert [c.id for c in changes] == ["a", "c", "b"]
     assert changes[0] == ChangedArticle(id="a", section="news/turkey", previous_section=None,
-                                        status="deleted", changed_at=changes[0].changed_at)
+                                        status="deleted", changed_at=changes[0].changed_at,
+                                        published=BASE, previous_published=None)
     assert changes[0].feeds == {"", "news", "news/turkey"}
     assert changes[2].section == "world"
     stamps = [c.changed_at for c in changes]

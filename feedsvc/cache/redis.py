@@ -87,9 +87,10 @@ class RedisCache:
         self._write(entries, {}, fence)
 
     def discard(self, keys: Iterable[FeedKey]) -> None:
-        """Remove entries whose bytes are out of date but whose new ones did not fit: a reader
-        then gets the feed rendered from the store, never the old bytes. Redis allows
-        deletions when it refuses writes for lack of memory."""
+        """Remove entries whose bytes are out of date but whose new ones did not fit, or are
+        rendered only on request (archives): a reader then gets the feed rendered from the
+        store, never the old bytes. Redis allows deletions when it refuses writes for lack of
+        memory."""
         try:
             self.client.delete(*(self.redis_key(key) for key in keys))
         except redis.RedisError as exc:

@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tqdm import tqdm
 
+from feedsvc.archives import ARCHIVE_FORMATS, Month, archive_path
 from feedsvc.build import FeedBuilder
 from feedsvc.cache import (
     CachedFeed,
@@ -38,6 +39,9 @@ from feedsvc.model import ancestor_paths
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
+
+if TYPE_CHECKING:
+    from feedsvc.store import ChangedArticle
 
 log = logging.getLogger(__name__)
 MAX_INCREMENTAL_CHANGES = 5_000  # more than this at once: a full refresh is cheaper
@@ -74,6 +78,19 @@ def _fingerprint(catalog: dict[str, FeedSpec]) -> str:
     """Identifies the feed list as the site documents show it."""
     listed = sorted((s.path, s.title, s.description) for s in catalog.values())
     return hashlib.sha256(json.dumps(listed).encode()).hexdigest()
+
+
+def _archive_months(changes: Iterable[ChangedArticle]) -> set[tuple[str, Month]]:
+    """(feed, month) of each archive the changes alter: an article's month in each of its
+    feeds, and before a move or a redating its old month in its old feeds."""
+    months: set[tuple[str, Month]] = set()
+    for change in changes:
+        for section, published in (
+                (change.section, change.published),
+                (change.previous_section or change.section,
+                 change.previous_published or change.published)):
+            months.update((feed, Month.of(published)) for feed in ancestor_paths(section))
+    return months
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +162,22 @@ class Refresher:
                                            MAX_INCREMENTAL_CHANGES + len(mark.seen) + 1)
         fresh = [c for c in changes if (c.id, c.changed_at.isoformat()) not in mark.seen]
         if len(fresh) > MAX_INCREMENTAL_CHANGES:
+            # A full refresh renders the current feeds; the archives these changes alter are
+            # rendered on request (the months of the changes read here; those beyond, when
+            # their cache entries expire).
+            self._drop_archives(_archive_months(fresh), fresh, set(), now)
             return self.full()
         paths: set[str] = set().union(*(c.feeds for c in fresh))
-        for section in self.store.published_between(mark.published_upto, now):
+        due = self.store.published_between(mark.published_upto, now)
+        for section in due:
             paths.update(ancestor_paths(section))
         catalog = self.builder.catalog() if paths else {}
         touched = sorted(paths & catalog.keys())  # a section beside its subsections
         changed, documents = self._publish_feeds([catalog[path] for path in touched], now)
+        # Embargoed articles now due enter the months the embargo window ends in.
+        arrived = {(feed, Month.of(end)) for section in due for feed in ancestor_paths(section)
+                   for end in (mark.published_upto, now)}
+        self._drop_archives(_archive_months(fresh) | arrived, fresh, arrived, now)
         # The site documents list the feeds: they change only when the catalog does.
         if paths and _fingerprint(catalog) != self.cache.get_state("catalog"):
             site = self.builder.build_site(catalog)
@@ -168,6 +194,28 @@ class Refresher:
         report = RefreshReport("incremental", len(fresh), len(touched),
                                documents, time.perf_counter() - started, tuple(changed))
         return self._finish(report)
+
+    def _drop_archives(self, months: set[tuple[str, Month]], changes: list[ChangedArticle],
+                       arrived: set[tuple[str, Month]], now: datetime) -> None:
+        """Remove the cached RFC 5005 archive documents of `months` (feed, month), rendered
+        again on their next request (feedsvc.build). The months beside one go too when it may
+        have gained its first article or lost its last (their prev/next links name it): when
+        it is empty now, holds nothing but `changes`, or embargoed articles `arrived` in it."""
+        changed = {c.id for c in changes}
+        paths = set()
+        for feed, month in months:
+            paths.add(archive_path(feed, month))
+            held = self.store.ids_published_in(feed, month.start, month.end, len(changed) + 1,
+                                               now)
+            if (feed, month) in arrived or set(held) <= changed:
+                around = self.store.published_around(feed, month.start, month.end, now)
+                paths.update(archive_path(feed, Month.of(when)) for when in around if when)
+        if not paths:
+            return
+        addresses = self.builder.settings.addresses
+        self.cache.discard([FeedKey(path, filename, address) for path in sorted(paths)
+                            for filename in ARCHIVE_FORMATS for address in addresses])
+        log.debug("archives dropped from the cache: %s", ", ".join(sorted(paths)))
 
     def _publish_feeds(self, specs: list[FeedSpec], now: datetime,
                        progress: Callable[[int], object] | None = None) -> tuple[list[str], int]:

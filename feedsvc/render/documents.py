@@ -27,12 +27,14 @@ class FeedDocuments:
         self.settings = settings
         self.mirrors = Mirrors.of(settings)
 
-    def render(self, spec: FeedSpec, items: Sequence[Item]) -> dict[tuple[str, Format], bytes]:
+    def render(self, spec: FeedSpec, items: Sequence[Item],
+               filenames: Iterable[str] = FORMATS) -> dict[tuple[str, Format], bytes]:
         """Every document of the feed `spec` with `items` (prepared, newest first), by
-        (address, format)."""
+        (address, format): in every format, or those named by `filenames`."""
         ctx = FeedContext(spec, self.mirrors.mark(items), self.settings.origin, self.settings,
                           self.mirrors.largest_copy)
-        bodies = {fmt: _render_without_bad_items(fmt, ctx) for fmt in FORMATS.values()}
+        bodies = {FORMATS[name]: _render_without_bad_items(FORMATS[name], ctx)
+                  for name in filenames}
         documents = {}
         for address in self.settings.addresses:
             footers = self.mirrors.footers(ctx.items, address)

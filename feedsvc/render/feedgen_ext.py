@@ -1,7 +1,10 @@
 """feedgen extensions for what feedgen 1.0 cannot say itself (docs/contracts.md):
 
-- RSS: WebSub `hub` links (feedgen's RSS keeps only the `self` link) and Media RSS with
-  caption and credit (feedgen's `media` extension knows neither, and groups everything);
+- RSS: feed-level `atom:link`s besides `self` (feedgen's RSS keeps only that one): WebSub
+  `hub`, and RFC 5005's `current`/`prev-archive`/`next-archive` with `fh:archive` (Appendix B);
+  and Media RSS with caption and credit (feedgen's `media` extension knows neither, and
+  groups everything);
+- Atom: feed-level links of any relation (`hub`, the RFC 5005 ones) and `fh:archive`;
 - Atom: entry links with a `rel` (feedgen 1.0 drops `rel`/`type` on entry links, upstream #135),
   so `related` and `enclosure` links are written here; and `type="html"` on the titles and
   subtitle, which feedgen cannot type (they are given to it as HTML, feedsvc.render.feeds).
@@ -21,23 +24,34 @@ from feedsvc.render.text import html_text
 
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 
 
-class RssChannel(BaseExtension):
-    """Declares the `media` prefix and adds `<atom:link rel="hub">` after the self link."""
+class FeedLinks:
+    """What the feed-level extensions write: (relation, href) links, and whether the
+    document is an RFC 5005 archive (`fh:archive`)."""
 
-    hubs: Sequence[str] = ()
+    links: Sequence[tuple[str, str]] = ()
+    archive: bool = False
+
+
+class RssChannel(FeedLinks, BaseExtension):
+    """Declares the `media` (and for an archive `fh`) prefix and adds the `<atom:link>`s
+    after the self link, then `<fh:archive/>`."""
 
     def extend_ns(self) -> dict[str, str]:
-        return {"media": MEDIA_NS}
+        return {"media": MEDIA_NS, **({"fh": HISTORY_NS} if self.archive else {})}
 
     def extend_rss(self, feed: Element) -> Element:
         channel = feed[0]
         anchor = channel.find(f"{{{ATOM_NS}}}link")
         position = channel.index(anchor) + 1 if anchor is not None else len(channel)
-        for offset, hub in enumerate(self.hubs):
-            link = channel.makeelement(f"{{{ATOM_NS}}}link", {"href": hub, "rel": "hub"})
+        for offset, (rel, href) in enumerate(self.links):
+            link = channel.makeelement(f"{{{ATOM_NS}}}link", {"href": href, "rel": rel})
             channel.insert(position + offset, link)
+        if self.archive:
+            channel.insert(position + len(self.links),
+                           channel.makeelement(f"{{{HISTORY_NS}}}archive", {}))
         return feed
 
 
@@ -72,15 +86,18 @@ class RssItemMedia(BaseEntryExtension):
         return entry
 
 
-class AtomFeedHubs(BaseExtension):
-    """Feed-level `rel="hub"` links for Atom. (feedgen writes Atom elements unqualified under
-    a default namespace, so these are too.)"""
+class AtomFeedLinks(FeedLinks, BaseExtension):
+    """Feed-level links for Atom, and `<fh:archive/>`. (feedgen writes Atom elements
+    unqualified under a default namespace, so the links are too.)"""
 
-    hubs: Sequence[str] = ()
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS} if self.archive else {}
 
     def extend_atom(self, feed: Element) -> Element:
-        for hub in self.hubs:
-            SubElement(feed, "link", href=hub, rel="hub")
+        for rel, href in self.links:
+            SubElement(feed, "link", href=href, rel=rel)
+        if self.archive:
+            SubElement(feed, f"{{{HISTORY_NS}}}archive")
         return feed
 
 

@@ -19,13 +19,14 @@ from feedsvc.render.context import FeedContext
 from feedsvc.render.feedgen_ext import (
     AtomEntryLinks,
     AtomEntryText,
-    AtomFeedHubs,
+    AtomFeedLinks,
     AtomFeedText,
     RssChannel,
     RssItemMedia,
 )
 from feedsvc.render.items import feed_id
 from feedsvc.render.text import hex_references, html_text
+from feedsvc.urls import feed_url
 
 _feedgen_lock = threading.Lock()
 
@@ -36,10 +37,17 @@ def _generator(ctx: FeedContext, filename: str) -> FeedGenerator:
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("rss_media", RssChannel, RssItemMedia, atom=False, rss=True)
-    fg.register_extension("atom_links", AtomFeedHubs, AtomEntryLinks, atom=True, rss=False)
+    fg.register_extension("atom_links", AtomFeedLinks, AtomEntryLinks, atom=True, rss=False)
     fg.register_extension("atom_text", AtomFeedText, AtomEntryText, atom=True, rss=False)
-    fg.rss_media.hubs = fg.atom_links.hubs = s.websub_hubs
-    fg.id(feed_id(ctx.spec.path))
+    history = ctx.spec.history
+    # RFC 5005 links point to the same format on the reader's address.
+    fg.rss_media.links = fg.atom_links.links = [
+        *(("hub", hub) for hub in s.websub_hubs),
+        *((rel, feed_url(ctx.origin, path, filename)) for rel, path in history.links()),
+    ]
+    fg.rss_media.archive = fg.atom_links.archive = history.archive
+    # An archive is a part of its current feed: the same feed id.
+    fg.id(feed_id(ctx.spec.path if history.current is None else history.current))
     fg.title(html_text(ctx.spec.title))
     fg.subtitle(html_text(ctx.spec.description))  # RSS description / Atom subtitle
     fg.link(href=ctx.spec.feed_url(ctx.origin, filename), rel="self")

@@ -11,7 +11,14 @@ from urllib.parse import urlsplit
 from uuid import UUID, uuid5
 
 from feedsvc.model import Article, Image, RelatedLink, Video, VideoType, updated_as_of
-from feedsvc.render.text import label, person, sanitize_html, showable, summary_from_body
+from feedsvc.render.text import (
+    excerpt_html,
+    label,
+    person,
+    sanitize_html,
+    showable,
+    summary_from_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +114,10 @@ def as_of(item: Item, now: datetime) -> Item:
     return item if updated == item.updated else dataclasses.replace(item, updated=updated)
 
 
-def prepare(article: Article) -> Item:
-    """Sanitise and normalise `article` for every format (canonical links)."""
+def prepare(article: Article, excerpt_length: int | None = None) -> Item:
+    """Sanitise and normalise `article` for every format (canonical links); with
+    `excerpt_length`, its body is an excerpt of that many characters at most and a link to
+    the article (feedsvc.render.text.excerpt_html)."""
     notes: list[str] = []
 
     def text(field: str, value: str) -> str:
@@ -140,7 +149,8 @@ def prepare(article: Article) -> Item:
         section=article.section,
         title=text("title", article.title).strip(),
         summary=summary,
-        content_html=body,
+        content_html=body if excerpt_length is None else excerpt_html(
+            body, article.summary and summary, article.url, excerpt_length),
         published=article.published,
         updated=max(article.updated, article.published),
         authors=tuple(p for p in map(author, article.authors) if p.name),

@@ -145,3 +145,28 @@ def summary_from_body(sanitized_html: str, limit: int) -> str:
     text = _CAPTION.sub(" ", sanitized_html)
     first = next((p for p in map(plain_text, _PARAGRAPH.findall(text)) if p), None)
     return shorten(first or plain_text(text), limit)
+
+
+def excerpt_html(sanitized_html: str, summary: str | None, url: str, limit: int) -> str:
+    """What an article's body is in excerpt mode (`feeds.content`): its `summary`, else the
+    body's first paragraphs (photo captions left out) up to `limit` characters, the last cut
+    at a sentence end; then a "Continue reading" link to `url`. Paragraphs are given as their
+    text: a paragraph's markup cannot be cut safely, and none of the body is carried beyond."""
+    if summary:
+        paragraphs = [summary]
+    else:
+        texts = [p for p in map(plain_text, _PARAGRAPH.findall(_CAPTION.sub(" ", sanitized_html)))
+                 if p] or [plain_text(sanitized_html)]
+        paragraphs = []
+        used = 0
+        for text in texts:
+            if used + len(text) <= limit:
+                paragraphs.append(text)
+                used += len(text)
+                continue
+            cut = shorten(text, limit - used, sentences=True) if limit - used > 1 else ""
+            if cut and (not paragraphs or not cut.endswith("…")):
+                paragraphs.append(cut)
+            break
+    shown = "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
+    return f'{shown}<p class="continue"><a href="{html.escape(url)}">Continue reading</a></p>'

@@ -14,11 +14,11 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, insert, select
+from sqlalchemy import Column, DateTime, create_engine, delete, event, func, insert, inspect, select
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -39,6 +39,8 @@ class ChangedArticle:
     previous_section: str | None
     status: ArticleStatus
     changed_at: datetime
+    published: datetime
+    previous_published: datetime | None = None
 
     @property
     def feeds(self) -> set[str]:
@@ -55,6 +57,9 @@ def _naive_utc(when: datetime) -> datetime:
 
 def _aware(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC)
+
+
+_A_MOMENT = timedelta(microseconds=1)  # turns "up to and including" into "before"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +138,24 @@ class Store:
             f"sqlalchemy.dialects.{self.engine.dialect.name}").insert
         try:
             metadata.create_all(self.engine, checkfirst=True)
+            self._add_missing_columns()
         except SQLAlchemyError as exc:
             # A web process starts and serves from the cache while the store is down; the
             # tables are created by the next process that starts with it up (any import).
             log.warning("store unreachable at start, tables not checked: %s",
                         getattr(exc, "orig", None) or exc)
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a store's tables were created (create_all adds tables only):
+        `articles.previous_published`, empty until an article is written again."""
+        present = {c["name"] for c in inspect(self.engine).get_columns("articles")}
+        if "previous_published" not in present:
+            column = Column("previous_published", DateTime, nullable=True)
+            kind = column.type.compile(dialect=self.engine.dialect)
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(
+                    f"ALTER TABLE articles ADD COLUMN previous_published {kind}")
+            log.info("store: added the column articles.previous_published")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -190,6 +208,7 @@ class Store:
             set_={
                 **{c: upsert.excluded[c] for c in rows[0] if c != "id"},
                 "previous_section": articles.c.section,  # the row's value before this write
+                "previous_published": articles.c.published,
             },
         )
         new_sections = self._insert(sections).on_conflict_do_nothing(
@@ -218,11 +237,56 @@ class Store:
         with _connected(self.reader) as conn:
             return [Article.from_document(json.loads(doc)) for (doc,) in conn.execute(query)]
 
+    def published_in(self, feed: str, start: datetime, end: datetime,
+                     now: datetime | None = None) -> list[Article]:
+        """Every published article of `feed` published in [start, end) and not after `now`,
+        newest first: a month's archive (no limit; one index range scan)."""
+        upto = min(_naive_utc(end), _naive_utc(now or datetime.now(UTC)) + _A_MOMENT)
+        query = (
+            select(articles.c.document)
+            .join(feed_items, feed_items.c.article_id == articles.c.id)
+            .where(feed_items.c.feed == feed, feed_items.c.published >= _naive_utc(start),
+                   feed_items.c.published < upto)
+            .order_by(feed_items.c.published.desc(), feed_items.c.article_id.desc())
+        )
+        with _connected(self.reader) as conn:
+            return [Article.from_document(json.loads(doc)) for (doc,) in conn.execute(query)]
+
+    def ids_published_in(self, feed: str, start: datetime, end: datetime, limit: int,
+                         now: datetime | None = None) -> list[str]:
+        """The ids of at most `limit` published articles of `feed` published in [start, end)
+        and not after `now`: whether a month holds more than some articles (index only)."""
+        upto = min(_naive_utc(end), _naive_utc(now or datetime.now(UTC)) + _A_MOMENT)
+        query = (
+            select(feed_items.c.article_id)
+            .where(feed_items.c.feed == feed, feed_items.c.published >= _naive_utc(start),
+                   feed_items.c.published < upto)
+            .limit(limit)
+        )
+        with _connected(self.reader) as conn:
+            return list(conn.execute(query).scalars())
+
+    def published_around(self, feed: str, start: datetime, end: datetime,
+                         now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+        """The latest publication in `feed` before `start`, and the earliest from `end` up to
+        `now`: the neighbouring months an archive links to. Two index lookups."""
+        cutoff = _naive_utc(now or datetime.now(UTC))
+        before = select(func.max(feed_items.c.published)).where(
+            feed_items.c.feed == feed, feed_items.c.published < _naive_utc(start))
+        after = select(func.min(feed_items.c.published)).where(
+            feed_items.c.feed == feed, feed_items.c.published >= _naive_utc(end),
+            feed_items.c.published <= cutoff)
+        with _connected(self.reader) as conn:
+            latest, earliest = conn.execute(before).scalar_one(), conn.execute(after).scalar_one()
+        return (_aware(latest) if latest is not None else None,
+                _aware(earliest) if earliest is not None else None)
+
     def changed_since(self, since: datetime, limit: int = 10_000) -> list[ChangedArticle]:
         """Articles written at or after `since`, oldest change first (an index range scan)."""
         query = (
             select(articles.c.id, articles.c.section, articles.c.previous_section,
-                   articles.c.status, articles.c.changed_at)
+                   articles.c.status, articles.c.changed_at, articles.c.published,
+                   articles.c.previous_published)
             .where(articles.c.changed_at >= _naive_utc(since))
             .order_by(articles.c.changed_at, articles.c.id)
             .limit(limit)
@@ -230,8 +294,9 @@ class Store:
         with _connected(self.reader) as conn:
             return [
                 ChangedArticle(id=i, section=s, previous_section=p, status=st,
-                               changed_at=_aware(c))
-                for i, s, p, st, c in conn.execute(query)
+                               changed_at=_aware(c), published=_aware(pub),
+                               previous_published=_aware(prev) if prev is not None else None)
+                for i, s, p, st, c, pub, prev in conn.execute(query)
             ]
 
     def published_between(self, after: datetime, upto: datetime) -> list[str]:

@@ -20,6 +20,9 @@ articles = Table(
     Column("status", String(16), nullable=False),
     # Naive UTC everywhere: SQLite has no time zones, and one convention avoids mix-ups.
     Column("published", DateTime, nullable=False),
+    # The publication time before the last write: a redated article leaves its old month's
+    # archive (feedsvc.archives). Added to older stores by `Store` at start.
+    Column("previous_published", DateTime, nullable=True),
     Column("updated", DateTime, nullable=False),
     Column("changed_at", DateTime, nullable=False),
     Column("document", Text, nullable=False),

@@ -18,6 +18,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from werkzeug.exceptions import HTTPException
 
+from feedsvc.archives import completed
 from feedsvc.cache import CacheUnavailable, FeedCache, FeedKey
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 from feedsvc.web.addresses import Addresses
@@ -68,7 +69,8 @@ class FeedFastPath:
             if entry is None:
                 return self.app(environ, start_response)
             self_url = feed_url(origin, section, filename) if services.policy.hubs else None
-            decided = answer(environ, entry, services.policy, self_url)
+            decided = answer(environ, entry, services.policy, self_url,
+                             immutable=completed(section))
         except (HTTPException, CacheUnavailable):
             return self.app(environ, start_response)
         CACHE_RESULTS["hit"].inc()

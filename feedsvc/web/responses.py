@@ -20,6 +20,10 @@ from feedsvc.cache import CachedFeed
 from feedsvc.config import Settings
 from feedsvc.web.headers import ANY_TAG, acceptable_codings, entity_tags, http_date
 
+# A document that never changes again (an ended month's archive, feedsvc.archives): a year, and
+# no revalidation while fresh (RFC 8246).
+IMMUTABLE = "public, max-age=31536000, immutable"
+
 
 @dataclass(frozen=True, slots=True)
 class CachePolicy:
@@ -83,10 +87,10 @@ class Answer:
 
 
 def answer(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
-           self_url: str | None = None) -> Answer:
+           self_url: str | None = None, *, immutable: bool = False) -> Answer:
     """A 200 or 304 for `entry`, its bytes served as cached, never re-encoded here; WebSub
-    Link headers when hubs are configured and the document is a feed at `self_url`. 406 when
-    the client accepts none of the codings we have."""
+    Link headers when hubs are configured and the document is a feed at `self_url`; cached
+    for a year when `immutable`. 406 when the client accepts none of the codings we have."""
     codings = acceptable_codings(environ.get("HTTP_ACCEPT_ENCODING"))
     if not codings:
         raise NotAcceptable()
@@ -94,7 +98,7 @@ def answer(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
     coding = held or codings[0]
     headers = [
         ("ETag", _etag(entry, coding)),
-        ("Cache-Control", policy.cache_control),
+        ("Cache-Control", IMMUTABLE if immutable else policy.cache_control),
         ("Vary", "Accept-Encoding"),
         ("Access-Control-Allow-Origin", "*"),
         ("X-Content-Type-Options", "nosniff"),
@@ -111,8 +115,8 @@ def answer(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
 
 
 def feed_response(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
-                  self_url: str | None = None) -> Response:
+                  self_url: str | None = None, *, immutable: bool = False) -> Response:
     """`answer` as a Flask response."""
-    decided = answer(environ, entry, policy, self_url)
+    decided = answer(environ, entry, policy, self_url, immutable=immutable)
     return Response(decided.body if decided.status == 200 else None, status=decided.status,
                     headers=decided.headers)

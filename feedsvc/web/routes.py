@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
+from feedsvc.archives import ARCHIVE_FORMATS, completed, parse_archive_path
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 from feedsvc.web.metrics import CACHE_RESULTS, RENDERS, last_refresh, metrics_response
@@ -90,7 +91,13 @@ def feed(filename: str, section: str = "") -> Response:
     environ = request.environ
     origin = services.addresses.origin(environ)
 
+    archive = parse_archive_path(section) is not None
+    if archive and filename not in ARCHIVE_FORMATS:
+        raise NotFound()
+
     def build() -> dict[FeedKey, RenderedFeed]:
+        if archive:
+            return _archive(section)
         spec = services.builder.catalog().get(section)
         if spec is None:
             raise NotFound()
@@ -98,7 +105,16 @@ def feed(filename: str, section: str = "") -> Response:
 
     entry = _lookup(FeedKey(section, filename, origin), build, f"feed:{section}")
     self_url = feed_url(origin, section, filename) if services.policy.hubs else None
-    return feed_response(environ, entry, services.policy, self_url)
+    return feed_response(environ, entry, services.policy, self_url,
+                         immutable=completed(section))
+
+
+def _archive(path: str) -> dict[FeedKey, RenderedFeed]:
+    """An RFC 5005 archive's documents; 404 for a month without articles in a known feed."""
+    built = _services().builder.build_archive(path)
+    if built is None:
+        raise NotFound()
+    return built
 
 
 def _site_document(filename: str) -> Response:
