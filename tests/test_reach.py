@@ -14,7 +14,7 @@ import redis
 import requests
 
 from conftest import DEMO_ARTICLES
-from feedsvc.cache import AggregatorCount, TrafficRow
+from feedsvc.cache import AggregatorCount, MemoryCache, TrafficRow
 from feedsvc.cache.reach import DAY_SECONDS, day_start
 from feedsvc.ingest.importer import Importer
 
@@ -162,6 +162,19 @@ def everything_under(client: redis.Redis, prefix: str) -> bytes:
         else:
             held.append(client.dump(key))
     return b"\n".join(held)
+
+
+def test_the_in_process_cache_counts_too(settings, store, live_server_factory):
+    """`feedsvc serve` and `demo`: no Redis, the counts in the process's memory."""
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    cache = MemoryCache()
+    server = live_server_factory(dataclasses.replace(settings, reach_enabled=True), store, cache)
+    play(server, STREAM[3:6])
+    counter(server).flush()
+    reach = cache.reach().day(today())
+    assert [(r.family, r.requests, r.not_modified) for r in reach.traffic] == [
+        ("netnewswire", 3, 1)]
+    assert reach.pollers_by_feed == {"rss.xml": 1}  # the test client's one address
 
 
 def test_counting_off_means_no_counter_and_nothing_written(settings, store, redis_client,
