@@ -1,14 +1,21 @@
 """What counting reach costs: cache-hit throughput with it on and off, and Redis memory for a day.
 
-1. Throughput. The production web process (granian, two workers, near cache) over the demo
-   feeds, loaded by wrk as in bench/serve.py (one thread, 32 connections, loopback), for the
-   site RSS feed: 200 identity and 304. Every request comes from one of 100,000 clients (a wrk
+1. Throughput. The production web process (granian, near cache) over the demo feeds, loaded
+   by wrk as in bench/serve.py (one thread, 32 connections, loopback), for the site RSS feed:
+   200 identity and 304. One worker: with two, wrk's connections may land unevenly on them,
+   which changed a run's throughput by up to 2x, more than any effect measured here. Every
+   request comes from one of 100,000 clients (a wrk
    Lua script: an X-Forwarded-For address believed from the trusted proxy 127.0.0.1, and the UA
    of a direct reader, whose (address, UA) goes into the batch's set, or of an aggregator
    reporting a count), so each takes the counter's costliest path. Counting off and on take
-   turns, `--rounds` times, and each keeps its best round: a busy spell on the shared machine
-   then falls on both. Prints on/off; exits 1 under 90 %.
-2. Redis memory. `ReachCounts.record` (RedisReach) fed directly with the batches of a day of
+   turns, `--rounds` times, and each keeps its best turn: a busy spell on the shared machine
+   then falls on both. Both processes run throughout, taking turns under load. Prints on/off;
+   exits 1 under 90 %.
+2. CPU per hit, in-process: the fast path's 304 for the same stream of clients through the
+   app `create_app` builds over the demo feeds in an in-process cache, counting off and on
+   taking turns, best of `--rounds` rounds of 100,000 requests (as bench/ratelimit_cost.py):
+   what counting adds to each request in microseconds, flushing thread included.
+3. Redis memory. `ReachCounts.record` (RedisReach) fed directly with the batches of a day of
    1,000,000 requests from 100,000 distinct clients over 30 feeds x 3 addresses (eight direct
    families, five aggregators), under a key prefix of its own, deleted afterwards: MEMORY
    USAGE of every key, INFO used_memory before and after, the time each batch took, and how
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import os
 import random
@@ -48,8 +56,15 @@ from _common import (
     service_env,
     write_config,
 )
-from feedsvc.cache import ReachBatch
+from article_generator import DEFAULT_OUT as DEMO_ARTICLES
+from feedsvc.build import FeedBuilder
+from feedsvc.cache import MemoryCache, ReachBatch
 from feedsvc.cache.reach import MEASURES, RedisReach
+from feedsvc.config import load_settings
+from feedsvc.ingest.importer import Importer
+from feedsvc.refresh import Refresher
+from feedsvc.store import Store
+from feedsvc.web import create_app
 
 DIRECT_UAS = ["NetNewsWire (RSS Reader; https://netnewswire.com/)",
               "Newsboat/2.36 (Linux x86_64)",
@@ -92,7 +107,9 @@ def lua_script(folder: Path, name: str, clients: int, etag: str | None) -> Path:
 
 
 def throughput(args: argparse.Namespace, seconds: float, rounds: int) -> float:
-    """Requests/s with counting off and on, best of `rounds` each; the lowest on/off ratio."""
+    """Requests/s with counting off and on, best of `rounds` each; the lowest on/off ratio.
+    Both web processes run throughout, and wrk loads one then the other, case by case, the
+    order swapped each round."""
     prefix = f"bench-reach:{uuid.uuid4().hex[:8]}:"
     granian = next(s for s in STACKS if s.name == "granian")
     best: dict[tuple[str, str], float] = {}
@@ -108,28 +125,68 @@ def throughput(args: argparse.Namespace, seconds: float, rounds: int) -> float:
                                   ("enabled = true", f"enabled = {str(state == 'on').lower()}"))
             envs[state] = service_env(config, f"sqlite:///{tmp / 'store.sqlite3'}",
                                       args.redis_url, BENCH_PREFIX=prefix,
-                                      WEB_CONCURRENCY="2")
+                                      WEB_CONCURRENCY="1")
         entry = render_demo_feeds(envs["off"]).get(KEY)
         assert entry is not None, "feedsvc refresh did not fill Redis"
         cases = {"200 identity": lua_script(tmp, "200", args.script_clients, None),
                  "304": lua_script(tmp, "304", args.script_clients, entry.etag)}
         print(f"feed {PATH} on {HOST}: {len(entry.body):,} bytes; {seconds:g} s per case, "
               f"{rounds} round(s), wrk -t1 -c32, {args.script_clients:,} clients")
+        ports = {}
+        for state in ("off", "on"):
+            ports[state] = free_port()
+            stack.enter_context(running(granian.argv(ports[state], APPS["near"]),
+                                        {**envs[state], "PORT": str(ports[state])},
+                                        ports[state]))
+            wrk(ports[state], {}, 1, script=cases["200 identity"])  # warm-up
         for round_ in range(rounds):
-            for state in ("off", "on"):
-                port = free_port()
-                with running(granian.argv(port, APPS["near"]), {**envs[state],
-                                                                "PORT": str(port)}, port):
-                    wrk(port, {}, 1, script=cases["200 identity"])  # warm-up
-                    for case, script in cases.items():
-                        rps, _, _ = wrk(port, {}, seconds, script=script)
-                        best[case, state] = max(best.get((case, state), 0.0), rps)
-                        print(f"  round {round_ + 1}, counting {state}, {case}: {rps:,.0f}/s",
-                              file=sys.stderr)
+            for case, script in cases.items():
+                for state in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+                    rps, _, _ = wrk(ports[state], {}, seconds, script=script)
+                    best[case, state] = max(best.get((case, state), 0.0), rps)
+                    print(f"  round {round_ + 1}, {case}, counting {state}: {rps:,.0f}/s",
+                          file=sys.stderr)
     rows = [(case, round(best[case, "off"]), round(best[case, "on"]),
              f"{100 * best[case, 'on'] / best[case, 'off']:.1f} %") for case in cases]
     print_table(["case", "off req/s", "on req/s", "on / off"], rows)
     return min(best[case, "on"] / best[case, "off"] for case in cases)
+
+
+def _environs(clients: int, etag: str) -> list[dict[str, str]]:
+    uas = DIRECT_UAS + AGGREGATOR_UAS
+    return [{"REQUEST_METHOD": "GET", "PATH_INFO": PATH, "HTTP_HOST": HOST,
+             "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_ACCEPT_ENCODING": "identity",
+             "HTTP_IF_NONE_MATCH": etag, "REMOTE_ADDR": "127.0.0.1",
+             "HTTP_X_FORWARDED_FOR": f"10.{c >> 16 & 255}.{c >> 8 & 255}.{c & 255}",
+             "HTTP_USER_AGENT": uas[c % len(uas)]} for c in range(clients)]
+
+
+def cpu_per_hit(rounds: int, requests: int = 100_000) -> dict[str, float]:
+    """Microseconds per fast-path 304, counting off and on, best of `rounds`."""
+    with tempfile.TemporaryDirectory(prefix="feedsvc-reach-") as tmp:
+        settings = dataclasses.replace(load_settings(), trusted_proxies=("127.0.0.1",),
+                                       database_url=f"sqlite:///{Path(tmp) / 's.sqlite3'}")
+        store, cache = Store(settings.database_url), MemoryCache()
+        Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+        Refresher(FeedBuilder(settings, store, cache)).full()
+        apps = {state: create_app(dataclasses.replace(settings, reach_enabled=state == "on"),
+                                  store, cache).wsgi_app for state in ("off", "on")}
+        entry = cache.get(KEY)
+        assert entry is not None
+        environs = _environs(requests, entry.etag)
+
+        def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+            assert status.startswith("304"), status
+
+        best = {state: float("inf") for state in apps}
+        for _ in range(rounds):
+            for state, app in apps.items():
+                started = time.perf_counter()
+                for environ in environs:
+                    app(dict(environ), start_response)
+                best[state] = min(best[state], (time.perf_counter() - started) / requests)
+        store.close()
+    return {state: seconds * 1e6 for state, seconds in best.items()}
 
 
 def a_day(requests: int, clients: int, batch_size: int, seed: int = 16) -> list[ReachBatch]:
@@ -226,7 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
         return 2
     print(machine())
-    ratio = throughput(args, 2.0 if args.quick else args.seconds, 2 if args.quick else args.rounds)
+    rounds = 2 if args.quick else args.rounds
+    ratio = throughput(args, 2.0 if args.quick else args.seconds, rounds)
+    cpu = cpu_per_hit(rounds)
+    print("CPU per fast-path 304 in process (100,000 clients):")
+    print_table(["counting", "µs per request"], [(s, f"{us:.1f}") for s, us in cpu.items()])
+    print(f"counting adds {cpu['on'] - cpu['off']:.1f} µs per request")
     memory(args)
     print(f"after: {machine()}")
     if ratio < MIN_RATIO:

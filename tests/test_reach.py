@@ -185,3 +185,15 @@ def test_counting_off_means_no_counter_and_nothing_written(settings, store, redi
     assert counter(server) is None
     play(server, STREAM)
     assert not list(redis_client.scan_iter(match=redis_cache.prefix + "reach*"))
+
+
+def test_the_count_an_aggregator_reported_last_wins_within_one_flush(settings, store,
+                                                                     live_server_factory):
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    cache = MemoryCache()
+    server = live_server_factory(dataclasses.replace(settings, reach_enabled=True), store, cache)
+    play(server, [(ua, "192.0.2.10", C, "/feeds/rss.xml", "GET", False)
+                  for ua in (FEEDLY_131, FEEDLY_140, FEEDLY_131)])
+    counter(server).flush()
+    assert cache.reach().day(today()).aggregators == (
+        AggregatorCount("feedly", "", "rss.xml", C, 131),)
