@@ -63,6 +63,7 @@ class Settings:
     trusted_proxies: tuple[str, ...]
     rate_limit: float
     rate_limit_burst: int
+    reach_enabled: bool
     sections: tuple[Section, ...] = field(default=())
     source: str = "(defaults)"
 
@@ -268,6 +269,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("web.trusted_proxies", "trusted_proxies", list, [], _each(str)),
     _Option("web.rate_limit", "rate_limit", float, 0.0, _non_negative),  # requests/s; 0: off
     _Option("web.rate_limit_burst", "rate_limit_burst", int, 20, _positive),
+    _Option("reach.enabled", "reach_enabled", bool, True),
 )
 _DESCRIBED = tuple((o.key, o.attr) for o in _OPTIONS)
 _SECTION_KEYS = {"name", "title", "description", "content"}
