@@ -23,9 +23,9 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.config import Settings
-from feedsvc.model import Article, ArticleStatus, ancestor_paths, section_slug
+from feedsvc.model import Article, ArticleStatus, ancestor_paths, label_feed, section_slug
 from feedsvc.store.errors import store_errors
-from feedsvc.store.schema import articles, feed_items, metadata, sections
+from feedsvc.store.schema import article_labels, articles, feed_items, labels, metadata, sections
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class ChangedArticle:
     previous_section: str | None
     status: ArticleStatus
     changed_at: datetime
+    # Its tag and author feeds before and after the change (one it left must drop it too).
+    label_feeds: frozenset[str] = frozenset()
 
     @property
     def feeds(self) -> set[str]:
@@ -47,6 +49,13 @@ class ChangedArticle:
         if self.previous_section is not None:
             paths.update(ancestor_paths(self.previous_section))
         return paths
+
+
+def label_names(article: Article) -> dict[str, str]:
+    """The tag and author feeds of `article`, each with the name it gives it."""
+    named = {label_feed("tag", tag): tag for tag in article.tags}
+    named.update((label_feed("author", author), author) for author in article.authors)
+    return named
 
 
 def _naive_utc(when: datetime) -> datetime:
@@ -160,6 +169,7 @@ class Store:
         latest = {a.id: a for a in batch}
         if not latest:
             return
+        named = {a.id: label_names(a) for a in latest.values()}
         changed_at = _naive_utc(datetime.now(UTC))
         rows = [
             {
@@ -177,13 +187,18 @@ class Store:
             {"article_id": a.id, "feed": feed, "published": _naive_utc(a.published)}
             for a in latest.values()
             if a.status == "published"
-            for feed in ancestor_paths(a.section_path)
+            for feed in [*ancestor_paths(a.section_path), *named[a.id]]
         ]
         section_rows = {
             section_slug(a.section[: i + 1]): "/".join(a.section[: i + 1])
             for a in latest.values()
             for i in range(len(a.section))
         }
+        # One name per label whatever the order of imports: the least of the spellings seen.
+        label_rows: dict[str, str] = {}
+        for names in named.values():
+            for feed, name in names.items():
+                label_rows[feed] = min(name, label_rows.get(feed, name))
         upsert = self._insert(articles)
         upsert = upsert.on_conflict_do_update(
             index_elements=[articles.c.id],
@@ -195,12 +210,25 @@ class Store:
         new_sections = self._insert(sections).on_conflict_do_nothing(
             index_elements=[sections.c.path]
         )
+        new_labels = self._insert(labels)
+        new_labels = new_labels.on_conflict_do_update(
+            index_elements=[labels.c.feed], set_={"name": new_labels.excluded.name},
+            where=new_labels.excluded.name < labels.c.name)
+        labelled = self._insert(article_labels)
+        labelled = labelled.on_conflict_do_update(
+            index_elements=[article_labels.c.article_id],
+            set_={"feeds": labelled.excluded.feeds, "previous_feeds": article_labels.c.feeds})
         with _connected(self.engine, transaction=True) as conn:
             conn.execute(upsert, rows)
             conn.execute(delete(feed_items).where(feed_items.c.article_id.in_(latest)))
             if memberships:
                 conn.execute(insert(feed_items), memberships)
             conn.execute(new_sections, [{"path": p, "name": n} for p, n in section_rows.items()])
+            conn.execute(labelled, [{"article_id": i, "feeds": "\n".join(sorted(names))}
+                                    for i, names in named.items()])
+            if label_rows:
+                conn.execute(new_labels, [{"feed": f, "name": n}
+                                          for f, n in sorted(label_rows.items())])
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -222,7 +250,9 @@ class Store:
         """Articles written at or after `since`, oldest change first (an index range scan)."""
         query = (
             select(articles.c.id, articles.c.section, articles.c.previous_section,
-                   articles.c.status, articles.c.changed_at)
+                   articles.c.status, articles.c.changed_at, article_labels.c.feeds,
+                   article_labels.c.previous_feeds)
+            .outerjoin(article_labels, article_labels.c.article_id == articles.c.id)
             .where(articles.c.changed_at >= _naive_utc(since))
             .order_by(articles.c.changed_at, articles.c.id)
             .limit(limit)
@@ -230,8 +260,10 @@ class Store:
         with _connected(self.reader) as conn:
             return [
                 ChangedArticle(id=i, section=s, previous_section=p, status=st,
-                               changed_at=_aware(c))
-                for i, s, p, st, c in conn.execute(query)
+                               changed_at=_aware(c),
+                               label_feeds=frozenset(filter(None, f"{now or ''}\n{before or ''}"
+                                                                   .split("\n"))))
+                for i, s, p, st, c, now, before in conn.execute(query)
             ]
 
     def published_between(self, after: datetime, upto: datetime) -> list[str]:
@@ -256,6 +288,40 @@ class Store:
         with _connected(self.reader) as conn:
             found = conn.execute(query).scalar_one()
         return _aware(found) if found is not None else None
+
+    def label_feeds_published_between(self, after: datetime, upto: datetime) -> set[str]:
+        """The tag and author feeds of the articles whose publication time falls in
+        (after, upto], as `published_between` finds them."""
+        query = (
+            select(article_labels.c.feeds)
+            .join(feed_items, feed_items.c.article_id == article_labels.c.article_id)
+            .where(feed_items.c.feed == "", feed_items.c.published > _naive_utc(after),
+                   feed_items.c.published <= _naive_utc(upto))
+        )
+        with _connected(self.reader) as conn:
+            return {feed for feeds in conn.execute(query).scalars()
+                    for feed in feeds.split("\n") if feed}
+
+    def label_name(self, feed: str) -> str | None:
+        """The name of tag or author feed `feed` (`tag/<slug>`), None if no article had it."""
+        with _connected(self.reader) as conn:
+            return conn.execute(select(labels.c.name).where(labels.c.feed == feed)
+                                ).scalar_one_or_none()
+
+    def labels_by_use(self, kind: str, limit: int) -> dict[str, str]:
+        """The `limit` tag or author feeds (`kind`) with the most published articles, most
+        used first (then by slug), with their names. A range of the membership index."""
+        count = func.count().label("articles")
+        query = (
+            select(feed_items.c.feed, labels.c.name, count)
+            .join(labels, labels.c.feed == feed_items.c.feed)
+            .where(feed_items.c.feed > f"{kind}/", feed_items.c.feed < f"{kind}0")
+            .group_by(feed_items.c.feed, labels.c.name)
+            .order_by(count.desc(), feed_items.c.feed)
+            .limit(limit)
+        )
+        with _connected(self.reader) as conn:
+            return {feed: name for feed, name, _ in conn.execute(query)}
 
     def section_names(self) -> dict[str, str]:
         """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""

@@ -1,0 +1,108 @@
+"""Tag and author slugs, and the store's tag and author feeds (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from test_store import BASE, NOW, art, ids
+
+from feedsvc.model import label_feed, label_slug
+from feedsvc.store import Store
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize(("name", "slug"), [
+    ("Turkey", "turkey"),
+    ("  Middle   East ", "middle-east"),
+    ("middle-east", "middle-east"),
+    ("خاورمیانه", "خاورمیانه"),  # Persian, as written
+    ("انتخابات ریاست‌جمهوری", "انتخابات-ریاست\u200cجمهوری"),  # the ZWNJ is kept
+    ("الشرق الأوسط", "الشرق-الأوسط"),
+    ("हिन्दी", "हिन्दी"),  # vowel signs and virama (marks) kept
+    ("東京", "東京"),
+    ("Şırnak", "şırnak"),
+    ("ﬁnance", "finance"),  # NFKC
+])
+def test_a_plain_name_is_its_own_readable_slug(name: str, slug: str) -> None:
+    assert label_slug(name) == slug
+
+
+def test_names_that_lose_characters_get_a_suffix_from_their_own_hash() -> None:
+    slugs = {name: label_slug(name) for name in ("C", "C++", "C#", "c-+", "U.S.", "++", "!!")}
+    assert slugs["C"] == "c"
+    assert len(set(slugs.values())) == len(slugs)
+    for name in ("C++", "C#", "c-+"):
+        assert slugs[name].startswith("c-") and len(slugs[name]) == 2 + 8
+    assert slugs["U.S."].startswith("u-s-")
+    # a plain name shaped like a suffixed one is suffixed itself: the two never meet
+    assert label_slug(slugs["C++"]) not in slugs.values()
+
+
+def test_slugs_do_not_depend_on_which_names_exist_or_their_order() -> None:
+    names = ["C", "C++", "c", "Turkey", "turkey", "TURKEY", "C#"]
+    first = {n: label_slug(n) for n in names}
+    for order in itertools.permutations(names):
+        assert {n: label_slug(n) for n in order} == first
+    assert label_feed("tag", "C++") == f"tag/{first['C++']}"
+
+
+def test_tag_and_author_feeds_list_their_published_articles(db: Store) -> None:
+    db.upsert([
+        art("a", tags=["Turkey", "C++"], authors=["Sara Ahmadi"], hours=1),
+        art("b", "World", tags=["turkey", "C"], hours=2),
+        art("c", tags=["C"], status="deleted", hours=3),
+    ])
+    assert ids(db.newest("tag/turkey", 10, NOW)) == ["b", "a"]
+    assert ids(db.newest(label_feed("tag", "C++"), 10, NOW)) == ["a"]
+    assert ids(db.newest("tag/c", 10, NOW)) == ["b"]
+    assert ids(db.newest("author/sara-ahmadi", 10, NOW)) == ["a"]
+    assert db.label_name("author/sara-ahmadi") == "Sara Ahmadi"
+    assert db.label_name("tag/nothing") is None
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_the_name_of_a_label_is_the_same_whatever_the_import_order(database_url: str,
+                                                                    order: int) -> None:
+    spellings = ["turkey", "Turkey"][::1 if order else -1]
+    store = Store(database_url)
+    try:
+        for i, tag in enumerate(spellings):
+            store.upsert([art(f"a{i}", tags=[tag], hours=i)])
+        assert store.label_name("tag/turkey") == "Turkey"
+    finally:
+        store.close()
+
+
+def test_a_change_names_the_label_feeds_it_joined_and_left(db: Store) -> None:
+    db.upsert([art("a", tags=["Oil", "Gas"], authors=["Murat Kaya"])])
+    db.upsert([art("a", tags=["Gas", "Water"])])
+    (change,) = db.changed_since(BASE - timedelta(days=10_000))
+    assert change.label_feeds == {"tag/oil", "tag/gas", "tag/water", "author/murat-kaya"}
+    assert ids(db.newest("tag/oil", 10, NOW)) == []
+    db.upsert([art("a", tags=["Gas", "Water"], status="deleted")])
+    (change,) = db.changed_since(BASE - timedelta(days=10_000))
+    assert change.label_feeds == {"tag/gas", "tag/water"}
+    assert ids(db.newest("tag/gas", 10, NOW)) == []
+
+
+def test_labels_by_use_ranks_the_most_used_with_published_articles(db: Store) -> None:
+    db.upsert([art(f"a{i}", tags=["Oil"] + (["Gas"] if i < 2 else []), hours=i)
+               for i in range(3)])
+    db.upsert([art("d", tags=["Water"], status="deleted")])
+    assert db.labels_by_use("tag", 10) == {"tag/oil": "Oil", "tag/gas": "Gas"}
+    assert db.labels_by_use("tag", 1) == {"tag/oil": "Oil"}
+    assert db.labels_by_use("author", 10) == {}
+
+
+def test_label_feeds_of_articles_coming_due(db: Store) -> None:
+    db.upsert([art("a", tags=["Oil"], hours=5), art("b", tags=["Gas"], hours=50)])
+    assert db.label_feeds_published_between(BASE, BASE + timedelta(hours=10)) == {"tag/oil"}
