@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from prometheus_client import Histogram
 
 from feedsvc.cache import FeedCache, FeedKey, RenderedFeed
 from feedsvc.config import Settings
-from feedsvc.model import Article, updated_as_of
+from feedsvc.model import LABEL_KINDS, Article, is_label_feed, updated_as_of
 
 # The web reaches the store through this module alone (tests/test_import_graph.py): its miss
 # path catches the store's failure as named here, loaded with the store on first use.
@@ -93,6 +94,30 @@ class FeedBuilder:
 
         return build_catalog(self.settings, self.store.section_names())
 
+    def label_specs(self, paths: Iterable[str]) -> dict[str, FeedSpec]:
+        """The tag and author feeds among `paths` (`tag/<slug>`) that articles have had."""
+        from feedsvc.render import label_spec
+
+        return {path: label_spec(self.settings, path, name)
+                for path, name in self.store.label_names(paths).items()}
+
+    def spec(self, path: str) -> FeedSpec | None:
+        """The feed served at `path`, a tag's or an author's or else a section's (the site's
+        for ''); None if there is no such feed."""
+        if is_label_feed(path):
+            return self.label_specs([path]).get(path)
+        return self.catalog().get(path)
+
+    def listed_labels(self) -> list[FeedSpec]:
+        """The tag and author feeds the site documents list: the `listed_labels` most used of
+        each kind (thousands of tags would bury the sections, and the bytes of each document
+        would grow with them)."""
+        from feedsvc.render import label_spec
+
+        limit = self.settings.listed_labels
+        return [label_spec(self.settings, path, name) for kind in LABEL_KINDS if limit
+                for path, name in self.store.labels_by_use(kind, limit).items()]
+
     def build(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, RenderedFeed]:
         """Every document of one feed: each format on each address."""
         with FEED_RENDERS.time():
@@ -114,8 +139,9 @@ class FeedBuilder:
     def build_site(
         self, catalog: dict[str, FeedSpec] | None = None
     ) -> dict[FeedKey, RenderedFeed]:
-        """The site documents (OPML, index page, address list) on every address; they change
-        when the site feed does."""
+        """The site documents (OPML, index page, address list) on every address, listing the
+        catalog's feeds and the most used tags' and authors'; they change when the site feed
+        does."""
         from feedsvc.render import EPOCH
 
         catalog = catalog or self.catalog()
@@ -125,5 +151,6 @@ class FeedBuilder:
         return {
             FeedKey("", document.filename, address): RenderedFeed.of(body, document.content_type,
                                                                      updated)
-            for (address, document), body in self._documents.render_site(catalog.values()).items()
+            for (address, document), body in self._documents.render_site(
+                [*catalog.values(), *self.listed_labels()]).items()
         }

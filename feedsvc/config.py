@@ -45,6 +45,8 @@ class Settings:
     full_rebuild_interval: int
     websub_hubs: tuple[str, ...]
     author_emails: bool  # authors' addresses in RSS <author> too, not only in Atom
+    tag_feed_idle_days: int  # a tag or author feed not polled for this long is not refreshed
+    listed_labels: int  # the most used tags, and authors, listed in the OPML and index page
     leader_lease: int
     change_overlap: int
     scheduler_metrics_port: int  # 0: the scheduler serves no /metrics
@@ -222,6 +224,8 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("feeds.full_rebuild_interval", "full_rebuild_interval", int, 3600, _positive),
     _Option("feeds.websub_hubs", "websub_hubs", list, [], _each(_url)),
     _Option("feeds.author_emails", "author_emails", bool, False),
+    _Option("feeds.tag_feed_idle_days", "tag_feed_idle_days", int, 7, _positive),
+    _Option("feeds.listed_labels", "listed_labels", int, 100, _non_negative),
     _Option("scheduler.leader_lease", "leader_lease", int, 15, _positive),
     _Option("scheduler.change_overlap", "change_overlap", int, 30, _positive),
     _Option("scheduler.metrics_port", "scheduler_metrics_port", int, 0, _port_or_off),

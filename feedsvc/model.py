@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parseaddr
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -149,8 +150,13 @@ def slugify(name: str) -> str:
 
 
 def section_slug(names: tuple[str, ...] | list[str]) -> str:
-    """The URL path of a section: slugged names joined by `/`; '' is the whole site."""
-    return "/".join(slugify(n) for n in names)
+    """The URL path of a section: slugged names joined by `/`; '' is the whole site. A
+    top-level section slugged `tag` or `author` becomes `_tag`, `_author`: those paths are the
+    tag and author feeds', and no slug starts with `_`."""
+    parts = [slugify(n) for n in names]
+    if parts and parts[0] in LABEL_KINDS:
+        parts[0] = f"_{parts[0]}"
+    return "/".join(parts)
 
 
 LabelKind = Literal["tag", "author"]
@@ -184,9 +190,24 @@ def label_slug(name: str) -> str:
     return f"{base}-{digest}" if base else digest
 
 
+def person(author: str) -> tuple[str, str | None]:
+    """An author as (name, email): `Jane Doe <jane@example.org>` is a name and an address."""
+    name, email = parseaddr(author)
+    if email and "@" in email and name and author.rstrip().endswith(">"):
+        return name, email
+    return author, None
+
+
+def is_label_feed(path: str) -> bool:
+    """Whether `path` is a tag's or an author's feed (`tag/<slug>`), not a section's."""
+    kind, _, slug = path.partition("/")
+    return kind in LABEL_KINDS and bool(slug) and "/" not in slug
+
+
 def label_feed(kind: LabelKind, name: str) -> str:
-    """The feed path of a tag or author: `tag/<slug>`, `author/<slug>`."""
-    return f"{kind}/{label_slug(name)}"
+    """The feed path of a tag or author: `tag/<slug>`, `author/<slug>` (an author by name:
+    `Jane Doe <jane@example.org>` is `author/jane-doe`)."""
+    return f"{kind}/{label_slug(person(name)[0] if kind == 'author' else name)}"
 
 
 def split_section(value: str) -> tuple[str, ...]:

@@ -65,8 +65,8 @@ def test_tag_and_author_feeds_list_their_published_articles(db: Store) -> None:
     assert ids(db.newest(label_feed("tag", "C++"), 10, NOW)) == ["a"]
     assert ids(db.newest("tag/c", 10, NOW)) == ["b"]
     assert ids(db.newest("author/sara-ahmadi", 10, NOW)) == ["a"]
-    assert db.label_name("author/sara-ahmadi") == "Sara Ahmadi"
-    assert db.label_name("tag/nothing") is None
+    assert db.label_names(["author/sara-ahmadi", "tag/nothing"]) == {
+        "author/sara-ahmadi": "Sara Ahmadi"}
 
 
 @pytest.mark.parametrize("order", [0, 1])
@@ -77,7 +77,7 @@ def test_the_name_of_a_label_is_the_same_whatever_the_import_order(database_url:
     try:
         for i, tag in enumerate(spellings):
             store.upsert([art(f"a{i}", tags=[tag], hours=i)])
-        assert store.label_name("tag/turkey") == "Turkey"
+        assert store.label_names(["tag/turkey"]) == {"tag/turkey": "Turkey"}
     finally:
         store.close()
 
@@ -106,3 +106,21 @@ def test_labels_by_use_ranks_the_most_used_with_published_articles(db: Store) ->
 def test_label_feeds_of_articles_coming_due(db: Store) -> None:
     db.upsert([art("a", tags=["Oil"], hours=5), art("b", tags=["Gas"], hours=50)])
     assert db.label_feeds_published_between(BASE, BASE + timedelta(hours=10)) == {"tag/oil"}
+
+
+def test_an_author_with_an_address_is_one_feed_by_name(db: Store) -> None:
+    db.upsert([art("a", authors=["Jane Doe <jane@news.example>"], hours=1),
+               art("b", authors=["Jane Doe"], hours=2)])
+    assert ids(db.newest("author/jane-doe", 10, NOW)) == ["b", "a"]
+    assert db.label_names(["author/jane-doe"]) == {"author/jane-doe": "Jane Doe"}
+
+
+def test_a_top_level_section_named_tag_or_author_is_renamed(
+        db: Store, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", "feedsvc.store")
+    db.upsert([art("a", "Tag / Turkey", tags=["Turkey"]), art("b", "News / Author")])
+    assert db.section_names() == {"_tag": "Tag", "_tag/turkey": "Tag/Turkey", "news": "News",
+                                  "news/author": "News/Author"}
+    assert ids(db.newest("_tag/turkey", 10, NOW)) == ["a"]
+    assert ids(db.newest("tag/turkey", 10, NOW)) == ["a"]  # the tag's feed, apart
+    assert "/feeds/_tag/" in caplog.text

@@ -3,7 +3,11 @@
 A full refresh renders every feed. An incremental one reads the changes since a watermark
 (through the store's `changed_at` index, never a scan), plus the embargoed articles whose
 publication time has come, and re-renders only the feeds those touch: each article's section,
-its ancestors and the site, and the old section's when it moved. The watermark is kept in the
+its ancestors and the site, and the old section's when it moved; and of its tag and author feeds
+(before and after the change), those readers polled within `feeds.tag_feed_idle_days`. The
+others are not rendered (a site has thousands) but their cached documents are dropped, so a
+reader who comes back gets them rendered afresh, never stale. A full refresh renders the
+sections and the site, never the tag and author feeds. The watermark is kept in the
 cache's state and advanced only after the new bytes are published. Each refresh re-reads
 `change_overlap` seconds before the watermark — for clock skew between importers and
 transactions that commit late — and skips the changes it has already rendered.
@@ -37,6 +41,7 @@ from feedsvc.cache.lease import LeaderWrites
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.render.catalog import FeedSpec
+from feedsvc.store import ChangedArticle
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 
 log = logging.getLogger(__name__)
@@ -109,6 +114,7 @@ class Refresher:
         self.cache: FeedCache | LeaderWrites = cache
         self.store = builder.store
         self.overlap = timedelta(seconds=builder.settings.change_overlap)
+        self.idle = timedelta(days=builder.settings.tag_feed_idle_days)
         self.on_changed = on_changed
 
     def full(self, *, progress: bool = False) -> RefreshReport:
@@ -124,6 +130,7 @@ class Refresher:
         site = self.builder.build_site(catalog)
         self._publish(site, site.items())
         self._record("catalog", _fingerprint(catalog))
+        self.cache.forget_polls_before((now - self.idle).timestamp())
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in recent)
         self._record("watermark", Watermark(now, seen, now).to_json())
         report = RefreshReport("full", 0, len(catalog), documents + len(site),
@@ -151,7 +158,9 @@ class Refresher:
             paths.update(ancestor_paths(section))
         catalog = self.builder.catalog() if paths else {}
         touched = sorted(paths & catalog.keys())  # a section beside its subsections
-        changed, documents = self._publish_feeds([catalog[path] for path in touched], now)
+        labels = self._polled_label_feeds(fresh, mark.published_upto, now)
+        changed, documents = self._publish_feeds([catalog[path] for path in touched] + labels,
+                                                 now)
         # The site documents list the feeds: they change only when the catalog does.
         if paths and _fingerprint(catalog) != self.cache.get_state("catalog"):
             site = self.builder.build_site(catalog)
@@ -165,9 +174,25 @@ class Refresher:
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in changes
                          if c.changed_at >= at - self.overlap)
         self._record("watermark", Watermark(at, seen, now).to_json())
-        report = RefreshReport("incremental", len(fresh), len(touched),
+        report = RefreshReport("incremental", len(fresh), len(touched) + len(labels),
                                documents, time.perf_counter() - started, tuple(changed))
         return self._finish(report)
+
+    def _polled_label_feeds(self, fresh: list[ChangedArticle], after: datetime,
+                            now: datetime) -> list[FeedSpec]:
+        """The tag and author feeds that `fresh` changes and the articles coming due in
+        (after, now] touch and that readers polled within the idle time: to re-render. The
+        cached documents of the others are dropped."""
+        paths = set().union(*(c.label_feeds for c in fresh))
+        paths |= self.store.label_feeds_published_between(after, now)
+        if not paths:
+            return []
+        polled = self.cache.polled_since(paths, (now - self.idle).timestamp())
+        addresses = self.builder.settings.addresses
+        if idle := sorted(paths - polled):
+            self.cache.discard(FeedKey(path, filename, address) for path in idle
+                               for filename in FEED_CONTENT_TYPES for address in addresses)
+        return [spec for _, spec in sorted(self.builder.label_specs(polled).items())]
 
     def _publish_feeds(self, specs: list[FeedSpec], now: datetime,
                        progress: Callable[[int], object] | None = None) -> tuple[list[str], int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +23,14 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.config import Settings
-from feedsvc.model import Article, ArticleStatus, ancestor_paths, label_feed, section_slug
+from feedsvc.model import (
+    Article,
+    ArticleStatus,
+    ancestor_paths,
+    label_feed,
+    person,
+    section_slug,
+)
 from feedsvc.store.errors import store_errors
 from feedsvc.store.schema import article_labels, articles, feed_items, labels, metadata, sections
 
@@ -54,7 +61,7 @@ class ChangedArticle:
 def label_names(article: Article) -> dict[str, str]:
     """The tag and author feeds of `article`, each with the name it gives it."""
     named = {label_feed("tag", tag): tag for tag in article.tags}
-    named.update((label_feed("author", author), author) for author in article.authors)
+    named.update((label_feed("author", author), person(author)[0]) for author in article.authors)
     return named
 
 
@@ -194,6 +201,10 @@ class Store:
             for a in latest.values()
             for i in range(len(a.section))
         }
+        if renamed := sorted(p for p in section_rows if p.startswith("_") and "/" not in p):
+            log.info("sections %s are served at /feeds/%s/: the paths tag/ and author/ are the "
+                     "tag and author feeds'", ", ".join(section_rows[p] for p in renamed),
+                     "/, /feeds/".join(renamed))
         # One name per label whatever the order of imports: the least of the spellings seen.
         label_rows: dict[str, str] = {}
         for names in named.values():
@@ -302,11 +313,14 @@ class Store:
             return {feed for feeds in conn.execute(query).scalars()
                     for feed in feeds.split("\n") if feed}
 
-    def label_name(self, feed: str) -> str | None:
-        """The name of tag or author feed `feed` (`tag/<slug>`), None if no article had it."""
+    def label_names(self, feeds: Iterable[str]) -> dict[str, str]:
+        """The name of each tag or author feed of `feeds` (`tag/<slug>`) that an article had."""
+        wanted = sorted(set(feeds))
+        if not wanted:
+            return {}
         with _connected(self.reader) as conn:
-            return conn.execute(select(labels.c.name).where(labels.c.feed == feed)
-                                ).scalar_one_or_none()
+            return dict(conn.execute(select(labels.c.feed, labels.c.name)
+                                     .where(labels.c.feed.in_(wanted))).all())
 
     def labels_by_use(self, kind: str, limit: int) -> dict[str, str]:
         """The `limit` tag or author feeds (`kind`) with the most published articles, most

@@ -15,6 +15,7 @@ from feedsvc.config import Settings, load_settings
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.metrics import instrument
+from feedsvc.web.polls import PollMarks
 from feedsvc.web.ratelimit import RateLimit, TokenBuckets
 from feedsvc.web.responses import CachePolicy
 
@@ -33,6 +34,7 @@ class Services:
     builder: FeedBuilder
     addresses: Addresses
     policy: CachePolicy
+    polls: PollMarks
 
 
 def create_app(
@@ -55,7 +57,7 @@ def create_app(
     app.url_map.merge_slashes = False
     builder = FeedBuilder(settings, store, cache)
     app.extensions["feedsvc"] = Services(settings, cache, builder, Addresses(settings),
-                                         CachePolicy.from_settings(settings))
+                                         CachePolicy.from_settings(settings), PollMarks(cache))
     instrument(app)
     # Flask's own way to wrap the app in WSGI middleware, which mypy sees as a method replaced
     app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ from feedsvc.cache import CacheUnavailable, FeedCache, FeedKey
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.metrics import CACHE_RESULTS, observe
+from feedsvc.web.polls import PollMarks
 from feedsvc.web.responses import CachePolicy, answer
 
 _STATUS = {200: "200 OK", 304: "304 Not Modified"}
@@ -40,6 +41,9 @@ class HitServices(Protocol):
 
     @property
     def policy(self) -> CachePolicy: ...
+
+    @property
+    def polls(self) -> PollMarks: ...
 
 
 class FeedFastPath:
@@ -72,6 +76,7 @@ class FeedFastPath:
         except (HTTPException, CacheUnavailable):
             return self.app(environ, start_response)
         CACHE_RESULTS["hit"].inc()
+        services.polls.served(section)
         headers = decided.headers
         if decided.status == 200:
             headers = [*headers, ("Content-Length", str(len(decided.body)))]

@@ -91,12 +91,13 @@ def feed(filename: str, section: str = "") -> Response:
     origin = services.addresses.origin(environ)
 
     def build() -> dict[FeedKey, RenderedFeed]:
-        spec = services.builder.catalog().get(section)
+        spec = services.builder.spec(section)
         if spec is None:
             raise NotFound()
         return services.builder.build(spec)
 
     entry = _lookup(FeedKey(section, filename, origin), build, f"feed:{section}")
+    services.polls.served(section)
     self_url = feed_url(origin, section, filename) if services.policy.hubs else None
     return feed_response(environ, entry, services.policy, self_url)
 
