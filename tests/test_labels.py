@@ -124,3 +124,17 @@ def test_a_top_level_section_named_tag_or_author_is_renamed(
     assert ids(db.newest("_tag/turkey", 10, NOW)) == ["a"]
     assert ids(db.newest("tag/turkey", 10, NOW)) == ["a"]  # the tag's feed, apart
     assert "/feeds/_tag/" in caplog.text
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_colliding_tags_get_the_same_feeds_whatever_the_import_order(db: Store,
+                                                                     reverse: bool) -> None:
+    batches = [[art("plus", tags=["C++"], hours=1)], [art("c", tags=["C"], hours=2)],
+               [art("sharp", tags=["C#"], hours=3)]]
+    for batch in batches[::-1] if reverse else batches:
+        db.upsert(batch)
+    feeds = {name: label_feed("tag", name) for name in ("C", "C++", "C#")}
+    assert feeds == {"C": "tag/c", "C++": "tag/c-cedb1bac", "C#": "tag/c-951a4d36"}
+    assert {name: ids(db.newest(feed, 10, NOW)) for name, feed in feeds.items()} == {
+        "C": ["c"], "C++": ["plus"], "C#": ["sharp"]}
+    assert db.label_names(feeds.values()) == {feed: name for name, feed in feeds.items()}

@@ -199,3 +199,17 @@ def test_a_full_refresh_renders_no_tag_feed_and_forgets_old_marks(
     assert not any(path.startswith(("tag/", "author/")) for path in refresher.builder.catalog())
     assert redis_cache.get(FeedKey("tag/turkey", "rss.xml", settings.origin)) is None
     assert redis_cache.polled_since(["tag/old", "tag/recent"], 0) == {"tag/recent"}
+
+
+def test_a_bulk_change_refreshed_in_full_drops_the_polled_tag_feeds(
+        site, redis_cache: RedisCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, store, refresher, url = site
+    turkey = label_feed("tag", "Turkey")
+    assert get(url, f"/feeds/{turkey}/rss.xml").status_code == 200
+    monkeypatch.setattr("feedsvc.refresh.refresher.MAX_INCREMENTAL_CHANGES", 1)
+    store.upsert([article(settings, "a1", 1, title="Corrected", tags=["Turkey"]),
+                  article(settings, "a4", 4, tags=["Water"])])
+    assert refresher.incremental().kind == "full"
+    for origin in settings.addresses:
+        assert redis_cache.get(FeedKey(turkey, "rss.xml", origin)) is None
+    assert b"Corrected" in get(url, f"/feeds/{turkey}/rss.xml").content

@@ -41,6 +41,9 @@ class MemoryCache:
     def polled_since(self, paths: Iterable[str], since: float) -> set[str]:
         return {p for p in paths if self._polled.get(p, since - 1) >= since}
 
+    def polled(self, since: float) -> set[str]:
+        return self.polled_since(list(self._polled), since)
+
     def forget_polls_before(self, since: float) -> None:
         with self._lock:
             self._polled = {p: t for p, t in self._polled.items() if t >= since}

@@ -92,6 +92,9 @@ class NearCache:
     def polled_since(self, paths: Iterable[str], since: float) -> set[str]:
         return self.shared.polled_since(paths, since)
 
+    def polled(self, since: float) -> set[str]:
+        return self.shared.polled(since)
+
     def forget_polls_before(self, since: float) -> None:
         self.shared.forget_polls_before(since)
 

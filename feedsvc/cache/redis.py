@@ -125,6 +125,15 @@ class RedisCache:
         return {p for p, score in zip(paths, scores, strict=True)
                 if score is not None and score >= since}
 
+    def polled(self, since: float) -> set[str]:
+        """Every feed asked for at or after `since`."""
+        try:
+            found = cast("list[bytes]", self.client.zrangebyscore(f"{self.keyspace}polled",
+                                                                  since, "+inf"))
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return {path.decode() for path in found}
+
     def forget_polls_before(self, since: float) -> None:
         """Drop the marks older than `since`: the set holds only the feeds polled lately."""
         try:

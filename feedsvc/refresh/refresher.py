@@ -152,6 +152,9 @@ class Refresher:
                                            MAX_INCREMENTAL_CHANGES + len(mark.seen) + 1)
         fresh = [c for c in changes if (c.id, c.changed_at.isoformat()) not in mark.seen]
         if len(fresh) > MAX_INCREMENTAL_CHANGES:
+            # Too many to list their tag and author feeds (some are not even read): every
+            # polled one is dropped, to be rendered on its next request.
+            self._drop_label_feeds(self.cache.polled((now - self.idle).timestamp()))
             return self.full()
         paths: set[str] = set().union(*(c.feeds for c in fresh))
         for section in self.store.published_between(mark.published_upto, now):
@@ -188,11 +191,15 @@ class Refresher:
         if not paths:
             return []
         polled = self.cache.polled_since(paths, (now - self.idle).timestamp())
-        addresses = self.builder.settings.addresses
-        if idle := sorted(paths - polled):
-            self.cache.discard(FeedKey(path, filename, address) for path in idle
-                               for filename in FEED_CONTENT_TYPES for address in addresses)
+        self._drop_label_feeds(paths - polled)
         return [spec for _, spec in sorted(self.builder.label_specs(polled).items())]
+
+    def _drop_label_feeds(self, paths: set[str]) -> None:
+        """Delete the cached documents of the tag and author feeds `paths`."""
+        addresses = self.builder.settings.addresses
+        if paths:
+            self.cache.discard(FeedKey(path, filename, address) for path in sorted(paths)
+                               for filename in FEED_CONTENT_TYPES for address in addresses)
 
     def _publish_feeds(self, specs: list[FeedSpec], now: datetime,
                        progress: Callable[[int], object] | None = None) -> tuple[list[str], int]:
