@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
           f"feeds polled, {len(settings.addresses)} addresses x {len(FEED_CONTENT_TYPES)} "
           f"formats per feed; machine: {machine()}")
     print(f"full refresh (sections and site, no tag feed): {full.seconds:,.2f} s; "
-          f"site documents with the {settings.listed_labels} most used tags and authors: "
+          f"site documents with the {settings.listed_labels} tags and authors most used lately: "
           f"{site.seconds:,.2f} s")
     print(f"first request of a tag feed (the miss path's render, every format and address): "
           f"{first_median:,.1f} ms median, {first_p95:,.1f} ms p95")

@@ -110,13 +110,13 @@ class FeedBuilder:
 
     def listed_labels(self) -> list[FeedSpec]:
         """The tag and author feeds the site documents list: the `listed_labels` most used of
-        each kind (thousands of tags would bury the sections, and the bytes of each document
-        would grow with them)."""
+        each kind by the newest articles (thousands of tags would bury the sections, and the
+        bytes of each document would grow with them)."""
         from feedsvc.render import label_spec
 
         limit = self.settings.listed_labels
         return [label_spec(self.settings, path, name) for kind in LABEL_KINDS if limit
-                for path, name in self.store.labels_by_use(kind, limit).items()]
+                for path, name in self.store.labels_in_use(kind, limit).items()]
 
     def build(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, RenderedFeed]:
         """Every document of one feed: each format on each address."""

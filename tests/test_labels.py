@@ -94,13 +94,17 @@ def test_a_change_names_the_label_feeds_it_joined_and_left(db: Store) -> None:
     assert ids(db.newest("tag/gas", 10, NOW)) == []
 
 
-def test_labels_by_use_ranks_the_most_used_with_published_articles(db: Store) -> None:
+def test_labels_in_use_ranks_those_of_the_newest_published_articles(db: Store) -> None:
     db.upsert([art(f"a{i}", tags=["Oil"] + (["Gas"] if i < 2 else []), hours=i)
                for i in range(3)])
-    db.upsert([art("d", tags=["Water"], status="deleted")])
-    assert db.labels_by_use("tag", 10) == {"tag/oil": "Oil", "tag/gas": "Gas"}
-    assert db.labels_by_use("tag", 1) == {"tag/oil": "Oil"}
-    assert db.labels_by_use("author", 10) == {}
+    db.upsert([art("d", tags=["Water"], status="deleted"), art("e", tags=["Water"], hours=4),
+               art("future", tags=["Embargo"], hours=10 ** 6)])
+    assert db.labels_in_use("tag", 10, now=NOW) == {
+        "tag/oil": "Oil", "tag/gas": "Gas", "tag/water": "Water"}
+    assert db.labels_in_use("tag", 1, now=NOW) == {"tag/oil": "Oil"}
+    assert db.labels_in_use("tag", 10, window=2, now=NOW) == {
+        "tag/oil": "Oil", "tag/water": "Water"}  # a2 and e, the newest two
+    assert db.labels_in_use("author", 10, now=NOW) == {}
 
 
 def test_label_feeds_of_articles_coming_due(db: Store) -> None:
