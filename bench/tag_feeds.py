@@ -68,7 +68,7 @@ from feedsvc.urls import FEED_CONTENT_TYPES
 from feedsvc.web.polls import PollMarks
 
 DEFAULT_COUNT, DEFAULT_TAGS, DEFAULT_POLLED = 1_000_000, 5_000, 500
-QUICK_COUNT, QUICK_TAGS, QUICK_POLLED = 20_000, 500, 50
+QUICK_COUNT, QUICK_TAGS, QUICK_POLLED = 20_000, 500, 20
 REPEAT = 20
 # A tag feed re-rendered must cost about what a section feed does: the refresh time per feed,
 # with tag feeds over without, stays under this (the tag feeds are found by one ZMSCORE and one
