@@ -142,3 +142,19 @@ def test_colliding_tags_get_the_same_feeds_whatever_the_import_order(db: Store,
     assert {name: ids(db.newest(feed, 10, NOW)) for name, feed in feeds.items()} == {
         "C": ["c"], "C++": ["plus"], "C#": ["sharp"]}
     assert db.label_names(feeds.values()) == {feed: name for name, feed in feeds.items()}
+
+
+def test_a_labels_name_is_chosen_by_code_point_whatever_the_collation(
+        postgres_url: str) -> None:
+    """In an English collation 'turkey' sorts before 'Turkey'; by code point, after."""
+    store = Store(postgres_url)
+    try:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql('DROP TABLE labels')
+            conn.exec_driver_sql('CREATE TABLE labels (feed VARCHAR(1000) PRIMARY KEY, '
+                                 'name VARCHAR(1000) COLLATE "en-x-icu" NOT NULL)')
+        store.upsert([art("a", tags=["Turkey"])])
+        store.upsert([art("b", tags=["turkey"])])
+        assert store.label_names(["tag/turkey"]) == {"tag/turkey": "Turkey"}
+    finally:
+        store.close()

@@ -150,6 +150,8 @@ class Store:
         # (bench/import_startup.py).
         self._insert = importlib.import_module(
             f"sqlalchemy.dialects.{self.engine.dialect.name}").insert
+        # Comparing names by code point, as Python does, whatever the database's collation.
+        self._code_points = "BINARY" if self.engine.dialect.name == "sqlite" else "C"
         try:
             metadata.create_all(self.engine, checkfirst=True)
         except SQLAlchemyError as exc:
@@ -227,7 +229,8 @@ class Store:
         new_labels = self._insert(labels)
         new_labels = new_labels.on_conflict_do_update(
             index_elements=[labels.c.feed], set_={"name": new_labels.excluded.name},
-            where=new_labels.excluded.name < labels.c.name)
+            where=new_labels.excluded.name.collate(self._code_points)
+            < labels.c.name.collate(self._code_points))
         labelled = self._insert(article_labels)
         labelled = labelled.on_conflict_do_update(
             index_elements=[article_labels.c.article_id],
