@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import feedparser
 import pytest
@@ -213,3 +213,21 @@ def test_a_bulk_change_refreshed_in_full_drops_the_polled_tag_feeds(
     for origin in settings.addresses:
         assert redis_cache.get(FeedKey(turkey, "rss.xml", origin)) is None
     assert b"Corrected" in get(url, f"/feeds/{turkey}/rss.xml").content
+
+
+def test_an_embargoed_article_enters_its_polled_tag_feed_when_due(
+        site, redis_cache: RedisCache) -> None:
+    settings, store, refresher, url = site
+    oil = label_feed("tag", "Oil")
+    assert ids(get(url, f"/feeds/{oil}/rss.xml").content) == [item_id("a3")]
+    due = datetime.now(UTC) + timedelta(seconds=2)
+    store.upsert([parse_article({"id": "due", "url": "/a/due", "section": "World",
+                                 "title": "Due", "published": due.isoformat(),
+                                 "tags": ["Oil"]},
+                                origin=settings.origin, timezone=settings.timezone)])
+    refresher.incremental()
+    assert ids(get(url, f"/feeds/{oil}/rss.xml").content) == [item_id("a3")]
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.2)
+    # the change itself was rendered already: only its publication time brings it in now
+    refresher.incremental()
+    assert ids(get(url, f"/feeds/{oil}/rss.xml").content) == [item_id("due"), item_id("a3")]
