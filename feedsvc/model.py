@@ -151,11 +151,11 @@ def slugify(name: str) -> str:
 
 def section_slug(names: tuple[str, ...] | list[str]) -> str:
     """The URL path of a section: slugged names joined by `/`; '' is the whole site. A
-    top-level section slugged `tag` or `author` becomes `_tag`, `_author`: those paths are the
-    tag and author feeds', and no slug starts with `_`."""
+    top-level section slugged `tag` or `author` becomes `tag_`, `author_`: those paths are the
+    tag and author feeds', and no slug ends with `_`."""
     parts = [slugify(n) for n in names]
     if parts and parts[0] in LABEL_KINDS:
-        parts[0] = f"_{parts[0]}"
+        parts[0] = f"{parts[0]}_"
     return "/".join(parts)
 
 

@@ -123,11 +123,11 @@ def test_a_top_level_section_named_tag_or_author_is_renamed(
         db: Store, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", "feedsvc.store")
     db.upsert([art("a", "Tag / Turkey", tags=["Turkey"]), art("b", "News / Author")])
-    assert db.section_names() == {"_tag": "Tag", "_tag/turkey": "Tag/Turkey", "news": "News",
+    assert db.section_names() == {"tag_": "Tag", "tag_/turkey": "Tag/Turkey", "news": "News",
                                   "news/author": "News/Author"}
-    assert ids(db.newest("_tag/turkey", 10, NOW)) == ["a"]
+    assert ids(db.newest("tag_/turkey", 10, NOW)) == ["a"]
     assert ids(db.newest("tag/turkey", 10, NOW)) == ["a"]  # the tag's feed, apart
-    assert "/feeds/_tag/" in caplog.text
+    assert "/feeds/tag_/" in caplog.text
 
 
 @pytest.mark.parametrize("reverse", [False, True])

@@ -206,7 +206,7 @@ class Store:
             for a in latest.values()
             for i in range(len(a.section))
         }
-        if renamed := sorted(p for p in section_rows if p.startswith("_") and "/" not in p):
+        if renamed := sorted(p for p in section_rows if p.endswith("_") and "/" not in p):
             log.info("sections %s are served at /feeds/%s/: the paths tag/ and author/ are the "
                      "tag and author feeds'", ", ".join(section_rows[p] for p in renamed),
                      "/, /feeds/".join(renamed))
