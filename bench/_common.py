@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -122,11 +122,12 @@ def open_store(url: str) -> Iterator[Store]:
 
 def fill_store(store: Store, count: int, settings: Settings, seed: int,
                sections: Sequence[str] = DEMO_SECTIONS,
-               spacing_seconds: float = 900) -> Timer | None:
+               spacing_seconds: float = 900,
+               edit: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Timer | None:
     """Fill an empty store with `count` generated articles filed in `sections`, about
-    `spacing_seconds` apart (validated once, written with `Store.upsert` in batches) and return
-    how long it took; a store that already holds exactly `count` (a kept file) is used as it
-    is."""
+    `spacing_seconds` apart (each document changed by `edit` if given, validated once, written
+    with `Store.upsert` in batches) and return how long it took; a store that already holds
+    exactly `count` (a kept file) is used as it is."""
     stale = [t.name for t in metadata.sorted_tables
              if {c["name"] for c in inspect(store.engine).get_columns(t.name)} != set(t.c.keys())]
     if stale:
@@ -145,7 +146,7 @@ def fill_store(store: Store, count: int, settings: Settings, seed: int,
     documents = generate_articles(count, seed=seed, sections=sections,
                                   stories=max(STORIES, 8 * len(sections)),
                                   spacing_seconds=spacing_seconds)
-    articles = (validate(doc, settings) for doc in documents)
+    articles = (validate(edit(doc) if edit else doc, settings) for doc in documents)
     with Timer() as timer:
         while batch := list(itertools.islice(articles, FILL_BATCH)):
             store.upsert(batch)
@@ -160,7 +161,8 @@ def vacuum_analyze(store: Store) -> None:
     with Timer() as timer, store.engine.connect().execution_options(
         isolation_level="AUTOCOMMIT"
     ) as conn:
-        conn.exec_driver_sql("VACUUM (ANALYZE) articles, feed_items, sections")
+        conn.exec_driver_sql("VACUUM (ANALYZE) articles, feed_items, sections, labels, "
+                              "article_labels")
     print(f"VACUUM (ANALYZE) of the bench tables: {timer.seconds:.0f} s")
 
 

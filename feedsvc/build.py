@@ -23,7 +23,7 @@ from prometheus_client import Histogram
 from feedsvc.archives import ARCHIVE_FORMATS, Month, archive_path, parse_archive_path
 from feedsvc.cache import FeedCache, FeedKey, RenderedFeed
 from feedsvc.config import Settings
-from feedsvc.model import Article, updated_as_of
+from feedsvc.model import LABEL_KINDS, Article, is_label_feed, updated_as_of
 from feedsvc.urls import FEED_CONTENT_TYPES
 
 # The web reaches the store through this module alone (tests/test_import_graph.py): its miss
@@ -101,6 +101,29 @@ class FeedBuilder:
         """`article` as its feeds carry it: whole, or excerpted (`feeds.content`)."""
         excerpted = self.settings.content_of(article.section_path) == "excerpt"
         return _prepare_or_skip(article, self.settings.excerpt_length if excerpted else None)
+    def label_specs(self, paths: Iterable[str]) -> dict[str, FeedSpec]:
+        """The tag and author feeds among `paths` (`tag/<slug>`) that articles have had."""
+        from feedsvc.render import label_spec
+
+        return {path: label_spec(self.settings, path, name)
+                for path, name in self.store.label_names(paths).items()}
+
+    def spec(self, path: str) -> FeedSpec | None:
+        """The feed served at `path`, a tag's or an author's or else a section's (the site's
+        for ''); None if there is no such feed."""
+        if is_label_feed(path):
+            return self.label_specs([path]).get(path)
+        return self.catalog().get(path)
+
+    def listed_labels(self) -> list[FeedSpec]:
+        """The tag and author feeds the site documents list: the `listed_labels` most used of
+        each kind by the newest articles (thousands of tags would bury the sections, and the
+        bytes of each document would grow with them)."""
+        from feedsvc.render import label_spec
+
+        limit = self.settings.listed_labels
+        return [label_spec(self.settings, path, name) for kind in LABEL_KINDS if limit
+                for path, name in self.store.labels_in_use(kind, limit).items()]
 
     def build(self, spec: FeedSpec, now: datetime | None = None) -> dict[FeedKey, RenderedFeed]:
         """Every document of one feed: each format on each address."""
@@ -113,8 +136,10 @@ class FeedBuilder:
         now = now or datetime.now(UTC)
         articles = self.store.newest(spec.path, self.settings.items_per_feed, now)
         # RFC 5005: the current feed leads to the archive of its newest month (the back-fill
-        # goes on from there, month by month).
-        newest = archive_path(spec.path, Month.of(articles[0].published)) if articles else None
+        # goes on from there, month by month). Sections and the site have archives; tag and
+        # author feeds do not.
+        newest = (archive_path(spec.path, Month.of(articles[0].published))
+                  if articles and not is_label_feed(spec.path) else None)
         spec = dataclasses.replace(spec, history=History(prev_archive=newest))
         return self._render(spec, articles, now)
 
@@ -161,8 +186,9 @@ class FeedBuilder:
     def build_site(
         self, catalog: dict[str, FeedSpec] | None = None
     ) -> dict[FeedKey, RenderedFeed]:
-        """The site documents (OPML, index page, address list) on every address; they change
-        when the site feed does."""
+        """The site documents (OPML, index page, address list) on every address, listing the
+        catalog's feeds and the most used tags' and authors'; they change when the site feed
+        does."""
         from feedsvc.render import EPOCH
 
         catalog = catalog or self.catalog()
@@ -172,5 +198,6 @@ class FeedBuilder:
         return {
             FeedKey("", document.filename, address): RenderedFeed.of(body, document.content_type,
                                                                      updated)
-            for (address, document), body in self._documents.render_site(catalog.values()).items()
+            for (address, document), body in self._documents.render_site(
+                [*catalog.values(), *self.listed_labels()]).items()
         }

@@ -47,6 +47,8 @@ class Settings:
     author_emails: bool  # authors' addresses in RSS <author> too, not only in Atom
     content: ContentMode  # feeds carry each article's body, or an excerpt and a link to it
     excerpt_length: int
+    tag_feed_idle_days: int  # a tag or author feed not polled for this long is not refreshed
+    listed_labels: int  # the most used tags, and authors, listed in the OPML and index page
     leader_lease: int
     change_overlap: int
     scheduler_metrics_port: int  # 0: the scheduler serves no /metrics
@@ -251,6 +253,8 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("feeds.author_emails", "author_emails", bool, False),
     _Option("feeds.content", "content", str, "full", _content),
     _Option("feeds.excerpt_length", "excerpt_length", int, 600, _excerpt_length),
+    _Option("feeds.tag_feed_idle_days", "tag_feed_idle_days", int, 7, _positive),
+    _Option("feeds.listed_labels", "listed_labels", int, 100, _non_negative),
     _Option("scheduler.leader_lease", "leader_lease", int, 15, _positive),
     _Option("scheduler.change_overlap", "change_overlap", int, 30, _positive),
     _Option("scheduler.metrics_port", "scheduler_metrics_port", int, 0, _port_or_off),

@@ -6,9 +6,12 @@ values around without any of them depending on SQLAlchemy, feedgen or Flask.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parseaddr
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -160,8 +163,64 @@ def _unreserved(slug: str) -> str:
 
 def section_slug(names: tuple[str, ...] | list[str]) -> str:
     """The URL path of a section: slugged names joined by `/`; '' is the whole site. A name
-    slugged to a reserved segment (`archive`) is renamed `archive_`."""
-    return "/".join(_unreserved(slugify(n)) for n in names)
+    slugged to a reserved segment (`archive`, anywhere) is renamed `archive_`, and a top-level
+    section slugged `tag` or `author` becomes `tag_`, `author_`: those paths are the archives'
+    and the tag and author feeds', and no slug ends with `_`."""
+    parts = [_unreserved(slugify(n)) for n in names]
+    if parts and parts[0] in LABEL_KINDS:
+        parts[0] = f"{parts[0]}_"
+    return "/".join(parts)
+
+
+LabelKind = Literal["tag", "author"]
+LABEL_KINDS: tuple[LabelKind, ...] = ("tag", "author")
+_LABEL_SPACE = re.compile(r"[\s\-]+")
+_SUFFIXED = re.compile(r"-[0-9a-f]{8}$")
+
+
+def _label_char(char: str) -> str:
+    """A character of a tag or author slug: letters, marks and digits of any script kept (the
+    marks too: Devanagari vowel signs and Arabic harakat are not `\\w`), Persian's zero-width
+    non-joiner kept (it is part of the spelling), anything else a separator."""
+    return char if unicodedata.category(char)[0] in "LMN" or char in "_\u200c" else "-"
+
+
+def label_slug(name: str) -> str:
+    """The slug of a tag or author name: stable (a function of the name alone, so the same
+    whatever the import order), unique and readable in any script.
+
+    The name is NFKC-normalised, case-folded, and runs of spaces and hyphens become one `-`
+    (`Middle East`, `middle-east` and `MIDDLE  EAST` are one tag). If that is already a slug
+    it is the slug. Otherwise something was dropped (`C++`, `U.S.`, `AT&T`) and another name
+    could give the same slug (`C`), so the slug gets `-` and 8 hex digits of the name's
+    SHA-256: `c-3b5d8b6c`. A plain name that looks suffixed is suffixed too, so the two
+    forms never meet."""
+    key = _LABEL_SPACE.sub("-", unicodedata.normalize("NFKC", name).casefold()).strip("-")
+    base = "-".join(filter(None, "".join(map(_label_char, key)).split("-")))
+    if base == key and base and not _SUFFIXED.search(base):
+        return base
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    return f"{base}-{digest}" if base else digest
+
+
+def person(author: str) -> tuple[str, str | None]:
+    """An author as (name, email): `Jane Doe <jane@example.org>` is a name and an address."""
+    name, email = parseaddr(author)
+    if email and "@" in email and name and author.rstrip().endswith(">"):
+        return name, email
+    return author, None
+
+
+def is_label_feed(path: str) -> bool:
+    """Whether `path` is a tag's or an author's feed (`tag/<slug>`), not a section's."""
+    kind, _, slug = path.partition("/")
+    return kind in LABEL_KINDS and bool(slug) and "/" not in slug
+
+
+def label_feed(kind: LabelKind, name: str) -> str:
+    """The feed path of a tag or author: `tag/<slug>`, `author/<slug>` (an author by name:
+    `Jane Doe <jane@example.org>` is `author/jane-doe`)."""
+    return f"{kind}/{label_slug(person(name)[0] if kind == 'author' else name)}"
 
 
 def split_section(value: str) -> tuple[str, ...]:

@@ -83,6 +83,7 @@ if [ $# -eq 0 ]; then
   .venv/bin/python bench/archives.py --quick
   .venv/bin/python bench/freshness.py --quick
   .venv/bin/python bench/rebuild.py --quick --repeat 5
+  .venv/bin/python bench/tag_feeds.py --quick --repeat 5
   .venv/bin/python bench/serve.py --quick --only granian/near
   .venv/bin/python bench/soak.py --quick
   .venv/bin/python bench/import_startup.py --quick

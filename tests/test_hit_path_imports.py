@@ -10,6 +10,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import pytest
+
 from conftest import REDIS_URL, ROOT
 from feedsvc.cache import FeedKey, RedisCache, RenderedFeed
 
@@ -24,6 +26,7 @@ from feedsvc.cache import RedisCache
 from feedsvc.config import load_settings
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath
+from feedsvc.web.polls import PollMarks
 from feedsvc.web.reach import ReachCounter
 from feedsvc.web.responses import CachePolicy
 
@@ -31,26 +34,28 @@ settings = load_settings({config!r}, environ={{}})
 cache = RedisCache.from_url({url!r}, prefix={prefix!r})
 services = SimpleNamespace(cache=cache, addresses=Addresses(settings),
                            policy=CachePolicy.from_settings(settings),
-                           reach=ReachCounter(cache.reach(), settings.trusted_proxies))
+                           reach=ReachCounter(cache.reach(), settings.trusted_proxies),
+                           polls=PollMarks(cache))
 
 def not_a_hit(environ, start_response):
     raise SystemExit("the request went past the fast path")
 
 answered = []
 body = b"".join(FeedFastPath(not_a_hit, services)(
-    {{"REQUEST_METHOD": "GET", "PATH_INFO": "/feeds/world/rss.xml", "HTTP_HOST": "news.example",
+    {{"REQUEST_METHOD": "GET", "PATH_INFO": {path!r}, "HTTP_HOST": "news.example",
       "HTTP_ACCEPT_ENCODING": "identity", "SERVER_PROTOCOL": "HTTP/1.1"}},
     lambda status, headers: answered.append(status)))
 print(json.dumps({{"status": answered, "body": body.decode(), "modules": sorted(sys.modules)}}))
 """
 
 
-def test_serving_a_cache_hit_loads_no_renderer_or_store(redis_cache: RedisCache):
-    key = FeedKey("world", "rss.xml", "https://news.example")
+@pytest.mark.parametrize("feed", ["world", "tag/turkey"])  # a tag feed's hit marks it polled
+def test_serving_a_cache_hit_loads_no_renderer_or_store(redis_cache: RedisCache, feed: str):
+    key = FeedKey(feed, "rss.xml", "https://news.example")
     updated = datetime(2026, 11, 20, 10, tzinfo=UTC)
     redis_cache.put_many({key: RenderedFeed.of(BODY, "application/rss+xml", updated).compress()})
     code = SERVE_ONE_HIT.format(config=str(ROOT / "config" / "feedsvc.toml"), url=REDIS_URL,
-                                prefix=redis_cache.prefix)
+                                prefix=redis_cache.prefix, path=f"/feeds/{feed}/rss.xml")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
@@ -59,6 +64,7 @@ def test_serving_a_cache_hit_loads_no_renderer_or_store(redis_cache: RedisCache)
     loaded = set(served["modules"])
     assert "feedsvc.web.fastpath" in loaded and "redis" in loaded  # it did serve, from Redis
     assert [name for name in NOT_FOR_HITS if name in loaded] == []
+    assert redis_cache.polled_since([feed], 0) == ({feed} if feed.startswith("tag/") else set())
 
 
 FIRST_MISS = """

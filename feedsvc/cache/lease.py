@@ -173,6 +173,16 @@ class LeaderWrites:
     def get_state(self, name: str) -> str | None:
         return self.cache.get_state(name)
 
+    def polled_since(self, paths: Iterable[str], since: float) -> set[str]:
+        return self.cache.polled_since(paths, since)
+
+    def polled(self, since: float) -> set[str]:
+        return self.cache.polled(since)
+
+    def forget_polls_before(self, since: float) -> None:
+        """Unfenced, like `discard`: a deposed leader dropping old marks drops nothing new."""
+        self.cache.forget_polls_before(since)
+
 
 class SoleLeader:
     """With the in-process cache there is one process, and it always leads."""

@@ -14,6 +14,7 @@ class MemoryCache:
     def __init__(self) -> None:
         self._entries: dict[FeedKey, CachedFeed] = {}
         self._state: dict[str, str] = {}
+        self._polled: dict[str, float] = {}
         self._render_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._reach = MemoryReach()
@@ -35,6 +36,19 @@ class MemoryCache:
 
     def keep(self, keys: Iterable[FeedKey]) -> None:
         """Entries here never expire."""
+
+    def mark_polled(self, path: str, when: float) -> None:
+        self._polled[path] = max(when, self._polled.get(path, when))
+
+    def polled_since(self, paths: Iterable[str], since: float) -> set[str]:
+        return {p for p in paths if self._polled.get(p, since - 1) >= since}
+
+    def polled(self, since: float) -> set[str]:
+        return self.polled_since(list(self._polled), since)
+
+    def forget_polls_before(self, since: float) -> None:
+        with self._lock:
+            self._polled = {p: t for p, t in self._polled.items() if t >= since}
 
     def get_state(self, name: str) -> str | None:
         return self._state.get(name)

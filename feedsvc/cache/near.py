@@ -87,6 +87,18 @@ class NearCache:
     def discard(self, keys: Iterable[FeedKey]) -> None:
         self.shared.discard(keys)  # Redis's invalidation notices then drop the copies
 
+    def mark_polled(self, path: str, when: float) -> None:
+        self.shared.mark_polled(path, when)
+
+    def polled_since(self, paths: Iterable[str], since: float) -> set[str]:
+        return self.shared.polled_since(paths, since)
+
+    def polled(self, since: float) -> set[str]:
+        return self.shared.polled(since)
+
+    def forget_polls_before(self, since: float) -> None:
+        self.shared.forget_polls_before(since)
+
     def get_state(self, name: str) -> str | None:
         return self.shared.get_state(name)
 

@@ -108,6 +108,42 @@ class RedisCache:
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 
+    def mark_polled(self, path: str, when: float) -> None:
+        """Note that a reader asked for feed `path` at `when` (epoch seconds): the refresh
+        keeps polled tag and author feeds fresh (one sorted set, `{keyspace}polled`)."""
+        try:
+            self.client.zadd(f"{self.keyspace}polled", {path: when})
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    def polled_since(self, paths: Iterable[str], since: float) -> set[str]:
+        """Which of `paths` were asked for at or after `since` (one ZMSCORE)."""
+        paths = list(paths)
+        if not paths:
+            return set()
+        try:
+            scores = self.client.zmscore(f"{self.keyspace}polled", paths)
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return {p for p, score in zip(paths, scores, strict=True)
+                if score is not None and score >= since}
+
+    def polled(self, since: float) -> set[str]:
+        """Every feed asked for at or after `since`."""
+        try:
+            found = cast("list[bytes]", self.client.zrangebyscore(f"{self.keyspace}polled",
+                                                                  since, "+inf"))
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return {path.decode() for path in found}
+
+    def forget_polls_before(self, since: float) -> None:
+        """Drop the marks older than `since`: the set holds only the feeds polled lately."""
+        try:
+            self.client.zremrangebyscore(f"{self.keyspace}polled", "-inf", f"({since}")
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
     def get_state(self, name: str) -> str | None:
         try:
             value = cast("bytes | None", self.client.get(f"{self.keyspace}state:{name}"))

@@ -3,7 +3,11 @@
 A full refresh renders every feed. An incremental one reads the changes since a watermark
 (through the store's `changed_at` index, never a scan), plus the embargoed articles whose
 publication time has come, and re-renders only the feeds those touch: each article's section,
-its ancestors and the site, and the old section's when it moved. The watermark is kept in the
+its ancestors and the site, and the old section's when it moved; and of its tag and author feeds
+(before and after the change), those readers polled within `feeds.tag_feed_idle_days`. The
+others are not rendered (a site has thousands) but their cached documents are dropped, so a
+reader who comes back gets them rendered afresh, never stale. A full refresh renders the
+sections and the site, never the tag and author feeds. The watermark is kept in the
 cache's state and advanced only after the new bytes are published. Each refresh re-reads
 `change_overlap` seconds before the watermark — for clock skew between importers and
 transactions that commit late — and skips the changes it has already rendered.
@@ -38,6 +42,7 @@ from feedsvc.cache.lease import LeaderWrites
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.render.catalog import FeedSpec
+from feedsvc.store import ChangedArticle
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 
 if TYPE_CHECKING:
@@ -126,6 +131,7 @@ class Refresher:
         self.cache: FeedCache | LeaderWrites = cache
         self.store = builder.store
         self.overlap = timedelta(seconds=builder.settings.change_overlap)
+        self.idle = timedelta(days=builder.settings.tag_feed_idle_days)
         self.on_changed = on_changed
 
     def full(self, *, progress: bool = False) -> RefreshReport:
@@ -141,6 +147,7 @@ class Refresher:
         site = self.builder.build_site(catalog)
         self._publish(site, site.items())
         self._record("catalog", _fingerprint(catalog))
+        self.cache.forget_polls_before((now - self.idle).timestamp())
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in recent)
         self._record("watermark", Watermark(now, seen, now).to_json())
         report = RefreshReport("full", 0, len(catalog), documents + len(site),
@@ -166,6 +173,9 @@ class Refresher:
             # rendered on request (the months of the changes read here; those beyond, when
             # their cache entries expire).
             self._drop_archives(_archive_months(fresh), fresh, set(), now)
+            # Too many to list their tag and author feeds (some are not even read): every
+            # polled one is dropped, to be rendered on its next request.
+            self._drop_label_feeds(self.cache.polled((now - self.idle).timestamp()))
             return self.full()
         paths: set[str] = set().union(*(c.feeds for c in fresh))
         due = self.store.published_between(mark.published_upto, now)
@@ -173,7 +183,9 @@ class Refresher:
             paths.update(ancestor_paths(section))
         catalog = self.builder.catalog() if paths else {}
         touched = sorted(paths & catalog.keys())  # a section beside its subsections
-        changed, documents = self._publish_feeds([catalog[path] for path in touched], now)
+        labels = self._polled_label_feeds(fresh, mark.published_upto, now)
+        changed, documents = self._publish_feeds([catalog[path] for path in touched] + labels,
+                                                 now)
         # Embargoed articles now due enter the months the embargo window ends in.
         arrived = {(feed, Month.of(end)) for section in due for feed in ancestor_paths(section)
                    for end in (mark.published_upto, now)}
@@ -191,7 +203,7 @@ class Refresher:
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in changes
                          if c.changed_at >= at - self.overlap)
         self._record("watermark", Watermark(at, seen, now).to_json())
-        report = RefreshReport("incremental", len(fresh), len(touched),
+        report = RefreshReport("incremental", len(fresh), len(touched) + len(labels),
                                documents, time.perf_counter() - started, tuple(changed))
         return self._finish(report)
 
@@ -216,6 +228,25 @@ class Refresher:
         self.cache.discard([FeedKey(path, filename, address) for path in sorted(paths)
                             for filename in ARCHIVE_FORMATS for address in addresses])
         log.debug("archives dropped from the cache: %s", ", ".join(sorted(paths)))
+    def _polled_label_feeds(self, fresh: list[ChangedArticle], after: datetime,
+                            now: datetime) -> list[FeedSpec]:
+        """The tag and author feeds that `fresh` changes and the articles coming due in
+        (after, now] touch and that readers polled within the idle time: to re-render. The
+        cached documents of the others are dropped."""
+        paths = set().union(*(c.label_feeds for c in fresh))
+        paths |= self.store.label_feeds_published_between(after, now)
+        if not paths:
+            return []
+        polled = self.cache.polled_since(paths, (now - self.idle).timestamp())
+        self._drop_label_feeds(paths - polled)
+        return [spec for _, spec in sorted(self.builder.label_specs(polled).items())]
+
+    def _drop_label_feeds(self, paths: set[str]) -> None:
+        """Delete the cached documents of the tag and author feeds `paths`."""
+        addresses = self.builder.settings.addresses
+        if paths:
+            self.cache.discard(FeedKey(path, filename, address) for path in sorted(paths)
+                               for filename in FEED_CONTENT_TYPES for address in addresses)
 
     def _publish_feeds(self, specs: list[FeedSpec], now: datetime,
                        progress: Callable[[int], object] | None = None) -> tuple[list[str], int]:

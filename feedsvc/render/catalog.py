@@ -1,5 +1,6 @@
 """Which feeds the site has: the whole site, each configured section and each section that
-articles were filed in, with every ancestor of those."""
+articles were filed in, with every ancestor of those; and apart from them, since there are
+thousands and they are rendered only when asked for, a feed per tag and per author."""
 
 from __future__ import annotations
 
@@ -85,3 +86,10 @@ def build_catalog(settings: Settings, stored_sections: Mapping[str, str]) -> dic
                 path, f"{settings.site_title}: {title}", f"{title} from {settings.site_title}"
             )
     return catalog
+
+
+def label_spec(settings: Settings, path: str, name: str) -> FeedSpec:
+    """The feed of the tag or author (`path` `tag/<slug>` or `author/<slug>`) named `name`."""
+    site = settings.site_title
+    about = f"Articles tagged “{name}”" if path.startswith("tag/") else f"Articles by {name}"
+    return FeedSpec(path, f"{site}: {name}", f"{about} from {site}")

@@ -10,15 +10,16 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from uuid import UUID, uuid5
 
-from feedsvc.model import Article, Image, RelatedLink, Video, VideoType, updated_as_of
-from feedsvc.render.text import (
-    excerpt_html,
-    label,
+from feedsvc.model import (
+    Article,
+    Image,
+    RelatedLink,
+    Video,
+    VideoType,
     person,
-    sanitize_html,
-    showable,
-    summary_from_body,
+    updated_as_of,
 )
+from feedsvc.render.text import excerpt_html, label, sanitize_html, showable, summary_from_body
 
 log = logging.getLogger(__name__)
 

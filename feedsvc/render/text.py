@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import logging
 import re
-from email.utils import parseaddr
 from urllib.parse import urljoin
 
 import nh3
@@ -82,14 +81,6 @@ def hex_references(xml: bytes) -> bytes:
 def xml_text(text: str) -> str:
     """`text` as XML character data, escaped as `hex_references` leaves the XML feeds."""
     return text.replace("&", "&#x26;").replace("<", "&#x3C;").replace(">", "&gt;")
-
-
-def person(author: str) -> tuple[str, str | None]:
-    """An author as (name, email): `Jane Doe <jane@example.org>` is a name and an address."""
-    name, email = parseaddr(author)
-    if email and "@" in email and name and author.rstrip().endswith(">"):
-        return name, email
-    return author, None
 
 
 def label(text: str) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,11 +24,20 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.config import Settings
-from feedsvc.model import Article, ArticleStatus, ancestor_paths, section_slug
+from feedsvc.model import (
+    Article,
+    ArticleStatus,
+    ancestor_paths,
+    label_feed,
+    person,
+    section_slug,
+)
 from feedsvc.store.errors import store_errors
-from feedsvc.store.schema import articles, feed_items, metadata, sections
+from feedsvc.store.schema import article_labels, articles, feed_items, labels, metadata, sections
 
 log = logging.getLogger(__name__)
+# The newest articles whose tags and authors the site documents rank (Store.labels_in_use).
+LABEL_WINDOW = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,8 @@ class ChangedArticle:
     changed_at: datetime
     published: datetime
     previous_published: datetime | None = None
+    # Its tag and author feeds before and after the change (one it left must drop it too).
+    label_feeds: frozenset[str] = frozenset()
 
     @property
     def feeds(self) -> set[str]:
@@ -49,6 +61,13 @@ class ChangedArticle:
         if self.previous_section is not None:
             paths.update(ancestor_paths(self.previous_section))
         return paths
+
+
+def label_names(article: Article) -> dict[str, str]:
+    """The tag and author feeds of `article`, each with the name it gives it."""
+    named = {label_feed("tag", tag): tag for tag in article.tags}
+    named.update((label_feed("author", author), person(author)[0]) for author in article.authors)
+    return named
 
 
 def _naive_utc(when: datetime) -> datetime:
@@ -136,6 +155,8 @@ class Store:
         # (bench/import_startup.py).
         self._insert = importlib.import_module(
             f"sqlalchemy.dialects.{self.engine.dialect.name}").insert
+        # Comparing names by code point, as Python does, whatever the database's collation.
+        self._code_points = "BINARY" if self.engine.dialect.name == "sqlite" else "C"
         try:
             metadata.create_all(self.engine, checkfirst=True)
             self._add_missing_columns()
@@ -178,6 +199,7 @@ class Store:
         latest = {a.id: a for a in batch}
         if not latest:
             return
+        named = {a.id: label_names(a) for a in latest.values()}
         changed_at = _naive_utc(datetime.now(UTC))
         rows = [
             {
@@ -195,13 +217,22 @@ class Store:
             {"article_id": a.id, "feed": feed, "published": _naive_utc(a.published)}
             for a in latest.values()
             if a.status == "published"
-            for feed in ancestor_paths(a.section_path)
+            for feed in [*ancestor_paths(a.section_path), *named[a.id]]
         ]
         section_rows = {
             section_slug(a.section[: i + 1]): "/".join(a.section[: i + 1])
             for a in latest.values()
             for i in range(len(a.section))
         }
+        if renamed := sorted(p for p in section_rows if p.endswith("_") and "/" not in p):
+            log.info("sections %s are served at /feeds/%s/: the paths tag/ and author/ are the "
+                     "tag and author feeds'", ", ".join(section_rows[p] for p in renamed),
+                     "/, /feeds/".join(renamed))
+        # One name per label whatever the order of imports: the least of the spellings seen.
+        label_rows: dict[str, str] = {}
+        for names in named.values():
+            for feed, name in names.items():
+                label_rows[feed] = min(name, label_rows.get(feed, name))
         upsert = self._insert(articles)
         upsert = upsert.on_conflict_do_update(
             index_elements=[articles.c.id],
@@ -214,12 +245,26 @@ class Store:
         new_sections = self._insert(sections).on_conflict_do_nothing(
             index_elements=[sections.c.path]
         )
+        new_labels = self._insert(labels)
+        new_labels = new_labels.on_conflict_do_update(
+            index_elements=[labels.c.feed], set_={"name": new_labels.excluded.name},
+            where=new_labels.excluded.name.collate(self._code_points)
+            < labels.c.name.collate(self._code_points))
+        labelled = self._insert(article_labels)
+        labelled = labelled.on_conflict_do_update(
+            index_elements=[article_labels.c.article_id],
+            set_={"feeds": labelled.excluded.feeds, "previous_feeds": article_labels.c.feeds})
         with _connected(self.engine, transaction=True) as conn:
             conn.execute(upsert, rows)
             conn.execute(delete(feed_items).where(feed_items.c.article_id.in_(latest)))
             if memberships:
                 conn.execute(insert(feed_items), memberships)
             conn.execute(new_sections, [{"path": p, "name": n} for p, n in section_rows.items()])
+            conn.execute(labelled, [{"article_id": i, "feeds": "\n".join(sorted(names))}
+                                    for i, names in named.items()])
+            if label_rows:
+                conn.execute(new_labels, [{"feed": f, "name": n}
+                                          for f, n in sorted(label_rows.items())])
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -286,7 +331,9 @@ class Store:
         query = (
             select(articles.c.id, articles.c.section, articles.c.previous_section,
                    articles.c.status, articles.c.changed_at, articles.c.published,
-                   articles.c.previous_published)
+                   articles.c.previous_published, article_labels.c.feeds,
+                   article_labels.c.previous_feeds)
+            .outerjoin(article_labels, article_labels.c.article_id == articles.c.id)
             .where(articles.c.changed_at >= _naive_utc(since))
             .order_by(articles.c.changed_at, articles.c.id)
             .limit(limit)
@@ -295,8 +342,10 @@ class Store:
             return [
                 ChangedArticle(id=i, section=s, previous_section=p, status=st,
                                changed_at=_aware(c), published=_aware(pub),
-                               previous_published=_aware(prev) if prev is not None else None)
-                for i, s, p, st, c, pub, prev in conn.execute(query)
+                               previous_published=_aware(prev) if prev is not None else None,
+                               label_feeds=frozenset(filter(None, f"{now or ''}\n{before or ''}"
+                                                                   .split("\n"))))
+                for i, s, p, st, c, pub, prev, now, before in conn.execute(query)
             ]
 
     def published_between(self, after: datetime, upto: datetime) -> list[str]:
@@ -321,6 +370,50 @@ class Store:
         with _connected(self.reader) as conn:
             found = conn.execute(query).scalar_one()
         return _aware(found) if found is not None else None
+
+    def label_feeds_published_between(self, after: datetime, upto: datetime) -> set[str]:
+        """The tag and author feeds of the articles whose publication time falls in
+        (after, upto], as `published_between` finds them."""
+        query = (
+            select(article_labels.c.feeds)
+            .join(feed_items, feed_items.c.article_id == article_labels.c.article_id)
+            .where(feed_items.c.feed == "", feed_items.c.published > _naive_utc(after),
+                   feed_items.c.published <= _naive_utc(upto))
+        )
+        with _connected(self.reader) as conn:
+            return {feed for feeds in conn.execute(query).scalars()
+                    for feed in feeds.split("\n") if feed}
+
+    def label_names(self, feeds: Iterable[str]) -> dict[str, str]:
+        """The name of each tag or author feed of `feeds` (`tag/<slug>`) that an article had."""
+        wanted = sorted(set(feeds))
+        if not wanted:
+            return {}
+        with _connected(self.reader) as conn:
+            return dict(conn.execute(select(labels.c.feed, labels.c.name)
+                                     .where(labels.c.feed.in_(wanted))).all())
+
+    def labels_in_use(self, kind: str, limit: int, window: int = LABEL_WINDOW,
+                      now: datetime | None = None) -> dict[str, str]:
+        """The `limit` tag or author feeds (`kind`) most used by the newest `window` published
+        articles, most used first (then by slug), with their names: what the site is writing
+        about now, read from the newest end of the site feed's index (counting every article's
+        would read millions of rows)."""
+        query = (
+            select(article_labels.c.feeds)
+            .join(feed_items, feed_items.c.article_id == article_labels.c.article_id)
+            .where(feed_items.c.feed == "",
+                   feed_items.c.published <= _naive_utc(now or datetime.now(UTC)))
+            .order_by(feed_items.c.published.desc())
+            .limit(window)
+        )
+        with _connected(self.reader) as conn:
+            counts = Counter(feed for feeds in conn.execute(query).scalars()
+                             for feed in feeds.split("\n") if feed.startswith(f"{kind}/"))
+            top = sorted(counts, key=lambda feed: (-counts[feed], feed))[:limit]
+            names = dict(conn.execute(select(labels.c.feed, labels.c.name)
+                                      .where(labels.c.feed.in_(top))).all()) if top else {}
+        return {feed: names[feed] for feed in top if feed in names}
 
     def section_names(self) -> dict[str, str]:
         """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""

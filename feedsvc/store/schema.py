@@ -4,6 +4,9 @@
 membership of each published article in every feed it appears in (its section, each ancestor and
 the site, path ''), so "newest N of a section and all its subsections" is one index range scan
 on (feed, published) whatever the size of the store, instead of a prefix match and a sort.
+Tag and author feeds (`tag/<slug>`, `author/<slug>`) are rows there too; `labels` names them,
+and `article_labels` keeps the tag and author feeds of each article's last two writes, so a
+refresh knows which of them a change left as well as which it joined.
 """
 
 from sqlalchemy import Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text
@@ -44,4 +47,21 @@ sections = Table(
     metadata,
     Column("path", String(1000), primary_key=True),
     Column("name", String(1000), nullable=False),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("feed", String(1000), primary_key=True),  # tag/<slug>, author/<slug>
+    Column("name", String(1000), nullable=False),  # as written, for feed titles
+)
+
+# Beside `articles` (not columns of it) so that a store made before tag feeds gains it on start.
+article_labels = Table(
+    "article_labels",
+    metadata,
+    Column("article_id", String(200), ForeignKey("articles.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("feeds", Text, nullable=False),  # its tag and author feeds, one per line
+    Column("previous_feeds", Text, nullable=True),  # the same before the last write
 )

@@ -15,6 +15,7 @@ from feedsvc.config import Settings, load_settings
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.metrics import instrument
+from feedsvc.web.polls import PollMarks
 from feedsvc.web.ratelimit import RateLimit, TokenBuckets
 from feedsvc.web.reach import ReachCounter
 from feedsvc.web.responses import CachePolicy
@@ -35,6 +36,7 @@ class Services:
     addresses: Addresses
     policy: CachePolicy
     reach: ReachCounter | None  # None: `reach.enabled` is off
+    polls: PollMarks
 
 
 def create_app(
@@ -59,7 +61,8 @@ def create_app(
     reach = ReachCounter(cache.reach(), settings.trusted_proxies) if settings.reach_enabled \
         else None
     app.extensions["feedsvc"] = Services(settings, cache, builder, Addresses(settings),
-                                         CachePolicy.from_settings(settings), reach)
+                                         CachePolicy.from_settings(settings), reach,
+                                         PollMarks(cache))
     instrument(app)
     # Flask's own way to wrap the app in WSGI middleware, which mypy sees as a method replaced
     app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])  # type: ignore[method-assign]

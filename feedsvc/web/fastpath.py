@@ -23,6 +23,7 @@ from feedsvc.cache import CacheUnavailable, FeedCache, FeedKey
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.metrics import CACHE_RESULTS, observe
+from feedsvc.web.polls import PollMarks
 from feedsvc.web.reach import ReachCounter
 from feedsvc.web.responses import CachePolicy, answer
 
@@ -45,6 +46,9 @@ class HitServices(Protocol):
 
     @property
     def reach(self) -> ReachCounter | None: ...
+
+    @property
+    def polls(self) -> PollMarks: ...
 
 
 class FeedFastPath:
@@ -78,6 +82,7 @@ class FeedFastPath:
         except (HTTPException, CacheUnavailable):
             return self.app(environ, start_response)
         CACHE_RESULTS["hit"].inc()
+        services.polls.served(section)
         headers = decided.headers
         if decided.status == 200:
             headers = [*headers, ("Content-Length", str(len(decided.body)))]

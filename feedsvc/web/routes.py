@@ -98,12 +98,13 @@ def feed(filename: str, section: str = "") -> Response:
     def build() -> dict[FeedKey, RenderedFeed]:
         if archive:
             return _archive(section)
-        spec = services.builder.catalog().get(section)
+        spec = services.builder.spec(section)
         if spec is None:
             raise NotFound()
         return services.builder.build(spec)
 
     entry = _lookup(FeedKey(section, filename, origin), build, f"feed:{section}")
+    services.polls.served(section)
     self_url = feed_url(origin, section, filename) if services.policy.hubs else None
     decided = answer(environ, entry, services.policy, self_url, immutable=completed(section))
     if services.reach is not None:
