@@ -11,14 +11,14 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, insert, select
+from sqlalchemy import bindparam, create_engine, delete, event, func, insert, select
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -256,6 +256,22 @@ class Store:
         with _connected(self.reader) as conn:
             found = conn.execute(query).scalar_one()
         return _aware(found) if found is not None else None
+
+    def newest_published(self, feeds: Iterable[str], now: datetime | None = None
+                         ) -> dict[str, datetime]:
+        """When each of `feeds` (section paths, '' = the site) last had an article published
+        by `now`: its feed's age. One lookup on the membership index per feed; a feed without
+        articles is left out."""
+        cutoff = _naive_utc(now or datetime.now(UTC))
+        newest = select(func.max(feed_items.c.published)).where(
+            feed_items.c.feed == bindparam("feed"), feed_items.c.published <= cutoff)
+        found = {}
+        with _connected(self.reader) as conn:
+            for feed in feeds:
+                when = conn.execute(newest, {"feed": feed}).scalar_one()
+                if when is not None:
+                    found[feed] = _aware(when)
+        return found
 
     def section_names(self) -> dict[str, str]:
         """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""
