@@ -36,6 +36,7 @@ from feedsvc.cache import (
 from feedsvc.cache.lease import LeaderWrites
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
+from feedsvc.refresh.reach import record_freshness
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 
@@ -152,6 +153,8 @@ class Refresher:
         catalog = self.builder.catalog() if paths else {}
         touched = sorted(paths & catalog.keys())  # a section beside its subsections
         changed, documents = self._publish_feeds([catalog[path] for path in touched], now)
+        if fresh:
+            self._record_freshness(max(c.changed_at for c in fresh), len(touched))
         # The site documents list the feeds: they change only when the catalog does.
         if paths and _fingerprint(catalog) != self.cache.get_state("catalog"):
             site = self.builder.build_site(catalog)
@@ -235,6 +238,14 @@ class Refresher:
         except CacheFull as exc:
             log.warning("refresh state %s not recorded, the next refresh repeats this one: %s",
                         name, exc)
+
+    def _record_freshness(self, newest_change: datetime, feeds: int) -> None:
+        """How long after its newest change's commit this refresh published (the operator
+        page's freshness chart); a failure to record it costs only the record."""
+        try:
+            record_freshness(self.cache, newest_change, datetime.now(UTC), feeds)
+        except (CacheFull, CacheUnavailable) as exc:
+            log.warning("refresh freshness not recorded: %s", exc)
 
     def _finish(self, report: RefreshReport) -> RefreshReport:
         REFRESHES.labels(report.kind).observe(report.seconds)

@@ -1,7 +1,7 @@
 """The scheduler process (and the one inside `feedsvc serve`): APScheduler jobs for the
-incremental refresh, the full rebuild and the leader lease, plus refreshes triggered at once
-by imports and a one-shot refresh at the end of the next embargo. Only the leader refreshes;
-refreshes never overlap within a process."""
+incremental refresh, the full rebuild, the reach rollup and the leader lease, plus refreshes
+triggered at once by imports and a one-shot refresh at the end of the next embargo. Only the
+leader refreshes; refreshes never overlap within a process."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from feedsvc.cache.announce import TriggerListener
 from feedsvc.cache.lease import LeaderWrites, Lease
 from feedsvc.config import Settings
 from feedsvc.refresh.outage import describe_outage
+from feedsvc.refresh.reach import ReachRollup
 from feedsvc.refresh.refresher import Refresher, RefreshKind
 from feedsvc.refresh.websub import WebSubPublisher
 
@@ -37,7 +38,7 @@ class RefreshService:
     def __init__(self, settings: Settings, scheduler: BaseScheduler, *, refresher: Refresher,
                  leader: Lease, writes: LeaderWrites | None,
                  listen: Callable[[Callable[[], None]], TriggerListener | None],
-                 websub: WebSubPublisher):
+                 websub: WebSubPublisher, rollup: ReachRollup | None = None):
         self.settings = settings
         self.scheduler = scheduler
         self.refresher = refresher
@@ -45,6 +46,7 @@ class RefreshService:
         self.writes = writes
         self.listener = listen(self.trigger)
         self.websub = websub
+        self.rollup = rollup
         self._one_at_a_time = threading.Lock()
         self._leading = False
 
@@ -63,6 +65,10 @@ class RefreshService:
                                misfire_grace_time=s.full_rebuild_interval)
         self.scheduler.add_job(self.keep_lead, "interval", seconds=max(1, s.leader_lease / 3),
                                id="leader", **common)
+        if self.rollup:
+            self.scheduler.add_job(self.roll_up, "interval", seconds=s.reach_rollup_interval,
+                                   id="reach", **first, **common,
+                                   misfire_grace_time=s.reach_rollup_interval)
         if self.listener:
             self.listener.start()
         self.scheduler.start()
@@ -105,6 +111,24 @@ class RefreshService:
                     log.exception("%s refresh failed", kind)
                 else:
                     log.error("%s refresh failed, %s", kind, outage)
+
+    def roll_up(self) -> None:
+        """The reach rollup (feedsvc.refresh.reach), if this process leads; beside the
+        refreshes, not between them. A failure is logged, and the next run redoes it all."""
+        if self.rollup is None or not self.leader.hold():
+            return
+        if self.writes:
+            self.writes.fence_now()
+        try:
+            self.rollup.run()
+        except LeaseLost as exc:
+            log.warning("reach rollup stopped, nothing more published: %s", exc)
+        except Exception as exc:
+            outage = describe_outage(exc)
+            if outage is None:
+                log.exception("reach rollup failed")
+            else:
+                log.error("reach rollup failed, %s", outage)
 
     def _arm_embargo(self, since: datetime) -> None:
         """Schedule a one-shot refresh when the next embargo after `since` ends, so that an
