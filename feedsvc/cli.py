@@ -229,3 +229,25 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     except CannotListen as exc:
         raise click.ClickException(str(exc)) from None
     EmbeddedServer(settings, host, port).run()
+
+
+@main.group()
+def admin() -> None:
+    """The operator page /admin/ (README, "Reach")."""
+
+
+@admin.command("hash")
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read the secret from the first line of standard input instead of asking.")
+def admin_hash(from_stdin: bool) -> None:
+    """Print the hash of a token or password, for admin.token_hash or admin.password_hash
+    (scrypt; the secret itself is never stored)."""
+    from werkzeug.security import generate_password_hash
+
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    else:
+        secret = click.prompt("Token or password", hide_input=True, confirmation_prompt=True)
+    if len(secret) < 12:
+        raise click.ClickException("the secret must be at least 12 characters long")
+    click.echo(generate_password_hash(secret, method="scrypt"))

@@ -168,3 +168,18 @@ def test_admin_options_read(settings):
     s = settings_from_mapping({"admin": {"listen": "[::1]:8001", "user": "ed"}})
     assert s.admin_listen == ("::1", 8001) and s.admin_user == "ed" and s.admin_enabled
     assert not settings_from_mapping({}).admin_enabled
+
+
+def test_feedsvc_admin_hash_prints_a_hash_the_config_accepts_and_the_page_checks(tmp_path):
+    from werkzeug.security import check_password_hash
+
+    from processes import BIN, run
+
+    done = run([str(BIN / "feedsvc"), "admin", "hash", "--stdin"], {}, input=TOKEN + "\n")
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.strip()
+    assert TOKEN not in printed and check_password_hash(printed, TOKEN)
+    assert settings_from_mapping({"admin": {"token_hash": printed}}).admin_token_hash == printed
+    short = run([str(BIN / "feedsvc"), "admin", "hash", "--stdin"], {}, input="short\n")
+    assert short.returncode == 1
+    assert short.stderr.splitlines() == ["Error: the secret must be at least 12 characters long"]
