@@ -13,6 +13,13 @@ from feedsvc.cache.entry import (
 )
 from feedsvc.cache.memory import MemoryCache
 from feedsvc.cache.near import NearCache
+from feedsvc.cache.reach import (
+    AggregatorCount,
+    DayReach,
+    ReachBatch,
+    ReachCounts,
+    TrafficRow,
+)
 from feedsvc.cache.redis import RedisCache
 
 SharedCache = MemoryCache | RedisCache  # what a refresh writes to, and leads through
@@ -40,7 +47,8 @@ def with_local_copies(cache: FeedCache) -> FeedCache:
 
 
 __all__ = [
-    "CacheFull", "CacheUnavailable", "CachedFeed", "FeedCache", "FeedKey", "Fence", "LeaseLost",
-    "MemoryCache", "NearCache", "RedisCache", "RenderedFeed", "SharedCache", "open_cache", "shared",
+    "AggregatorCount", "CacheFull", "CacheUnavailable", "CachedFeed", "DayReach", "FeedCache",
+    "FeedKey", "Fence", "LeaseLost", "MemoryCache", "NearCache", "ReachBatch", "ReachCounts",
+    "RedisCache", "RenderedFeed", "SharedCache", "TrafficRow", "open_cache", "shared",
     "with_local_copies",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from feedsvc.cache.entry import CachedFeed, FeedKey
 from feedsvc.cache.lease import Lease, SoleLeader
+from feedsvc.cache.reach import MemoryReach
 
 
 class MemoryCache:
@@ -15,6 +16,7 @@ class MemoryCache:
         self._state: dict[str, str] = {}
         self._render_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._reach = MemoryReach()
 
     def get(self, key: FeedKey) -> CachedFeed | None:
         return self._entries.get(key)
@@ -57,6 +59,10 @@ class MemoryCache:
 
     def listen(self, on_announcement: Callable[[], None]) -> None:
         """None: no other process can announce a change to this process's memory."""
+
+    def reach(self) -> MemoryReach:
+        """The reach counts, in this process's memory (feedsvc.cache.reach)."""
+        return self._reach
 
     def ping(self) -> bool:
         return True

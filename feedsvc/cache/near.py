@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from feedsvc.cache.entry import CachedFeed, CacheUnavailable, FeedKey
 from feedsvc.cache.invalidation import InvalidationListener
+from feedsvc.cache.reach import RedisReach
 from feedsvc.cache.redis import RedisCache
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # per process; the hot feeds, least recently used out
@@ -91,6 +92,9 @@ class NearCache:
 
     def set_state(self, name: str, value: str) -> None:
         self.shared.set_state(name, value)
+
+    def reach(self) -> RedisReach:
+        return self.shared.reach()
 
     def ping(self) -> bool:
         return self.shared.ping()

@@ -13,6 +13,7 @@ from redis.exceptions import LockError, OutOfMemoryError, WatchError
 from feedsvc.cache.announce import TriggerListener, announce
 from feedsvc.cache.entry import CachedFeed, CacheFull, CacheUnavailable, FeedKey, Fence, LeaseLost
 from feedsvc.cache.lease import LeaderLock, LeaderWrites, Lease
+from feedsvc.cache.reach import RedisReach
 from feedsvc.redis_client import RedisClient, connect, is_cluster
 
 _FIELDS = (b"body", b"gzip", b"br", b"etag", b"last_modified", b"content_type")
@@ -42,6 +43,7 @@ class RedisCache:
         self.prefix = prefix
         self.keyspace = f"{{{prefix}}}" if is_cluster(client) else prefix
         self.ttl = ttl
+        self._reach = RedisReach(client, self.keyspace)
 
     @classmethod
     def from_url(cls, url: str, prefix: str, ttl: int = 3 * 86400) -> RedisCache:
@@ -189,6 +191,10 @@ class RedisCache:
     def listen(self, on_announcement: Callable[[], None]) -> TriggerListener:
         """A listener (not started) calling `on_announcement` for each announcement."""
         return TriggerListener(self.client, self.prefix, on_announcement)
+
+    def reach(self) -> RedisReach:
+        """The reach counts, under `{keyspace}reach:` (feedsvc.cache.reach)."""
+        return self._reach
 
     def ping(self) -> bool:
         try:
