@@ -44,7 +44,7 @@ def reach(database_url: str) -> Iterator[ReachStore]:
 
 
 def test_a_day_is_stored_and_read_back_as_the_report_needs_it(reach):
-    reach.replace_day(day_of())
+    reach.merge_day(day_of())
     assert reach.subscribers(DAY) == {(DAY, "rss.xml"): 4 + 131 + 9, (DAY, "news/atom.xml"): 1}
     assert reach.traffic_by_day(DAY - timedelta(days=3)) == [
         DayTraffic(DAY, 19, 7, 2150, 700)]
@@ -56,22 +56,29 @@ def test_a_day_is_stored_and_read_back_as_the_report_needs_it(reach):
     ]
 
 
-def test_replacing_a_day_is_idempotent_and_leaves_other_days_alone(reach):
+def test_rolling_a_day_up_again_is_idempotent_and_leaves_other_days_alone(reach):
     before = DAY - timedelta(days=1)
-    reach.replace_day(day_of(before))
-    reach.replace_day(day_of())
-    reach.replace_day(day_of(scale=2))  # later in the day: more counted
-    reach.replace_day(day_of(scale=2))  # the same rollup again
+    reach.merge_day(day_of(before))
+    reach.merge_day(day_of())
+    reach.merge_day(day_of(scale=2))  # later in the day: more counted
+    reach.merge_day(day_of(scale=2))  # the same rollup again
     assert reach.subscribers(before)[DAY, "rss.xml"] == 8 + 140
     assert reach.subscribers(before)[before, "rss.xml"] == 4 + 140
     assert [t.requests for t in reach.traffic_by_day(before)] == [19, 20 + 10 + 3 + 1]
 
 
-def test_an_empty_day_removes_what_that_day_had(reach):
-    reach.replace_day(day_of())
-    reach.replace_day(DayReach(DAY, (), {}, {}, ()))
-    assert reach.subscribers(DAY) == {}
-    assert reach.readers(DAY) == []
+def test_a_day_never_loses_figures_when_redis_lost_its_counts(reach):
+    """After a Redis restart or a flush, the counts start again from nothing: what was rolled
+    up stays, each figure the larger of the two; an aggregator's count is its latest."""
+    reach.merge_day(day_of(scale=2))
+    reach.merge_day(DayReach(DAY, (), {}, {}, ()))  # flushed
+    assert reach.subscribers(DAY) == {(DAY, "rss.xml"): 8 + 140, (DAY, "news/atom.xml"): 1}
+    restarted = DayReach(DAY, (TrafficRow("rss.xml", CANON, "newsboat", 1, 0, 10, 0),),
+                         {("rss.xml", CANON, "newsboat"): 1}, {"rss.xml": 1},
+                         (AggregatorCount("feedly", "feed/abc", "rss.xml", CANON, 120),))
+    reach.merge_day(restarted)
+    assert reach.subscribers(DAY)[DAY, "rss.xml"] == 8 + 120 + 9
+    assert [t.requests for t in reach.traffic_by_day(DAY)] == [20 + 10 + 3 + 1]
 
 
 def test_days_older_than_the_retention_are_pruned(reach):
@@ -79,7 +86,7 @@ def test_days_older_than_the_retention_are_pruned(reach):
     kept = today - timedelta(days=RETENTION_DAYS - 1)
     gone = kept - timedelta(days=1)
     for day in (gone, kept, today):
-        reach.replace_day(day_of(day))
+        reach.merge_day(day_of(day))
     assert reach.prune(today) == 4 + 2 + 2  # gone's traffic, feed and aggregator rows
     assert {d for d, _ in reach.subscribers(gone)} == {kept, today}
 

@@ -74,7 +74,7 @@ class ReachRollup:
         today = now.astimezone(UTC).date()
         days = (today - timedelta(days=1), today)
         for day in days:
-            self.reach.replace_day(self.counts.day(day))
+            self.reach.merge_day(self.counts.day(day))
         pruned = self.reach.prune(today)
         report = self.report(now)
         self.publish.set_state(REPORT_STATE, json.dumps(report, separators=(",", ":")))

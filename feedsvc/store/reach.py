@@ -1,10 +1,11 @@
 """The daily reach rollups in SQL (docs/contracts.md, "Reach"): so that who reads the feeds
 survives Redis, which holds only today and yesterday, for `RETENTION_DAYS`.
 
-A day is written whole (`replace_day`: its rows deleted and inserted in one transaction), so
-rolling the same day up again, every minute while it lasts, is idempotent. What comes in is
-the cache's day of counts (feedsvc.cache.reach.DayReach), read here through the attributes it
-has: the store does not import the cache. No row holds an address or a User-Agent: only feed
+A day is written whole (`merge_day`: its rows read, merged, deleted and inserted in one
+transaction), so rolling the same day up again, every minute while it lasts, is idempotent; a
+day's figures never go down, so a Redis restart or flush loses nothing already rolled up. What
+comes in is the cache's day of counts (feedsvc.cache.reach.DayReach), read here through the
+attributes it has: the store does not import the cache. No row holds an address or a User-Agent: only feed
 paths, the site's addresses, client family ids and numbers.
 """
 
@@ -21,6 +22,7 @@ from feedsvc.store.repository import Store, _connected
 from feedsvc.store.schema import reach_aggregators, reach_feed_pollers, reach_traffic
 
 RETENTION_DAYS = 400
+Figures = dict[tuple[str, ...], tuple[int, ...]]  # a table's day: key columns -> figures
 
 
 class Traffic(Protocol):
@@ -102,30 +104,40 @@ class ReachStore:
     def __init__(self, store: Store):
         self.engine = store.engine
 
-    def replace_day(self, counts: Day) -> None:
-        """Store `counts` as its day's rows, replacing whatever that day had, in one
-        transaction."""
+    def merge_day(self, counts: Day) -> None:
+        """Store `counts` as its day's rows, in one transaction. Idempotent, and a day's
+        figures never go down: Redis holds only the counts since it last started, so after a
+        restart (or a flush of the reach keys) a row keeps the larger of the stored and the
+        counted figures, and a row Redis no longer has is kept as stored. An aggregator's
+        count is the latest reported, as stored when Redis has none."""
         day = counts.day
-        traffic = [
-            {"day": day, "feed": t.feed, "address": t.address, "family": t.family,
-             "requests": t.requests, "not_modified": t.not_modified,
-             "bytes_sent": t.bytes_sent, "bytes_saved": t.bytes_saved,
-             "pollers": counts.pollers.get((t.feed, t.address, t.family), 0)}
+        traffic: Figures = {
+            (t.feed, t.address, t.family): (
+                t.requests, t.not_modified, t.bytes_sent, t.bytes_saved,
+                counts.pollers.get((t.feed, t.address, t.family), 0))
             for t in counts.traffic
-        ]
-        by_feed = [{"day": day, "feed": feed, "pollers": n}
-                   for feed, n in counts.pollers_by_feed.items()]
-        reported = [
-            {"day": day, "aggregator": a.aggregator, "feed_id": a.feed_id, "feed": a.feed,
-             "address": a.address, "subscribers": a.subscribers}
-            for a in counts.aggregators
-        ]
+        }
+        by_feed: Figures = {(feed,): (n,) for feed, n in counts.pollers_by_feed.items()}
+        reported: Figures = {(a.aggregator, a.feed_id, a.feed, a.address): (a.subscribers,)
+                    for a in counts.aggregators}
         with _connected(self.engine, transaction=True) as conn:
-            for table, rows in ((reach_traffic, traffic), (reach_feed_pollers, by_feed),
-                                (reach_aggregators, reported)):
+            for table, rows, higher in ((reach_traffic, traffic, True),
+                                        (reach_feed_pollers, by_feed, True),
+                                        (reach_aggregators, reported, False)):
+                keys = [c for c in table.primary_key.columns if c.name != "day"]
+                values = [c for c in table.columns if not c.primary_key]
+                stored: Figures = {tuple(row[:len(keys)]): tuple(row[len(keys):]) for row in
+                          conn.execute(select(*keys, *values).where(table.c.day == day))}
+                merged = {**stored, **rows}
+                if higher:
+                    merged.update({key: tuple(map(max, stored[key], rows[key]))
+                                   for key in rows.keys() & stored.keys()})
                 conn.execute(delete(table).where(table.c.day == day))
-                if rows:
-                    conn.execute(insert(table), rows)
+                if merged:
+                    conn.execute(insert(table), [
+                        {"day": day, **dict(zip((c.name for c in keys), key, strict=True)),
+                         **dict(zip((c.name for c in values), figures, strict=True))}
+                        for key, figures in merged.items()])
 
     def prune(self, today: date) -> int:
         """Delete the days older than `RETENTION_DAYS` before `today`; the rows removed."""
