@@ -5,8 +5,8 @@ A day is written whole (`merge_day`: its rows read, merged, deleted and inserted
 transaction), so rolling the same day up again, every minute while it lasts, is idempotent; a
 day's figures never go down, so a Redis restart or flush loses nothing already rolled up. What
 comes in is the cache's day of counts (feedsvc.cache.reach.DayReach), read here through the
-attributes it has: the store does not import the cache. No row holds an address or a User-Agent: only feed
-paths, the site's addresses, client family ids and numbers.
+attributes it has: the store does not import the cache. No row holds a client's address or
+User-Agent: only feed paths, the site's addresses, client family ids and numbers.
 """
 
 from __future__ import annotations
