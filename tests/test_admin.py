@@ -183,3 +183,9 @@ def test_feedsvc_admin_hash_prints_a_hash_the_config_accepts_and_the_page_checks
     short = run([str(BIN / "feedsvc"), "admin", "hash", "--stdin"], {}, input="short\n")
     assert short.returncode == 1
     assert short.stderr.splitlines() == ["Error: the secret must be at least 12 characters long"]
+
+
+def test_subscribers_are_on_metrics_as_a_gauge_per_feed(serve):
+    url = serve()  # with the admin off too: the gauge comes from the published report
+    lines = requests.get(url + "/metrics", timeout=10).text.splitlines()
+    assert 'feedsvc_reach_subscribers{feed="rss.xml"} 144.0' in lines

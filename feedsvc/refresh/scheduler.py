@@ -66,8 +66,9 @@ class RefreshService:
         self.scheduler.add_job(self.keep_lead, "interval", seconds=max(1, s.leader_lease / 3),
                                id="leader", **common)
         if self.rollup:
+            # at once, also in `feedsvc serve`: the page is there as soon as anything is
             self.scheduler.add_job(self.roll_up, "interval", seconds=s.reach_rollup_interval,
-                                   id="reach", **first, **common,
+                                   id="reach", next_run_time=now, **common,
                                    misfire_grace_time=s.reach_rollup_interval)
         if self.listener:
             self.listener.start()
