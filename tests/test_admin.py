@@ -189,3 +189,27 @@ def test_subscribers_are_on_metrics_as_a_gauge_per_feed(serve):
     url = serve()  # with the admin off too: the gauge comes from the published report
     lines = requests.get(url + "/metrics", timeout=10).text.splitlines()
     assert 'feedsvc_reach_subscribers{feed="rss.xml"} 144.0' in lines
+
+
+def test_feedsvc_demo_serves_the_admin_only_on_its_listen_address(spawn, tmp_path):
+    """`feedsvc serve` (here its demo) starts the admin on `admin.listen` beside the public
+    port, with a report from its first rollup, and the public port has no admin at all."""
+    from conftest import ROOT
+    from processes import BIN, wait_until_serving
+
+    port, admin_port = free_port(), free_port()
+    config = tmp_path / "feedsvc.toml"
+    config.write_text((ROOT / "config" / "feedsvc.toml").read_text().replace(
+        'listen = ""', f'listen = "127.0.0.1:{admin_port}"'))
+    demo = spawn([str(BIN / "feedsvc"), "demo", "--port", str(port)],
+                 env={"XDG_RUNTIME_DIR": str(tmp_path), "FEEDSVC_CONFIG": str(config)})
+    wait_until_serving(f"http://127.0.0.1:{port}/feeds/rss.xml", demo)
+    requests.get(f"http://127.0.0.1:{port}/feeds/rss.xml", timeout=5,
+                 headers={"User-Agent": "Newsboat/2.36 (Linux x86_64)"})
+    wait_until_serving(f"http://127.0.0.1:{admin_port}/admin/reach.json", demo)
+    report = requests.get(f"http://127.0.0.1:{admin_port}/admin/reach.json", timeout=5).json()
+    assert report["version"] == 1
+    assert requests.get(f"http://127.0.0.1:{admin_port}/admin/", timeout=5).status_code == 200
+    assert requests.get(f"http://127.0.0.1:{port}/admin/", timeout=5).status_code == 404
+    assert requests.get(f"http://127.0.0.1:{port}/admin/reach.json",
+                        timeout=5).status_code == 404
