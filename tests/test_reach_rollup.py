@@ -104,3 +104,20 @@ def test_freshness_is_kept_per_refresh_and_shown(store, redis_cache):
     assert len(report["freshness"]) == 300
     assert report["freshness"][-1] == {"at": "2026-11-27T12:00:00+00:00", "seconds": 0.404,
                                        "feeds": 3}
+
+
+def test_feedsvc_reach_rollup_runs_one_rollup(tmp_path, redis_cache, redis_prefix):
+    from conftest import REDIS_URL
+    from processes import BIN, run, write_config
+
+    redis_cache.reach().record(batch(datetime.now(UTC).date(), 2))
+    env = {"FEEDSVC_CONFIG": str(write_config(tmp_path, redis_prefix)), "REDIS_URL": REDIS_URL,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}"}
+    done = run([str(BIN / "feedsvc"), "reach", "rollup"], env)
+    assert done.returncode == 0, done.stderr
+    assert "1 feeds, 133 subscribers today, 0 old rows pruned" in done.stderr
+    assert json.loads(redis_cache.get_state(REPORT_STATE))["feeds"][0]["subscribers"] == 133
+    down = run([str(BIN / "feedsvc"), "reach", "rollup"],
+               {**env, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert down.returncode == 1
+    assert len(down.stderr.splitlines()) == 1 and "reach rollup failed" in down.stderr
