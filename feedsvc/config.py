@@ -61,6 +61,7 @@ class Settings:
     trusted_proxies: tuple[str, ...]
     rate_limit: float
     rate_limit_burst: int
+    reach_enabled: bool
     reach_rollup_interval: int
     admin_token_hash: str        # "": no bearer token accepted
     admin_password_hash: str     # "": no Basic-auth password accepted
@@ -268,6 +269,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("web.trusted_proxies", "trusted_proxies", list, [], _each(str)),
     _Option("web.rate_limit", "rate_limit", float, 0.0, _non_negative),  # requests/s; 0: off
     _Option("web.rate_limit_burst", "rate_limit_burst", int, 20, _positive),
+    _Option("reach.enabled", "reach_enabled", bool, True),
     _Option("reach.rollup_interval", "reach_rollup_interval", int, 60, _positive),
     _Option("admin.token_hash", "admin_token_hash", str, "", _secret_hash),
     _Option("admin.password_hash", "admin_password_hash", str, "", _secret_hash),

@@ -64,11 +64,17 @@ def run_to_exit(args: list[str], env: dict[str, str],
     return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
-def write_config(tmp_path: Path, redis_prefix: str, **keys: int) -> Path:
+def write_config(tmp_path: Path, redis_prefix: str, *, reach: bool = False,
+                 **keys: int) -> Path:
     """The repository's config with a key prefix of the test's own and integer keys replaced
-    (`refresh_interval=1`, `leader_lease=2`, ...)."""
+    (`refresh_interval=1`, `leader_lease=2`, ...). Reach counting off unless `reach`: a web
+    process writes its last counts as it exits, which may be after the test's keys were
+    deleted."""
     text = (ROOT / "config" / "feedsvc.toml").read_text().replace(
         'key_prefix = "feedsvc:"', f'key_prefix = "{redis_prefix}"')
+    text, found = re.subn(r"^enabled = true$", f"enabled = {str(reach).lower()}", text,
+                          flags=re.MULTILINE)
+    assert found == 1, "[reach] enabled"
     for key, value in keys.items():
         text, found = re.subn(rf"^{key} = \d+$", f"{key} = {value}", text, flags=re.MULTILINE)
         assert found == 1, key

@@ -24,12 +24,14 @@ from feedsvc.cache import RedisCache
 from feedsvc.config import load_settings
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath
+from feedsvc.web.reach import ReachCounter
 from feedsvc.web.responses import CachePolicy
 
 settings = load_settings({config!r}, environ={{}})
-services = SimpleNamespace(cache=RedisCache.from_url({url!r}, prefix={prefix!r}),
-                           addresses=Addresses(settings),
-                           policy=CachePolicy.from_settings(settings))
+cache = RedisCache.from_url({url!r}, prefix={prefix!r})
+services = SimpleNamespace(cache=cache, addresses=Addresses(settings),
+                           policy=CachePolicy.from_settings(settings),
+                           reach=ReachCounter(cache.reach(), settings.trusted_proxies))
 
 def not_a_hit(environ, start_response):
     raise SystemExit("the request went past the fast path")

@@ -16,6 +16,7 @@ from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.metrics import instrument
 from feedsvc.web.ratelimit import RateLimit, TokenBuckets
+from feedsvc.web.reach import ReachCounter
 from feedsvc.web.responses import CachePolicy
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Services:
     builder: FeedBuilder
     addresses: Addresses
     policy: CachePolicy
+    reach: ReachCounter | None  # None: `reach.enabled` is off
 
 
 def create_app(
@@ -54,8 +56,10 @@ def create_app(
     # https origin). A path with an empty segment names no feed: 404.
     app.url_map.merge_slashes = False
     builder = FeedBuilder(settings, store, cache)
+    reach = ReachCounter(cache.reach(), settings.trusted_proxies) if settings.reach_enabled \
+        else None
     app.extensions["feedsvc"] = Services(settings, cache, builder, Addresses(settings),
-                                         CachePolicy.from_settings(settings))
+                                         CachePolicy.from_settings(settings), reach)
     instrument(app)
     # Flask's own way to wrap the app in WSGI middleware, which mypy sees as a method replaced
     app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ from feedsvc.cache import CacheUnavailable, FeedCache, FeedKey
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.metrics import CACHE_RESULTS, observe
+from feedsvc.web.reach import ReachCounter
 from feedsvc.web.responses import CachePolicy, answer
 
 _STATUS = {200: "200 OK", 304: "304 Not Modified"}
@@ -40,6 +41,9 @@ class HitServices(Protocol):
 
     @property
     def policy(self) -> CachePolicy: ...
+
+    @property
+    def reach(self) -> ReachCounter | None: ...
 
 
 class FeedFastPath:
@@ -77,6 +81,8 @@ class FeedFastPath:
             headers = [*headers, ("Content-Length", str(len(decided.body)))]
         start_response(_STATUS[decided.status], headers)
         body = [decided.body] if method == "GET" and decided.status == 200 else []
+        if services.reach is not None:
+            services.reach.answered(environ, section, filename, origin, decided)
         observe(_SECTION_ROUTE if section else _SITE_ROUTE, method, decided.status, started,
                 origin, len(body[0]) if body else 0)
         return body

@@ -80,6 +80,7 @@ class Answer:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    represented: int  # bytes of the representation: the body sent, or the one a 304 stands for
 
 
 def answer(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
@@ -102,17 +103,21 @@ def answer(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
     if self_url is not None and policy.hubs:
         headers.append(("Link", policy.links(self_url)))
     if held is not None:  # RFC 9110 §15.4.5: the validators and caching headers, no entity
-        return Answer(304, headers, b"")
+        return Answer(304, headers, b"", len(_bytes(entry, held)))
     headers.append(("Last-Modified", _http_date(entry.last_modified)))
     headers.append(("Content-Type", entry.content_type))
     if coding != "identity":
         headers.append(("Content-Encoding", coding))
-    return Answer(200, headers, _bytes(entry, coding))
+    body = _bytes(entry, coding)
+    return Answer(200, headers, body, len(body))
 
 
 def feed_response(environ: Mapping[str, str], entry: CachedFeed, policy: CachePolicy,
                   self_url: str | None = None) -> Response:
     """`answer` as a Flask response."""
-    decided = answer(environ, entry, policy, self_url)
+    return flask_response(answer(environ, entry, policy, self_url))
+
+
+def flask_response(decided: Answer) -> Response:
     return Response(decided.body if decided.status == 200 else None, status=decided.status,
                     headers=decided.headers)

@@ -14,7 +14,7 @@ from werkzeug.exceptions import NotFound, ServiceUnavailable
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 from feedsvc.web.metrics import CACHE_RESULTS, RENDERS, last_refresh, metrics_response
-from feedsvc.web.responses import feed_response
+from feedsvc.web.responses import answer, feed_response, flask_response
 
 if TYPE_CHECKING:
     from feedsvc.web.app import Services
@@ -98,7 +98,10 @@ def feed(filename: str, section: str = "") -> Response:
 
     entry = _lookup(FeedKey(section, filename, origin), build, f"feed:{section}")
     self_url = feed_url(origin, section, filename) if services.policy.hubs else None
-    return feed_response(environ, entry, services.policy, self_url)
+    decided = answer(environ, entry, services.policy, self_url)
+    if services.reach is not None:
+        services.reach.answered(environ, section, filename, origin, decided)
+    return flask_response(decided)
 
 
 def _site_document(filename: str) -> Response:

@@ -1,0 +1,174 @@
+"""Reach counted on the hit path and the miss path, over real HTTP into the real Redis
+(feedsvc/web/reach.py): a scripted stream of readers is counted exactly, across a UTC day
+boundary, and no client address or User-Agent is written to Redis or the logs."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import time
+
+import pytest
+import redis
+import requests
+
+from conftest import DEMO_ARTICLES
+from feedsvc.cache import AggregatorCount, TrafficRow
+from feedsvc.cache.reach import DAY_SECONDS, day_start
+from feedsvc.ingest.importer import Importer
+
+C, M = "https://news.example", "https://news-mirror.example"
+HOSTS = {C: "news.example", M: "news-mirror.example"}
+FEEDLY = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; {} subscribers; like FeedFetcher-Google)"
+FEEDLY_131, FEEDLY_140 = FEEDLY.format(131), FEEDLY.format(140)
+FEEDBIN = "Feedbin feed-id:99 - 5 subscribers"
+NNW = "NetNewsWire (RSS Reader; https://netnewswire.com/)"
+NEWSBOAT = "Newsboat/2.36 (Linux x86_64)"
+ROKU = "Roku/DVP-9.10 (519.10E04111A)"
+CURL = "curl/8.5.0"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+# (User-Agent, client address, address, path, method, conditional on the last ETag)
+STREAM = [
+    (FEEDLY_131, "192.0.2.10", C, "/feeds/rss.xml", "GET", False),
+    (FEEDLY_140, "192.0.2.11", C, "/feeds/rss.xml", "GET", False),
+    (FEEDBIN, "192.0.2.10", M, "/feeds/rss.xml", "GET", False),
+    (NNW, "198.51.100.1", C, "/feeds/rss.xml", "GET", False),
+    (NNW, "198.51.100.1", C, "/feeds/rss.xml", "GET", True),
+    (NNW, "198.51.100.2", C, "/feeds/rss.xml", "GET", False),
+    (NEWSBOAT, "198.51.100.1", M, "/feeds/news/turkey/atom.xml", "GET", False),
+    (ROKU, "198.51.100.3", M, "/feeds/roku.json", "GET", False),
+    (CURL, "203.0.113.9", C, "/feeds/rss.xml", "GET", False),
+    (FIREFOX, "203.0.113.7", C, "/feeds/rss.xml", "HEAD", False),
+    (FIREFOX, "203.0.113.7", C, "/", "GET", False),             # not a feed: not counted
+    (FIREFOX, "203.0.113.7", C, "/feeds.opml", "GET", False),   # nor this
+    (FIREFOX, "203.0.113.7", C, "/feeds/nowhere/rss.xml", "GET", False),  # 404
+]
+SECRETS = sorted({ua for ua, *_ in STREAM} | {ip for _, ip, *_ in STREAM})
+
+
+@pytest.fixture
+def server(settings, store, redis_cache, live_server_factory):
+    """The app on an empty cache: each document's first request is a miss (the Flask route),
+    the next ones hits (the fast path). Behind a trusted proxy, so the stream's client
+    addresses come in X-Forwarded-For."""
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    return live_server_factory(
+        dataclasses.replace(settings, trusted_proxies=("127.0.0.1",), reach_enabled=True),
+        store, redis_cache)
+
+
+def play(server, stream) -> dict[tuple[str, str], int]:
+    """Send `stream`; the identity body size of each (address, path) answered."""
+    sizes: dict[tuple[str, str], int] = {}
+    etags: dict[tuple[str, str], str] = {}
+    for user_agent, client, address, path, method, conditional in stream:
+        headers = {"Host": HOSTS[address], "User-Agent": user_agent,
+                   "X-Forwarded-For": client, "Accept-Encoding": "identity"}
+        if conditional:
+            headers["If-None-Match"] = etags[address, path]
+        response = requests.request(method, server.url + path, headers=headers, timeout=10)
+        assert response.status_code in (200, 304, 404), (path, response.status_code)
+        if response.status_code == 200 and method == "GET":
+            sizes[address, path] = len(response.content)
+            etags[address, path] = response.headers["ETag"]
+    return sizes
+
+
+def counter(server):
+    return server.app.extensions["feedsvc"].reach
+
+
+def today() -> datetime.date:
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+def test_a_scripted_stream_is_counted_exactly(server, redis_cache):
+    sizes = play(server, STREAM)
+    counter(server).flush()
+    rss_c, rss_m = sizes[C, "/feeds/rss.xml"], sizes[M, "/feeds/rss.xml"]
+    reach = redis_cache.reach().day(today())
+    assert set(reach.traffic) == {
+        TrafficRow("news/turkey/atom.xml", M, "newsboat", 1, 0,
+                   sizes[M, "/feeds/news/turkey/atom.xml"], 0),
+        TrafficRow("roku.json", M, "roku", 1, 0, sizes[M, "/feeds/roku.json"], 0),
+        TrafficRow("rss.xml", C, "bot", 1, 0, rss_c, 0),
+        TrafficRow("rss.xml", C, "browser", 1, 0, 0, 0),  # HEAD: nothing sent, nothing saved
+        TrafficRow("rss.xml", C, "feedly", 2, 0, 2 * rss_c, 0),
+        TrafficRow("rss.xml", C, "netnewswire", 3, 1, 2 * rss_c, rss_c),
+        TrafficRow("rss.xml", M, "feedbin", 1, 0, rss_m, 0),
+    }
+    assert reach.pollers == {("news/turkey/atom.xml", M, "newsboat"): 1,
+                             ("roku.json", M, "roku"): 1,
+                             ("rss.xml", C, "browser"): 1,
+                             ("rss.xml", C, "netnewswire"): 2}
+    assert reach.pollers_by_feed == {"news/turkey/atom.xml": 1, "roku.json": 1, "rss.xml": 3}
+    assert reach.aggregators == (AggregatorCount("feedbin", "99", "rss.xml", M, 5),
+                                 AggregatorCount("feedly", "", "rss.xml", C, 140))
+
+
+def test_the_background_thread_writes_the_counts_within_seconds(server, redis_cache):
+    play(server, STREAM[:1])
+    deadline = time.monotonic() + 5
+    while not redis_cache.reach().day(today()).traffic:
+        assert time.monotonic() < deadline, "nothing written in 5 s"
+        time.sleep(0.1)
+
+
+def test_requests_either_side_of_midnight_count_in_their_own_day(server, redis_client,
+                                                                 redis_cache):
+    day = today()
+    midnight = day_start(day) + DAY_SECONDS
+    now = [midnight - 0.5]
+    counter(server).clock = lambda: now[0]
+    play(server, [(NNW, "198.51.100.1", C, "/feeds/rss.xml", "GET", False)] * 2)
+    now[0] = midnight + 0.5
+    play(server, [(NNW, "198.51.100.1", C, "/feeds/rss.xml", "GET", False)])
+    counter(server).flush()  # one flush holding both days' counts
+    before, after = (redis_cache.reach().day(d) for d in (day, day + datetime.timedelta(days=1)))
+    assert [(r.family, r.requests) for r in before.traffic] == [("netnewswire", 2)]
+    assert [(r.family, r.requests) for r in after.traffic] == [("netnewswire", 1)]
+    assert before.pollers_by_feed == after.pollers_by_feed == {"rss.xml": 1}
+    keys = [redis_client.get(f"{redis_cache.prefix}reach-key:{d}")
+            for d in (day, day + datetime.timedelta(days=1))]
+    assert None not in keys and keys[0] != keys[1]  # the hashing key rotates with the day
+
+
+def test_no_client_address_or_user_agent_reaches_redis_or_the_logs(server, redis_client,
+                                                                   redis_cache, caplog):
+    caplog.set_level(logging.DEBUG)
+    play(server, STREAM)
+    counter(server).flush()
+    assert redis_cache.reach().day(today()).traffic  # something was written
+    written = everything_under(redis_client, redis_cache.prefix)
+    logged = caplog.text.encode()
+    for secret in SECRETS:
+        assert secret.encode() not in written, secret
+        assert secret.encode() not in logged, secret
+
+
+def everything_under(client: redis.Redis, prefix: str) -> bytes:
+    """Every key name under `prefix`, and every field, member and value its keys hold."""
+    held = []
+    for key in client.scan_iter(match=prefix + "*"):
+        kind = client.type(key).decode()
+        held.append(key)
+        if kind == "hash":
+            held += [b for pair in client.hgetall(key).items() for b in pair]
+        elif kind == "set":
+            held += list(client.smembers(key))
+        elif kind == "string":  # HyperLogLogs and the day's key among them
+            held.append(client.get(key))
+        else:
+            held.append(client.dump(key))
+    return b"\n".join(held)
+
+
+def test_counting_off_means_no_counter_and_nothing_written(settings, store, redis_client,
+                                                           redis_cache, live_server_factory):
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    server = live_server_factory(settings, store, redis_cache)
+    assert not settings.reach_enabled
+    assert counter(server) is None
+    play(server, STREAM)
+    assert not list(redis_client.scan_iter(match=redis_cache.prefix + "reach*"))
