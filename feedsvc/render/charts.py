@@ -20,6 +20,9 @@ COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f
            "#000000")
 
 
+BAR_MAX = 40      # the widest a column gets, with few of them
+
+
 def _svg(height: float, label: str, body: str) -> Markup:
     return Markup(
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
@@ -31,7 +34,7 @@ def horizontal_bars(label: str, rows: Sequence[tuple[str, float, str]]) -> Marku
     """One bar per (name, value, value as shown), longest = full width."""
     top = max((value for _, value, _ in rows), default=0) or 1
     span = WIDTH - LABEL - 90
-    marks = []
+    marks = [] if rows else [f'<text x="{LABEL}" y="17">nothing yet</text>']
     for i, (name, value, shown) in enumerate(rows):
         y = i * ROW
         width = max(value / top * span, 1 if value else 0)
@@ -49,12 +52,15 @@ def columns(label: str, bars: Sequence[tuple[str, float, str]], unit: str = "") 
     top = max((value for _, value, _ in bars), default=0) or 1
     left, bottom = 60, PLOT_HEIGHT + 10
     step = (WIDTH - left - 10) / max(len(bars), 1)
-    marks = [_axes(left, bottom, f"{_number(top)}{unit}")]
+    width = max(min(step * 0.8, BAR_MAX), 0.5)
+    marks = [_axes(left, bottom, f"{_compact(top)}{unit}")]
+    if not bars:
+        marks.append(_nothing(left, bottom))
     for i, (name, value, shown) in enumerate(bars):
         height = value / top * PLOT_HEIGHT
         marks.append(
-            f'<rect class="bar" x="{left + i * step + step * 0.1:.1f}" '
-            f'y="{bottom - height:.1f}" width="{max(step * 0.8, 0.5):.1f}" height="{height:.1f}" '
+            f'<rect class="bar" x="{left + i * step + (step - width) / 2:.1f}" '
+            f'y="{bottom - height:.1f}" width="{width:.1f}" height="{height:.1f}" '
             f'fill="{COLOURS[0]}"><title>{escape(name)}: {escape(shown)}</title></rect>')
     marks.append(_x_labels(left, bottom, [name for name, _, _ in bars]))
     return _svg(bottom + 24, label, "".join(marks))
@@ -66,7 +72,9 @@ def lines(label: str, x_labels: Sequence[str], series: Sequence[tuple[str, Seque
     top = max((v for _, values in series for v in values), default=0) or 1
     left, bottom = 60, PLOT_HEIGHT + 10
     step = (WIDTH - left - 10) / max(len(x_labels) - 1, 1)
-    marks = [_axes(left, bottom, _number(top))]
+    marks = [_axes(left, bottom, _compact(top))]
+    if not series:
+        marks.append(_nothing(left, bottom))
     for n, (name, values) in enumerate(series):
         colour = COLOURS[n % len(COLOURS)]
         points = " ".join(f"{left + i * step:.1f},{bottom - v / top * PLOT_HEIGHT:.1f}"
@@ -90,6 +98,10 @@ def _axes(left: float, bottom: float, top_label: str) -> str:
             f'<text x="{left - 6}" y="{bottom}" text-anchor="end">0</text>')
 
 
+def _nothing(left: float, bottom: float) -> str:
+    return f'<text x="{left + 12}" y="{bottom - 12}">nothing yet</text>'
+
+
 def _x_labels(left: float, bottom: float, names: Sequence[str]) -> str:
     if not names:
         return ""
@@ -100,6 +112,14 @@ def _x_labels(left: float, bottom: float, names: Sequence[str]) -> str:
 
 def _clip(text: str, length: int = 28) -> str:
     return text if len(text) <= length else "…" + text[-(length - 1):]
+
+
+def _compact(value: float) -> str:
+    """An axis figure in at most a few characters: 950, 12.5k, 1.3M."""
+    for divisor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= divisor:
+            return f"{value / divisor:.1f}{suffix}"
+    return _number(value)
 
 
 def _number(value: float) -> str:
