@@ -17,7 +17,7 @@ from conftest import LiveServer, free_port
 from feedsvc.cache import MemoryCache
 from feedsvc.config import ConfigError, settings_from_mapping
 from feedsvc.web import create_app
-from feedsvc.web.admin import admin_app, serve_admin
+from feedsvc.web.admin import serve_admin
 
 TOKEN, PASSWORD = "s3cret-token-for-tests", "correct horse battery staple"
 REPORT = {"feeds": [{"feed": "rss.xml", "subscribers": 144}]}
@@ -144,12 +144,14 @@ def test_a_separate_listen_address_takes_the_admin_off_the_public_port(settings,
 
 
 def test_a_separate_listen_address_alone_needs_no_secret(settings):
-    configured = dataclasses.replace(settings, admin_listen=("127.0.0.1", free_port()))
-    server = LiveServer(admin_app(configured, _cache()))
+    port = free_port()
+    configured = dataclasses.replace(settings, admin_listen=("127.0.0.1", port))
+    server = serve_admin(configured, _cache())
     try:
-        assert requests.get(server.url + "/admin/reach.json", timeout=10).json() == REPORT
+        assert requests.get(f"http://127.0.0.1:{port}/admin/reach.json",
+                            timeout=10).json() == REPORT
     finally:
-        server.stop()
+        server.shutdown()
 
 
 @pytest.mark.parametrize(("raw", "message"), [
