@@ -165,12 +165,15 @@ def _ms(out: str, percent: int) -> float:
 
 
 def wrk(port: int, headers: dict[str, str], seconds: float,
-        connections: int = CONNECTIONS) -> tuple[float, float, float]:
-    """Requests/s, p50 and p99 latency (ms); fails on error statuses, reports socket errors."""
+        connections: int = CONNECTIONS, script: Path | None = None) -> tuple[float, float, float]:
+    """Requests/s, p50 and p99 latency (ms); fails on error statuses, reports socket errors.
+    `script`: a wrk Lua script making each request (it then sets the headers)."""
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
             "-H", f"Host: {HOST}"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
+    if script is not None:
+        argv += ["-s", str(script)]
     out = subprocess.run([*argv, f"http://127.0.0.1:{port}{PATH}"], capture_output=True,
                          text=True, check=True, timeout=seconds + 30).stdout
     if "Non-2xx or 3xx" in out:

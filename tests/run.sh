@@ -86,6 +86,7 @@ if [ $# -eq 0 ]; then
   .venv/bin/python bench/soak.py --quick
   .venv/bin/python bench/import_startup.py --quick
   .venv/bin/python bench/hostile_clients.py --quick
+  .venv/bin/python bench/reach.py --quick
 fi
 
 say "pytest"

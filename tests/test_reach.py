@@ -14,7 +14,7 @@ import redis
 import requests
 
 from conftest import DEMO_ARTICLES
-from feedsvc.cache import AggregatorCount, TrafficRow
+from feedsvc.cache import AggregatorCount, MemoryCache, TrafficRow
 from feedsvc.cache.reach import DAY_SECONDS, day_start
 from feedsvc.ingest.importer import Importer
 
@@ -164,6 +164,19 @@ def everything_under(client: redis.Redis, prefix: str) -> bytes:
     return b"\n".join(held)
 
 
+def test_the_in_process_cache_counts_too(settings, store, live_server_factory):
+    """`feedsvc serve` and `demo`: no Redis, the counts in the process's memory."""
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    cache = MemoryCache()
+    server = live_server_factory(dataclasses.replace(settings, reach_enabled=True), store, cache)
+    play(server, STREAM[3:6])
+    counter(server).flush()
+    reach = cache.reach().day(today())
+    assert [(r.family, r.requests, r.not_modified) for r in reach.traffic] == [
+        ("netnewswire", 3, 1)]
+    assert reach.pollers_by_feed == {"rss.xml": 1}  # the test client's one address
+
+
 def test_counting_off_means_no_counter_and_nothing_written(settings, store, redis_client,
                                                            redis_cache, live_server_factory):
     Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
@@ -172,3 +185,15 @@ def test_counting_off_means_no_counter_and_nothing_written(settings, store, redi
     assert counter(server) is None
     play(server, STREAM)
     assert not list(redis_client.scan_iter(match=redis_cache.prefix + "reach*"))
+
+
+def test_the_count_an_aggregator_reported_last_wins_within_one_flush(settings, store,
+                                                                     live_server_factory):
+    Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+    cache = MemoryCache()
+    server = live_server_factory(dataclasses.replace(settings, reach_enabled=True), store, cache)
+    play(server, [(ua, "192.0.2.10", C, "/feeds/rss.xml", "GET", False)
+                  for ua in (FEEDLY_131, FEEDLY_140, FEEDLY_131)])
+    counter(server).flush()
+    assert cache.reach().day(today()).aggregators == (
+        AggregatorCount("feedly", "", "rss.xml", C, 131),)

@@ -14,7 +14,15 @@ import requests
 
 from conftest import DEMO_ARTICLES
 from feedsvc.build import FeedBuilder
-from feedsvc.cache import FeedKey, NearCache, RedisCache, RenderedFeed
+from feedsvc.cache import (
+    AggregatorCount,
+    FeedKey,
+    NearCache,
+    ReachBatch,
+    RedisCache,
+    RenderedFeed,
+    TrafficRow,
+)
 from feedsvc.cache.announce import TriggerListener, announce
 from feedsvc.cache.lease import LeaderLock
 from feedsvc.ingest.importer import Importer
@@ -43,6 +51,26 @@ def test_cluster_urls():
 @pytest.fixture
 def cluster_cache(redis_cluster) -> RedisCache:
     return RedisCache.from_url(redis_cluster.url, PREFIX)
+
+
+def test_reach_counts_live_in_the_caches_slot_and_add_up(cluster_cache):
+    """The day's HyperLogLogs are counted together (PFCOUNT of several keys: one slot)."""
+    day = datetime.now(UTC).date()
+    a, b = "https://a.example", "https://b.example"
+    reach = cluster_cache.reach()
+    for _ in range(2):
+        reach.record(ReachBatch(day, traffic={("rss.xml", a, "newsboat"): [1, 1, 0, 500]},
+                                clients={("rss.xml", a, "newsboat"): {("192.0.2.1", "N/1")},
+                                         ("rss.xml", b, "roku"): {("192.0.2.2", "R/1")}},
+                                aggregators={("feedly", "", "rss.xml", a): 9}))
+    counted = reach.day(day)
+    assert counted.traffic == (TrafficRow("rss.xml", a, "newsboat", 2, 2, 0, 1000),)
+    assert counted.pollers_by_feed == {"rss.xml": 2}
+    assert counted.aggregators == (AggregatorCount("feedly", "", "rss.xml", a, 9),)
+    client = cluster_cache.client
+    names = list(client.scan_iter(match=f"{{{PREFIX}}}reach*", target_nodes=client.ALL_NODES))
+    assert len(names) == 6  # traffic, aggregators, the index, two HLLs, the day's key
+    assert {client.keyslot(name) for name in names} == {client.keyslot(PREFIX)}
 
 
 def test_one_publish_is_one_transaction_in_one_slot(cluster_cache, redis_cluster):

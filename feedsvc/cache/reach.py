@@ -41,6 +41,25 @@ KEEP_SECONDS = DAY_SECONDS * 5 // 2  # counts expire 2.5 days after their day be
 KEY_GRACE_SECONDS = 3600             # the day's hashing key outlives its day by this much
 MEASURES = ("requests", "not_modified", "bytes_sent", "bytes_saved")
 
+# KEYS: HyperLogLogs grouped by feed; ARGV: the size of each group. Each key's count, then each
+# group's union: one call, where a Cluster pipeline refuses PFCOUNT (every key is in one slot).
+_COUNT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('PFCOUNT', key)
+end
+local first = 1
+for _, size in ipairs(ARGV) do
+  local group = {}
+  for i = first, first + tonumber(size) - 1 do
+    group[#group + 1] = KEYS[i]
+  end
+  counts[#counts + 1] = redis.call('PFCOUNT', unpack(group))
+  first = first + tonumber(size)
+end
+return counts
+"""
+
 TrafficKey = tuple[str, str, str]  # feed, address, family
 AggregatorKey = tuple[str, str, str, str]  # aggregator, its feed id, feed, address
 
@@ -133,6 +152,7 @@ class RedisReach:
         self.client = client
         self.prefix = f"{keyspace}reach:"
         self.key_prefix = f"{keyspace}reach-key:"
+        self._count = client.register_script(_COUNT)
 
     def _names(self, day: datetime.date) -> tuple[str, str, str]:
         """The day's traffic hash, aggregators hash, and pollers index (and HLL prefix)."""
@@ -187,16 +207,14 @@ class RedisReach:
                 pipe.hgetall(aggregators_name)
                 pipe.smembers(pollers)
                 raw_traffic, raw_aggregators, raw_members = pipe.execute()
-            members = sorted(m.decode() for m in raw_members)
-            by_feed: dict[str, list[str]] = {}
+            members = sorted(m.decode() for m in raw_members)  # grouped by feed, its first part
+            by_feed: dict[str, int] = {}
             for member in members:
-                by_feed.setdefault(member.split("\t")[0], []).append(f"{pollers}:{member}")
-            with self.client.pipeline(transaction=False) as pipe:
-                for member in members:
-                    pipe.pfcount(f"{pollers}:{member}")
-                for names in by_feed.values():
-                    pipe.pfcount(*names)  # the union: one slot, so one command (Cluster too)
-                counts = pipe.execute()
+                feed = member.split("\t")[0]
+                by_feed[feed] = by_feed.get(feed, 0) + 1
+            counts = cast("list[int]", self._count(
+                keys=[f"{pollers}:{m}" for m in members], args=list(by_feed.values()))
+                if members else [])
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
         traffic: dict[TrafficKey, list[int]] = {}

@@ -1,0 +1,302 @@
+"""What counting reach costs: cache-hit throughput with it on and off, and Redis memory for a day.
+
+1. Throughput. The production web process (granian, near cache) over the demo feeds, loaded
+   by wrk as in bench/serve.py (one thread, 32 connections, loopback), for the site RSS feed:
+   200 identity and 304. One worker: with two, wrk's connections may land unevenly on them,
+   which changed a run's throughput by up to 2x, more than any effect measured here. Every
+   request comes from one of 100,000 clients (a wrk
+   Lua script: an X-Forwarded-For address believed from the trusted proxy 127.0.0.1, and the UA
+   of a direct reader, whose (address, UA) goes into the batch's set, or of an aggregator
+   reporting a count), so each takes the counter's costliest path. Counting off and on take
+   turns, `--rounds` times, and each keeps its best turn: a busy spell on the shared machine
+   then falls on both. Both processes run throughout, taking turns under load. Prints on/off;
+   exits 1 under 90 %.
+2. CPU per hit, in-process: the fast path's 304 for the same stream of clients through the
+   app `create_app` builds over the demo feeds in an in-process cache, counting off and on
+   taking turns, best of `--rounds` rounds of 100,000 requests (as bench/ratelimit_cost.py):
+   what counting adds to each request in microseconds, flushing thread included.
+3. Redis memory. `ReachCounts.record` (RedisReach) fed directly with the batches of a day of
+   1,000,000 requests from 100,000 distinct clients over 30 feeds x 3 addresses (eight direct
+   families, five aggregators), under a key prefix of its own, deleted afterwards: MEMORY
+   USAGE of every key, INFO used_memory before and after, the time each batch took, and how
+   far the HyperLogLogs' distinct counts are from the truth.
+
+    .venv/bin/python bench/reach.py [--quick] [--seconds N] [--rounds N] [--requests N]
+                                    [--clients N]
+
+`--quick` (CI): 2 s per case, two rounds, a day of 100,000 requests from 10,000 clients.
+Needs wrk (`apt-get install -y wrk`). Every process it starts is stopped and every Redis key it
+wrote deleted before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from serve import APPS, HOST, KEY, PATH, STACKS, running, wrk
+
+from _common import (
+    delete_keys,
+    free_port,
+    machine,
+    print_table,
+    render_demo_feeds,
+    service_env,
+    write_config,
+)
+from article_generator import DEFAULT_OUT as DEMO_ARTICLES
+from feedsvc.build import FeedBuilder
+from feedsvc.cache import MemoryCache, ReachBatch
+from feedsvc.cache.reach import MEASURES, RedisReach
+from feedsvc.config import load_settings
+from feedsvc.ingest.importer import Importer
+from feedsvc.refresh import Refresher
+from feedsvc.store import Store
+from feedsvc.web import create_app
+
+DIRECT_UAS = ["NetNewsWire (RSS Reader; https://netnewswire.com/)",
+              "Newsboat/2.36 (Linux x86_64)",
+              "Mozilla/5.0 (compatible; Miniflux/2.1.0; +https://miniflux.app)",
+              "FreshRSS/1.23.1 (Linux; https://freshrss.org)",
+              "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.6.0",
+              "Roku/DVP-9.10 (519.10E04111A)",
+              "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+              "SomeFeedApp/4.2 (iOS)"]
+AGGREGATOR_UAS = [
+    "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 131 subscribers; like FeedFetcher-Google)",
+    "Inoreader/1.0 (+http://www.inoreader.com/feed-fetcher; 3 subscribers; )",
+    "Feedbin feed-id:1373711 - 142 subscribers"]
+MIN_RATIO = 0.9
+
+LUA = """
+local uas = {{{uas}}}
+local n = 0
+request = function()
+  n = n + 1
+  local c = n % {clients}
+  local address = "10." .. math.floor(c / 65536) % 256 .. "." .. math.floor(c / 256) % 256
+                  .. "." .. c % 256
+  local headers = {{["Host"] = "{host}", ["Accept-Encoding"] = "identity",
+                   ["User-Agent"] = uas[c % #uas + 1], ["X-Forwarded-For"] = address}}
+  {conditional}
+  return wrk.format("GET", "{path}", headers)
+end
+"""
+
+
+def lua_script(folder: Path, name: str, clients: int, etag: str | None) -> Path:
+    """A wrk script: each request from the next of `clients` (address, UA) pairs."""
+    uas = ", ".join(f'"{ua}"' for ua in DIRECT_UAS + AGGREGATOR_UAS)
+    conditional = f"headers[\"If-None-Match\"] = '{etag}'" if etag else ""
+    path = folder / f"{name}.lua"
+    path.write_text(LUA.format(uas=uas, clients=clients, host=HOST, path=PATH,
+                               conditional=conditional))
+    return path
+
+
+def throughput(args: argparse.Namespace, seconds: float, rounds: int) -> float:
+    """Requests/s with counting off and on, best of `rounds` each; the lowest on/off ratio.
+    Both web processes run throughout, and wrk loads one then the other, case by case, the
+    order swapped each round."""
+    prefix = f"bench-reach:{uuid.uuid4().hex[:8]}:"
+    granian = next(s for s in STACKS if s.name == "granian")
+    best: dict[tuple[str, str], float] = {}
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feedsvc-reach-")))
+        stack.callback(delete_keys, args.redis_url, prefix)
+        envs = {}
+        for state in ("off", "on"):
+            folder = tmp / state
+            folder.mkdir()
+            config = write_config(folder, prefix,
+                                  ("trusted_proxies = []", 'trusted_proxies = ["127.0.0.1"]'),
+                                  ("enabled = true", f"enabled = {str(state == 'on').lower()}"))
+            envs[state] = service_env(config, f"sqlite:///{tmp / 'store.sqlite3'}",
+                                      args.redis_url, BENCH_PREFIX=prefix,
+                                      WEB_CONCURRENCY="1")
+        entry = render_demo_feeds(envs["off"]).get(KEY)
+        assert entry is not None, "feedsvc refresh did not fill Redis"
+        cases = {"200 identity": lua_script(tmp, "200", args.script_clients, None),
+                 "304": lua_script(tmp, "304", args.script_clients, entry.etag)}
+        print(f"feed {PATH} on {HOST}: {len(entry.body):,} bytes; {seconds:g} s per case, "
+              f"{rounds} round(s), wrk -t1 -c32, {args.script_clients:,} clients")
+        ports = {}
+        for state in ("off", "on"):
+            ports[state] = free_port()
+            stack.enter_context(running(granian.argv(ports[state], APPS["near"]),
+                                        {**envs[state], "PORT": str(ports[state])},
+                                        ports[state]))
+            wrk(ports[state], {}, 1, script=cases["200 identity"])  # warm-up
+        for round_ in range(rounds):
+            for case, script in cases.items():
+                for state in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+                    rps, _, _ = wrk(ports[state], {}, seconds, script=script)
+                    best[case, state] = max(best.get((case, state), 0.0), rps)
+                    print(f"  round {round_ + 1}, {case}, counting {state}: {rps:,.0f}/s",
+                          file=sys.stderr)
+    rows = [(case, round(best[case, "off"]), round(best[case, "on"]),
+             f"{100 * best[case, 'on'] / best[case, 'off']:.1f} %") for case in cases]
+    print_table(["case", "off req/s", "on req/s", "on / off"], rows)
+    return min(best[case, "on"] / best[case, "off"] for case in cases)
+
+
+def _environs(clients: int, etag: str) -> list[dict[str, str]]:
+    uas = DIRECT_UAS + AGGREGATOR_UAS
+    return [{"REQUEST_METHOD": "GET", "PATH_INFO": PATH, "HTTP_HOST": HOST,
+             "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_ACCEPT_ENCODING": "identity",
+             "HTTP_IF_NONE_MATCH": etag, "REMOTE_ADDR": "127.0.0.1",
+             "HTTP_X_FORWARDED_FOR": f"10.{c >> 16 & 255}.{c >> 8 & 255}.{c & 255}",
+             "HTTP_USER_AGENT": uas[c % len(uas)]} for c in range(clients)]
+
+
+def cpu_per_hit(rounds: int, requests: int = 100_000) -> dict[str, float]:
+    """Microseconds per fast-path 304, counting off and on, best of `rounds`."""
+    with tempfile.TemporaryDirectory(prefix="feedsvc-reach-") as tmp:
+        settings = dataclasses.replace(load_settings(), trusted_proxies=("127.0.0.1",),
+                                       database_url=f"sqlite:///{Path(tmp) / 's.sqlite3'}")
+        store, cache = Store(settings.database_url), MemoryCache()
+        Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
+        Refresher(FeedBuilder(settings, store, cache)).full()
+        apps = {state: create_app(dataclasses.replace(settings, reach_enabled=state == "on"),
+                                  store, cache).wsgi_app for state in ("off", "on")}
+        entry = cache.get(KEY)
+        assert entry is not None
+        environs = _environs(requests, entry.etag)
+
+        def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+            assert status.startswith("304"), status
+
+        best = {state: float("inf") for state in apps}
+        for _ in range(rounds):
+            for state, app in apps.items():
+                started = time.perf_counter()
+                for environ in environs:
+                    app(dict(environ), start_response)
+                best[state] = min(best[state], (time.perf_counter() - started) / requests)
+        store.close()
+    return {state: seconds * 1e6 for state, seconds in best.items()}
+
+
+def a_day(requests: int, clients: int, batch_size: int, seed: int = 16) -> list[ReachBatch]:
+    """The batches of a day: 90 % of requests from `clients` direct readers (each with one
+    family, feed and address; popular feeds and the canonical address more often), 10 % from
+    five aggregators reporting counts; 60 % of requests answered 304."""
+    rng = random.Random(seed)
+    feeds = [f"section-{s}/{f}" for s in range(10) for f in ("rss.xml", "atom.xml", "feed.json")]
+    addresses = ["https://news.example", "https://news-mirror.example", "https://example-news.tv"]
+    families = ["netnewswire", "newsboat", "miniflux", "freshrss", "thunderbird", "roku",
+                "browser", "other"]
+    feed_weights = [1 / (rank + 1) for rank in range(len(feeds))]  # Zipf
+    readers = [(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", rng.choice(families),
+                rng.choices(feeds, feed_weights)[0], rng.choices(addresses, [6, 3, 1])[0])
+               for i in range(clients)]
+    day = datetime.datetime.now(datetime.UTC).date()
+    batches = []
+    for start in range(0, requests, batch_size):
+        batch = ReachBatch(day)
+        for _ in range(min(batch_size, requests - start)):
+            if rng.random() < 0.9:
+                address, family, feed, origin = rng.choice(readers)
+                batch.clients.setdefault((feed, origin, family), set()).add(
+                    (address, f"{family} reader"))
+            else:
+                family = rng.choice(["feedly", "inoreader", "feedbin", "newsblur",
+                                     "theoldreader"])
+                feed, origin = rng.choice(feeds), rng.choice(addresses)
+                batch.aggregators[family, "", feed, origin] = rng.randint(1, 500)
+            counts = batch.traffic.setdefault((feed, origin, family), [0] * len(MEASURES))
+            counts[0] += 1
+            if rng.random() < 0.6:
+                counts[1] += 1
+                counts[3] += 60_000
+            else:
+                counts[2] += 60_000
+        batches.append(batch)
+    return batches
+
+
+def memory(args: argparse.Namespace) -> None:
+    client = redis.Redis.from_url(args.redis_url)
+    prefix = f"bench-reach:{uuid.uuid4().hex[:8]}:"
+    reach = RedisReach(client, prefix)
+    batches = a_day(args.requests, args.clients, 10_000)
+    truth: dict[str, set[tuple[str, str]]] = {}
+    for batch in batches:
+        for (feed, _, _), pairs in batch.clients.items():
+            truth.setdefault(feed, set()).update(pairs)
+    try:
+        before = int(client.info("memory")["used_memory"])
+        times = []
+        for batch in batches:
+            started = time.perf_counter()
+            reach.record(batch)
+            times.append(time.perf_counter() - started)
+        after = int(client.info("memory")["used_memory"])
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        usage = sum(client.memory_usage(k, samples=0) or 0 for k in keys)
+        hlls = sum(1 for k in keys if b":pollers:" in k)
+        day = reach.day(batches[0].day)
+    finally:
+        delete_keys(args.redis_url, prefix)
+    estimated, true = sum(day.pollers_by_feed.values()), sum(len(s) for s in truth.values())
+    worst = max(abs(day.pollers_by_feed[f] - len(s)) / len(s) for f, s in truth.items())
+    print(f"a day of {args.requests:,} requests from {args.clients:,} clients, 30 feeds x 3 "
+          f"addresses, in {len(batches)} batches of 10,000 requests:")
+    print_table(["measure", "value"], [
+        ("keys", f"{len(keys):,} ({hlls:,} HyperLogLogs)"),
+        ("MEMORY USAGE, all keys", f"{usage / 1024:,.0f} KiB"),
+        ("INFO used_memory delta", f"{(after - before) / 1024:,.0f} KiB"),
+        ("record(), median per batch", f"{1000 * sorted(times)[len(times) // 2]:.1f} ms"),
+        ("distinct clients, true / HLL (sum over feeds)", f"{true:,} / {estimated:,}"),
+        ("worst feed's HLL error", f"{100 * worst:.2f} %"),
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per case (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="off/on turns (default 3)")
+    parser.add_argument("--requests", type=int, default=1_000_000, help="of the day")
+    parser.add_argument("--clients", type=int, default=100_000, help="distinct, of the day")
+    parser.add_argument("--script-clients", type=int, default=100_000,
+                        help="distinct clients wrk sends as (default 100,000)")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 s per case, two rounds, 100,000 requests from 10,000 clients")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
+                                                              "redis://127.0.0.1:6379/0"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.requests, args.clients = 100_000, 10_000
+    if shutil.which("wrk") is None:
+        print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    print(machine())
+    rounds = 2 if args.quick else args.rounds
+    ratio = throughput(args, 2.0 if args.quick else args.seconds, rounds)
+    cpu = cpu_per_hit(rounds)
+    print("CPU per fast-path 304 in process (100,000 clients):")
+    print_table(["counting", "µs per request"], [(s, f"{us:.1f}") for s, us in cpu.items()])
+    print(f"counting adds {cpu['on'] - cpu['off']:.1f} µs per request")
+    memory(args)
+    print(f"after: {machine()}")
+    if ratio < MIN_RATIO:
+        print(f"FAIL: with counting on, throughput is {100 * ratio:.1f} % of off "
+              f"(budget {100 * MIN_RATIO:.0f} %)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
