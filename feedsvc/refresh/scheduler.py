@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 
@@ -49,6 +49,7 @@ class RefreshService:
         self.rollup = rollup
         self._one_at_a_time = threading.Lock()
         self._leading = False
+        self._led_last = False  # what the lease said last, to the refresh or the renewal
 
     def start(self, *, run_now: bool = True) -> None:
         """Schedule the jobs and start; with `run_now` the first refresh runs at once."""
@@ -66,9 +67,11 @@ class RefreshService:
         self.scheduler.add_job(self.keep_lead, "interval", seconds=max(1, s.leader_lease / 3),
                                id="leader", **common)
         if self.rollup:
-            # at once, also in `feedsvc serve`: the page is there as soon as anything is
+            # soon after the first refresh (which finds out whether this process leads), also
+            # in `feedsvc serve`: the page is there as soon as anything is
             self.scheduler.add_job(self.roll_up, "interval", seconds=s.reach_rollup_interval,
-                                   id="reach", next_run_time=now, **common,
+                                   id="reach", next_run_time=now + timedelta(seconds=1),
+                                   **common,
                                    misfire_grace_time=s.reach_rollup_interval)
         if self.listener:
             self.listener.start()
@@ -78,6 +81,7 @@ class RefreshService:
         """Renew the lease, or take it when its holder is gone; a new leader catches up at
         once with what changed while nobody led (and that refresh arms the embargo job)."""
         was_leading, self._leading = self._leading, self.leader.hold()
+        self._led_last = self._leading
         if self._leading and not was_leading:
             self.trigger()
 
@@ -93,7 +97,8 @@ class RefreshService:
         """One refresh, if this process leads. Failures are logged and retried next time: the
         watermark only moves after a publish, so nothing is skipped."""
         with self._one_at_a_time:
-            if not self.leader.hold():
+            self._led_last = self.leader.hold()
+            if not self._led_last:
                 return
             if self.writes:
                 self.writes.fence_now()
@@ -114,9 +119,12 @@ class RefreshService:
                     log.error("%s refresh failed, %s", kind, outage)
 
     def roll_up(self) -> None:
-        """The reach rollup (feedsvc.refresh.reach), if this process leads; beside the
-        refreshes, not between them. A failure is logged, and the next run redoes it all."""
-        if self.rollup is None or not self.leader.hold():
+        """The reach rollup (feedsvc.refresh.reach), if this process led when the lease was
+        last held or renewed; beside the refreshes, not between them. It does not touch the
+        lease itself: two threads of one process taking it at once would each see the other's
+        term as another leader's. Its writes are fenced; a failure is logged, and the next run
+        redoes it all."""
+        if self.rollup is None or not self._led_last:
             return
         if self.writes:
             self.writes.fence_now()
