@@ -215,3 +215,15 @@ def test_feedsvc_demo_serves_the_admin_only_on_its_listen_address(spawn, tmp_pat
     assert requests.get(f"http://127.0.0.1:{port}/admin/", timeout=5).status_code == 404
     assert requests.get(f"http://127.0.0.1:{port}/admin/reach.json",
                         timeout=5).status_code == 404
+
+
+def test_the_admin_listen_address_logs_no_client_address(settings, caplog):
+    port = free_port()
+    configured = dataclasses.replace(settings, admin_listen=("127.0.0.1", port))
+    server = serve_admin(configured, _cache())
+    try:
+        with caplog.at_level("DEBUG"):
+            assert requests.get(f"http://127.0.0.1:{port}/admin/", timeout=10).ok
+    finally:
+        server.shutdown()
+    assert "127.0.0.1 - -" not in caplog.text

@@ -22,7 +22,7 @@ from importlib.resources import files
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
 from werkzeug.security import check_password_hash
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from feedsvc.cache import CacheUnavailable, FeedCache
 from feedsvc.config import Settings
@@ -165,13 +165,22 @@ def admin_app(settings: Settings, cache: FeedCache) -> Flask:
     return app
 
 
+class _Unlogged(WSGIRequestHandler):
+    """No access line per request (werkzeug's names the client's address): the service
+    logs none for the public port either unless asked (ACCESS_LOG)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 def serve_admin(settings: Settings, cache: FeedCache) -> BaseWSGIServer:
     """Serve the admin on `admin.listen` in a daemon thread (the scheduler process does,
     as it serves its metrics); the caller may `shutdown()` it."""
     if settings.admin_listen is None:
         raise ValueError("admin.listen is not set")
     host, port = settings.admin_listen
-    server = make_server(host, port, admin_app(settings, cache), threaded=True)
+    server = make_server(host, port, admin_app(settings, cache), threaded=True,
+                         request_handler=_Unlogged)
     threading.Thread(target=server.serve_forever, name="admin", daemon=True).start()
     log.info("admin on http://%s:%d/admin/", host, port)
     return server
