@@ -147,13 +147,22 @@ def scheduler(ctx: click.Context) -> None:
     """Run the refresh jobs until stopped (the Procfile `scheduler` process)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from feedsvc.wiring import builder_of, refresh_service
+    from feedsvc.wiring import builder_of, cache_of, refresh_service
 
     settings = _settings(ctx)
     if not settings.redis_url:
         log.warning("REDIS_URL is not set: this scheduler fills an in-process cache that no "
                     "web process can see")
-    service = refresh_service(settings, builder_of(settings), BlockingScheduler())
+    builder = builder_of(settings)
+    service = refresh_service(settings, builder, BlockingScheduler())
+    if settings.admin_listen:
+        from feedsvc.cache import shared
+        from feedsvc.web.admin import serve_admin
+
+        try:
+            serve_admin(settings, shared(builder.cache) if builder.cache else cache_of(settings))
+        except OSError as exc:
+            raise click.ClickException(f"cannot serve the admin on admin.listen: {exc}") from None
     if settings.scheduler_metrics_port:
         from prometheus_client import start_http_server
 
@@ -229,3 +238,52 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     except CannotListen as exc:
         raise click.ClickException(str(exc)) from None
     EmbeddedServer(settings, host, port).run()
+
+
+@main.group()
+def admin() -> None:
+    """The operator page /admin/ (README, "Reach")."""
+
+
+@admin.command("hash")
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read the secret from the first line of standard input instead of asking.")
+def admin_hash(from_stdin: bool) -> None:
+    """Print the hash of a token or password, for admin.token_hash or admin.password_hash
+    (scrypt; the secret itself is never stored)."""
+    from werkzeug.security import generate_password_hash
+
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    else:
+        secret = click.prompt("Token or password", hide_input=True, confirmation_prompt=True)
+    if len(secret) < 12:
+        raise click.ClickException("the secret must be at least 12 characters long")
+    click.echo(generate_password_hash(secret, method="scrypt"))
+
+
+@main.group()
+def reach() -> None:
+    """Reach: who reads the feeds (README, "Reach")."""
+
+
+@reach.command("rollup")
+@click.pass_context
+def reach_rollup(ctx: click.Context) -> None:
+    """Roll today's and yesterday's counts up into the store and publish the report, once
+    (the scheduler's leader does it every reach.rollup_interval seconds)."""
+    from feedsvc.refresh.outage import OUTAGES, describe_outage
+    from feedsvc.refresh.reach import ReachRollup
+    from feedsvc.store import Store
+    from feedsvc.wiring import cache_of
+
+    settings = _settings(ctx)
+    cache = cache_of(settings)
+    try:
+        done = ReachRollup(Store.from_settings(settings), cache.reach(), cache).run()
+    except OUTAGES as exc:
+        raise click.ClickException(f"reach rollup failed, {describe_outage(exc)}") from None
+    feeds = done.report["feeds"]
+    click.echo(f"rolled up {done.days[0]} and {done.days[1]}: {len(feeds)} feeds, "
+               f"{sum(f['subscribers'] for f in feeds)} subscribers today, "
+               f"{done.pruned} old rows pruned, in {done.seconds:.2f}s", err=True)

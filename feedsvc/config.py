@@ -66,6 +66,11 @@ class Settings:
     rate_limit: float
     rate_limit_burst: int
     reach_enabled: bool
+    reach_rollup_interval: int
+    admin_token_hash: str        # "": no bearer token accepted
+    admin_password_hash: str     # "": no Basic-auth password accepted
+    admin_user: str
+    admin_listen: tuple[str, int] | None  # None: the admin is served on the public port
     sections: tuple[Section, ...] = field(default=())
     source: str = "(defaults)"
 
@@ -79,6 +84,11 @@ class Settings:
         """How long a cache entry lives past its last write: three full rebuilds, each of
         which rewrites every live feed, so only orphans expire."""
         return 3 * self.full_rebuild_interval
+
+    @property
+    def admin_enabled(self) -> bool:
+        """Whether the operator page is served at all (off unless configured)."""
+        return bool(self.admin_token_hash or self.admin_password_hash or self.admin_listen)
 
     def section_by_path(self) -> dict[str, Section]:
         return {s.path: s for s in self.sections}
@@ -224,6 +234,24 @@ def _redis_url(value: str) -> str | None:
     return value
 
 
+def _secret_hash(value: str) -> str:
+    """A hash as `feedsvc admin hash` prints it (werkzeug's `method:params$salt$hex`), never
+    the secret itself."""
+    if value and (not value.startswith(("scrypt:", "pbkdf2:")) or value.count("$") != 2):
+        raise ValueError("must be a hash printed by `feedsvc admin hash`, not the secret")
+    return value
+
+
+def _listen(value: str) -> tuple[str, int] | None:
+    """`host:port` (`[::1]:8001` for IPv6), or empty: none."""
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{value!r} is not host:port")
+    return host.strip("[]"), _port(int(port))
+
+
 def _each(check: Callable[[Any], Any]) -> Callable[[list[Any]], tuple[Any, ...]]:
     return lambda values: tuple(check(v) for v in values)
 
@@ -274,6 +302,11 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("web.rate_limit", "rate_limit", float, 0.0, _non_negative),  # requests/s; 0: off
     _Option("web.rate_limit_burst", "rate_limit_burst", int, 20, _positive),
     _Option("reach.enabled", "reach_enabled", bool, True),
+    _Option("reach.rollup_interval", "reach_rollup_interval", int, 60, _positive),
+    _Option("admin.token_hash", "admin_token_hash", str, "", _secret_hash),
+    _Option("admin.password_hash", "admin_password_hash", str, "", _secret_hash),
+    _Option("admin.user", "admin_user", str, "admin", _nonempty),
+    _Option("admin.listen", "admin_listen", str, "", _listen),
 )
 _DESCRIBED = tuple((o.key, o.attr) for o in _OPTIONS)
 _SECTION_KEYS = {"name", "title", "description", "content"}

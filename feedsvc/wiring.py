@@ -21,6 +21,7 @@ from feedsvc.cache import SharedCache, open_cache, shared
 from feedsvc.config import Settings
 from feedsvc.logs import log_config
 from feedsvc.refresh import Refresher
+from feedsvc.refresh.reach import ReachRollup
 from feedsvc.refresh.scheduler import RefreshService
 from feedsvc.refresh.websub import WebSubPublisher
 from feedsvc.store import Store
@@ -53,7 +54,8 @@ def refresh_service(settings: Settings, builder: FeedBuilder,
     websub = WebSubPublisher(settings.websub_hubs)
     refresher = Refresher(builder, on_changed=websub.publish, cache=writes)
     return RefreshService(settings, scheduler, refresher=refresher, leader=leader,
-                          writes=writes, listen=cache.listen, websub=websub)
+                          writes=writes, listen=cache.listen, websub=websub,
+                          rollup=ReachRollup(builder.store, cache.reach(), writes or cache))
 
 
 class EmbeddedServer(BaseApplication):  # type: ignore[misc]  # gunicorn has no type hints
@@ -86,5 +88,9 @@ class EmbeddedServer(BaseApplication):  # type: ignore[misc]  # gunicorn has no 
         service = refresh_service(self.settings, builder, BackgroundScheduler(daemon=True))
         service.refresh("full")  # the first readers find every feed rendered
         service.start(run_now=False)
+        if self.settings.admin_listen:
+            from feedsvc.web.admin import serve_admin
+
+            serve_admin(self.settings, cache)
         log.info("serving on http://%s/feeds/rss.xml", self.bind)
         return app

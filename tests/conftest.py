@@ -203,3 +203,22 @@ def live_server_factory() -> Iterator:
     yield start
     for server in servers:
         server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, driven by Playwright; if it cannot start, the tests using it
+    fail with the reason (tests/run.sh installs it)."""
+    from playwright.sync_api import sync_playwright  # loaded by the browser tests only
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

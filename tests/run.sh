@@ -89,9 +89,11 @@ if [ $# -eq 0 ]; then
   .venv/bin/python bench/import_startup.py --quick
   .venv/bin/python bench/hostile_clients.py --quick
   .venv/bin/python bench/reach.py --quick
+  .venv/bin/python bench/reach_rollup.py --quick
 fi
 
 say "pytest"
-# The browser test drives Debian's Chromium (tests/test_hostile_articles.py).
+# The browser tests drive Debian's Chromium (tests/test_hostile_articles.py,
+# tests/test_reach_stream.py).
 command -v chromium >/dev/null || apt_install chromium
 .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"

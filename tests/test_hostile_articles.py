@@ -28,7 +28,6 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
-from playwright.sync_api import sync_playwright
 
 from conftest import ROOT, LiveServer, own_prefix
 from feedcheck import assert_valid
@@ -559,9 +558,6 @@ def test_readers_show_any_plain_text_as_written(site, title, summary, section, a
 
 # ---- in a browser ---------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Whatever a payload could be waiting for: a hover, a click on a link that is not http(s).
 _PROVOKE = """() => {
     for (const e of document.body.querySelectorAll('*')) {
@@ -573,18 +569,6 @@ _PROVOKE = """() => {
         if (!/^https?:/i.test(a.getAttribute('href'))) a.click();
     }
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's headless Chromium, driven by Playwright; if it cannot start, the tests using it
-    fail with the reason (tests/run.sh installs it)."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def shown_in_browser(browser, fragment: str) -> tuple[object, list[str], str]:

@@ -41,6 +41,7 @@ from feedsvc.cache import (
 from feedsvc.cache.lease import LeaderWrites
 from feedsvc.model import ancestor_paths
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
+from feedsvc.refresh.reach import record_freshness
 from feedsvc.render.catalog import FeedSpec
 from feedsvc.store import ChangedArticle
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
@@ -186,6 +187,8 @@ class Refresher:
         labels = self._polled_label_feeds(fresh, mark.published_upto, now)
         changed, documents = self._publish_feeds([catalog[path] for path in touched] + labels,
                                                  now)
+        if fresh:
+            self._record_freshness(max(c.changed_at for c in fresh), len(touched) + len(labels))
         # Embargoed articles now due enter the months the embargo window ends in.
         arrived = {(feed, Month.of(end)) for section in due for feed in ancestor_paths(section)
                    for end in (mark.published_upto, now)}
@@ -314,6 +317,14 @@ class Refresher:
         except CacheFull as exc:
             log.warning("refresh state %s not recorded, the next refresh repeats this one: %s",
                         name, exc)
+
+    def _record_freshness(self, newest_change: datetime, feeds: int) -> None:
+        """How long after its newest change's commit this refresh published (the operator
+        page's freshness chart); a failure to record it costs only the record."""
+        try:
+            record_freshness(self.cache, newest_change, datetime.now(UTC), feeds)
+        except (CacheFull, CacheUnavailable) as exc:
+            log.warning("refresh freshness not recorded: %s", exc)
 
     def _finish(self, report: RefreshReport) -> RefreshReport:
         REFRESHES.labels(report.kind).observe(report.seconds)

@@ -1,14 +1,14 @@
 """The scheduler process (and the one inside `feedsvc serve`): APScheduler jobs for the
-incremental refresh, the full rebuild and the leader lease, plus refreshes triggered at once
-by imports and a one-shot refresh at the end of the next embargo. Only the leader refreshes;
-refreshes never overlap within a process."""
+incremental refresh, the full rebuild, the reach rollup and the leader lease, plus refreshes
+triggered at once by imports and a one-shot refresh at the end of the next embargo. Only the
+leader refreshes; refreshes never overlap within a process."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 
@@ -17,6 +17,7 @@ from feedsvc.cache.announce import TriggerListener
 from feedsvc.cache.lease import LeaderWrites, Lease
 from feedsvc.config import Settings
 from feedsvc.refresh.outage import describe_outage
+from feedsvc.refresh.reach import ReachRollup
 from feedsvc.refresh.refresher import Refresher, RefreshKind
 from feedsvc.refresh.websub import WebSubPublisher
 
@@ -37,7 +38,7 @@ class RefreshService:
     def __init__(self, settings: Settings, scheduler: BaseScheduler, *, refresher: Refresher,
                  leader: Lease, writes: LeaderWrites | None,
                  listen: Callable[[Callable[[], None]], TriggerListener | None],
-                 websub: WebSubPublisher):
+                 websub: WebSubPublisher, rollup: ReachRollup | None = None):
         self.settings = settings
         self.scheduler = scheduler
         self.refresher = refresher
@@ -45,8 +46,10 @@ class RefreshService:
         self.writes = writes
         self.listener = listen(self.trigger)
         self.websub = websub
+        self.rollup = rollup
         self._one_at_a_time = threading.Lock()
         self._leading = False
+        self._led_last = False  # what the lease said last, to the refresh or the renewal
 
     def start(self, *, run_now: bool = True) -> None:
         """Schedule the jobs and start; with `run_now` the first refresh runs at once."""
@@ -63,6 +66,13 @@ class RefreshService:
                                misfire_grace_time=s.full_rebuild_interval)
         self.scheduler.add_job(self.keep_lead, "interval", seconds=max(1, s.leader_lease / 3),
                                id="leader", **common)
+        if self.rollup:
+            # soon after the first refresh (which finds out whether this process leads), also
+            # in `feedsvc serve`: the page is there as soon as anything is
+            self.scheduler.add_job(self.roll_up, "interval", seconds=s.reach_rollup_interval,
+                                   id="reach", next_run_time=now + timedelta(seconds=1),
+                                   **common,
+                                   misfire_grace_time=s.reach_rollup_interval)
         if self.listener:
             self.listener.start()
         self.scheduler.start()
@@ -71,6 +81,7 @@ class RefreshService:
         """Renew the lease, or take it when its holder is gone; a new leader catches up at
         once with what changed while nobody led (and that refresh arms the embargo job)."""
         was_leading, self._leading = self._leading, self.leader.hold()
+        self._led_last = self._leading
         if self._leading and not was_leading:
             self.trigger()
 
@@ -86,7 +97,8 @@ class RefreshService:
         """One refresh, if this process leads. Failures are logged and retried next time: the
         watermark only moves after a publish, so nothing is skipped."""
         with self._one_at_a_time:
-            if not self.leader.hold():
+            self._led_last = self.leader.hold()
+            if not self._led_last:
                 return
             if self.writes:
                 self.writes.fence_now()
@@ -105,6 +117,27 @@ class RefreshService:
                     log.exception("%s refresh failed", kind)
                 else:
                     log.error("%s refresh failed, %s", kind, outage)
+
+    def roll_up(self) -> None:
+        """The reach rollup (feedsvc.refresh.reach), if this process led when the lease was
+        last held or renewed; beside the refreshes, not between them. It does not touch the
+        lease itself: two threads of one process taking it at once would each see the other's
+        term as another leader's. Its writes are fenced; a failure is logged, and the next run
+        redoes it all."""
+        if self.rollup is None or not self._led_last:
+            return
+        if self.writes:
+            self.writes.fence_now()
+        try:
+            self.rollup.run()
+        except LeaseLost as exc:
+            log.warning("reach rollup stopped, nothing more published: %s", exc)
+        except Exception as exc:
+            outage = describe_outage(exc)
+            if outage is None:
+                log.exception("reach rollup failed")
+            else:
+                log.error("reach rollup failed, %s", outage)
 
     def _arm_embargo(self, since: datetime) -> None:
         """Schedule a one-shot refresh when the next embargo after `since` ends, so that an

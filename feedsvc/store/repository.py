@@ -19,7 +19,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, DateTime, create_engine, delete, event, func, insert, inspect, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -414,6 +425,22 @@ class Store:
             names = dict(conn.execute(select(labels.c.feed, labels.c.name)
                                       .where(labels.c.feed.in_(top))).all()) if top else {}
         return {feed: names[feed] for feed in top if feed in names}
+
+    def newest_published(self, feeds: Iterable[str], now: datetime | None = None
+                         ) -> dict[str, datetime]:
+        """When each of `feeds` (section paths, '' = the site) last had an article published
+        by `now`: its feed's age. One lookup on the membership index per feed; a feed without
+        articles is left out."""
+        cutoff = _naive_utc(now or datetime.now(UTC))
+        newest = select(func.max(feed_items.c.published)).where(
+            feed_items.c.feed == bindparam("feed"), feed_items.c.published <= cutoff)
+        found = {}
+        with _connected(self.reader) as conn:
+            for feed in feeds:
+                when = conn.execute(newest, {"feed": feed}).scalar_one()
+                if when is not None:
+                    found[feed] = _aware(when)
+        return found
 
     def section_names(self) -> dict[str, str]:
         """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""

@@ -7,9 +7,24 @@ on (feed, published) whatever the size of the store, instead of a prefix match a
 Tag and author feeds (`tag/<slug>`, `author/<slug>`) are rows there too; `labels` names them,
 and `article_labels` keeps the tag and author feeds of each article's last two writes, so a
 refresh knows which of them a change left as well as which it joined.
+
+The `reach_*` tables hold the daily rollups of who reads the feeds (feedsvc.store.reach): counts
+and estimates only, never an address or a User-Agent. Every key starts with the day, so a day's
+rows are replaced, and the days past the retention pruned, by a range of the primary key.
 """
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -64,4 +79,43 @@ article_labels = Table(
            primary_key=True),
     Column("feeds", Text, nullable=False),  # its tag and author feeds, one per line
     Column("previous_feeds", Text, nullable=True),  # the same before the last write
+)
+
+# Per (day, feed document, address, client family): what was served, and the distinct direct
+# pollers (a HyperLogLog estimate; aggregators are not in it).
+reach_traffic = Table(
+    "reach_traffic",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("feed", String(1000), primary_key=True),
+    Column("address", String(300), primary_key=True),
+    Column("family", String(64), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("not_modified", BigInteger, nullable=False),
+    Column("bytes_sent", BigInteger, nullable=False),
+    Column("bytes_saved", BigInteger, nullable=False),
+    Column("pollers", BigInteger, nullable=False),
+)
+
+# Distinct direct pollers of a feed over all its addresses and families (the HyperLogLogs'
+# union: a client on two addresses counts once, so it is not the sum of reach_traffic's).
+reach_feed_pollers = Table(
+    "reach_feed_pollers",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("feed", String(1000), primary_key=True),
+    Column("pollers", BigInteger, nullable=False),
+)
+
+# The subscriber counts aggregators report in their User-Agent: the day's latest per
+# (aggregator, the aggregator's own feed id, feed, address).
+reach_aggregators = Table(
+    "reach_aggregators",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("aggregator", String(64), primary_key=True),
+    Column("feed_id", String(300), primary_key=True),
+    Column("feed", String(1000), primary_key=True),
+    Column("address", String(300), primary_key=True),
+    Column("subscribers", BigInteger, nullable=False),
 )

@@ -74,6 +74,10 @@ def create_app(
     from feedsvc.web import routes
 
     app.register_blueprint(routes.blueprint)
+    if settings.admin_enabled and settings.admin_listen is None:  # else only on its address
+        from feedsvc.web import admin
+
+        admin.install(app, settings, cache)
 
     @app.errorhandler(HTTPException)
     def short_error(exc: HTTPException) -> Response:

@@ -155,6 +155,31 @@ class RefreshCollector:
                                         value=refresh[name])
 
 
+class ReachCollector:
+    """Estimated subscribers per feed, from the reach report the scheduler's rollup published
+    (feedsvc.refresh.reach), read at scrape time."""
+
+    def __init__(self, cache: FeedCache):
+        self.cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            state = self.cache.get_state("reach.json")
+            feeds = json.loads(state)["feeds"] if state else []
+        except CacheUnavailable:
+            return
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable reach report")
+            return
+        gauge = GaugeMetricFamily("feedsvc_reach_subscribers",
+                                  "Estimated subscribers of a feed today: aggregators' reported "
+                                  "counts + distinct direct pollers (README, Reach)",
+                                  labels=["feed"])
+        for feed in feeds:
+            gauge.add_metric([feed["feed"]], feed["subscribers"])
+        yield gauge
+
+
 class _Scrape:
     """One scrape: the request counts (this process's or all workers') and the refresh."""
 
@@ -169,5 +194,5 @@ class _Scrape:
 def metrics_response(cache: FeedCache) -> Response:
     multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     counts = MultiProcessCollector(None, multiproc_dir) if multiproc_dir else REGISTRY
-    body = generate_latest(_Scrape(counts, RefreshCollector(cache)))
+    body = generate_latest(_Scrape(counts, RefreshCollector(cache), ReachCollector(cache)))
     return Response(body, content_type=CONTENT_TYPE_LATEST)
