@@ -159,22 +159,26 @@ class RedisReach:
         base = f"{self.prefix}{day.isoformat()}:"
         return f"{base}traffic", f"{base}aggregators", f"{base}pollers"
 
-    def _day_key(self, day: datetime.date) -> bytes:
-        """The day's hashing key: made by the first writer of the day, read by the others."""
+    def _day_key(self, day: datetime.date) -> bytes | None:
+        """The day's hashing key: made by the first writer of the day, read by the others; None
+        once it has expired (a batch flushed more than the grace after its day)."""
         name = f"{self.key_prefix}{day.isoformat()}"
         with self.client.pipeline(transaction=False) as pipe:
             pipe.set(name, secrets.token_bytes(32), nx=True,
                      exat=day_start(day) + DAY_SECONDS + KEY_GRACE_SECONDS)
             pipe.get(name)
             _, key = pipe.execute()
-        return cast("bytes", key)
+        return cast("bytes | None", key)
 
     def record(self, batch: ReachBatch) -> None:
         """One pipeline: the day's key first when there are clients to hash, then the writes."""
         traffic, aggregators, pollers = self._names(batch.day)
         expires = day_start(batch.day) + KEEP_SECONDS
         try:
-            key = self._day_key(batch.day) if batch.clients else b""
+            key = self._day_key(batch.day) if batch.clients else None
+            # Without the day's key its clients cannot be hashed as the day's others were (a new
+            # key would count them twice): a late batch adds its traffic only.
+            clients = batch.clients if key is not None else {}
             with self.client.pipeline(transaction=False) as pipe:
                 written = []
                 for parts, counts in batch.traffic.items():
@@ -187,10 +191,10 @@ class RedisReach:
                     pipe.hset(aggregators, mapping={
                         _joined(parts): n for parts, n in batch.aggregators.items()})
                     written.append(aggregators)
-                for parts, clients in batch.clients.items():
+                for parts, seen in clients.items():
                     member = _joined(parts)
                     pipe.pfadd(f"{pollers}:{member}",
-                               *(client_hash(key, a, ua) for a, ua in clients))
+                               *(client_hash(cast("bytes", key), a, ua) for a, ua in seen))
                     pipe.sadd(pollers, member)
                     written += [f"{pollers}:{member}", pollers]
                 for name in set(written):
