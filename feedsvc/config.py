@@ -23,10 +23,20 @@ from feedsvc.redis_client import parse
 
 DEFAULT_CONFIG_PATH = Path("config/feedsvc.toml")
 DEFAULT_DATABASE_URL = "sqlite:///var/feedsvc.sqlite3"
+# `feedsvc api hash-token` writes this: "sha256:" and 64 hex digits (docs/security.md).
+TOKEN_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class ConfigError(ValueError):
     """The configuration is unusable; the message names the key and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A bearer token of the ingest API: its name (in the logs) and the hash of its value."""
+
+    name: str
+    hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +71,10 @@ class Settings:
     trusted_proxies: tuple[str, ...]
     rate_limit: float
     rate_limit_burst: int
+    api_tokens: tuple[ApiToken, ...] = ()  # none: the ingest API is off
+    api_max_body_bytes: int = 32 * 1024 * 1024
+    api_rate_limit: float = 10.0
+    api_rate_limit_burst: int = 20
     sections: tuple[Section, ...] = field(default=())
     source: str = "(defaults)"
 
@@ -94,8 +108,10 @@ class Settings:
 def _plain(value: Any) -> Any:
     if isinstance(value, ZoneInfo):
         return value.key
+    if isinstance(value, ApiToken):
+        return value.name  # never the hash
     if isinstance(value, tuple):
-        return list(value)
+        return [_plain(v) for v in value]
     if isinstance(value, str):
         return redact(value)
     return value
@@ -148,6 +164,12 @@ def _non_negative(value: float) -> float:
     return value
 
 
+def _positive_rate(value: float) -> float:
+    if not 0 < value < math.inf:  # nan fails too
+        raise ValueError(f"must be a positive finite number, not {value}")
+    return value
+
+
 def _port(value: int) -> int:
     if not 0 < value < 65536:
         raise ValueError(f"{value} is not a TCP port")
@@ -195,6 +217,28 @@ def _redis_url(value: str) -> str | None:
     return value
 
 
+def _api_tokens(values: list[Any]) -> tuple[ApiToken, ...]:
+    tokens: dict[str, ApiToken] = {}
+    for i, entry in enumerate(values):
+        if not isinstance(entry, dict) or set(entry) != {"name", "hash"}:
+            raise ValueError(f"[{i}] must be a table with exactly `name` and `hash`")
+        name, digest = entry["name"], entry["hash"]
+        if not isinstance(name, str) or not name.strip() or _CONTROL.search(name):
+            raise ValueError(f"[{i}].name must be a non-empty single-line string")
+        if not isinstance(digest, str) or not TOKEN_HASH.fullmatch(digest):
+            raise ValueError(f"[{i}].hash must be `sha256:` and 64 hex digits, as "
+                             "`feedsvc api hash-token` prints it")
+        if name in tokens:
+            raise ValueError(f"[{i}].name {name!r} is listed twice")
+        if any(t.hash == digest for t in tokens.values()):
+            raise ValueError(f"[{i}].hash is the same as another token's")
+        tokens[name] = ApiToken(name, digest)
+    return tuple(tokens.values())
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _each(check: Callable[[Any], Any]) -> Callable[[list[Any]], tuple[Any, ...]]:
     return lambda values: tuple(check(v) for v in values)
 
@@ -240,6 +284,11 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("web.trusted_proxies", "trusted_proxies", list, [], _each(str)),
     _Option("web.rate_limit", "rate_limit", float, 0.0, _non_negative),  # requests/s; 0: off
     _Option("web.rate_limit_burst", "rate_limit_burst", int, 20, _positive),
+    _Option("api.tokens", "api_tokens", list, [], _api_tokens),
+    _Option("api.max_body_bytes", "api_max_body_bytes", int, 32 * 1024 * 1024, _positive),
+    _Option("api.rate_limit", "api_rate_limit", float, 10.0,  # per token, per process
+            _positive_rate),
+    _Option("api.rate_limit_burst", "api_rate_limit_burst", int, 20, _positive),
 )
 _DESCRIBED = tuple((o.key, o.attr) for o in _OPTIONS)
 _SECTION_KEYS = {"name", "title", "description"}

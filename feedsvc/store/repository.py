@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import create_engine, delete, event, func, insert, select
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -28,6 +28,8 @@ from feedsvc.store.errors import store_errors
 from feedsvc.store.schema import articles, feed_items, metadata, sections
 
 log = logging.getLogger(__name__)
+# What a write did to an article: a new id, a different document, or the same document again.
+Written = Literal["created", "updated", "unchanged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +203,25 @@ class Store:
             if memberships:
                 conn.execute(insert(feed_items), memberships)
             conn.execute(new_sections, [{"path": p, "name": n} for p, n in section_rows.items()])
+
+    def upsert_changed(self, batch: Sequence[Article]) -> dict[str, Written]:
+        """`upsert` of the articles whose stored document differs (or that are new): an
+        article sent again unchanged is not written, so its `changed_at` stays and no refresh
+        renders anything for it. Later duplicates within the batch win, as in `upsert`.
+
+        The comparison is a read before the write, not one transaction: a concurrent write of
+        the same id in between orders as if it came after this one."""
+        latest = {a.id: a for a in batch}
+        if not latest:
+            return {}
+        documents = {i: json.dumps(a.to_document(), ensure_ascii=False)
+                     for i, a in latest.items()}
+        query = select(articles.c.id, articles.c.document).where(articles.c.id.in_(latest))
+        with _connected(self.engine) as conn:
+            stored: dict[str, str] = dict(conn.execute(query).all())
+        self.upsert([a for i, a in latest.items() if stored.get(i) != documents[i]])
+        return {i: "created" if i not in stored else
+                "unchanged" if stored[i] == documents[i] else "updated" for i in latest}
 
     # ---- reads --------------------------------------------------------------------------
 
