@@ -28,7 +28,7 @@ from feedsvc.ingest.tokens import hash_token
 from feedsvc.refresh import Refresher
 from feedsvc.store import Store
 from feedsvc.wsgi import create_app
-from processes import BIN, Service
+from processes import BIN, Service, enable_api
 
 TOKEN = "cms-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 OTHER = "another-secret-0123456789abcdefghijklmnopqrstuv"
@@ -84,9 +84,7 @@ def test_put_delete_and_batch_through_the_procfile_web_and_scheduler(
     it out; a batch puts its good items in."""
     service = Service.deploy(spawn, tmp_path, redis_url=REDIS_URL, database_url=database_url,
                              prefix=redis_prefix, refresh_interval=60)
-    config = Path(service.env["FEEDSVC_CONFIG"])
-    config.write_text(config.read_text().replace(
-        "tokens = []", f'tokens = [{{name = "cms", hash = "{hash_token(TOKEN)}"}}]'))
+    enable_api(Path(service.env["FEEDSVC_CONFIG"]), TOKEN)
     service.import_(DEMO_ARTICLES)
     service.scheduler()
     first = service.wait_for_refresh()
