@@ -11,7 +11,10 @@ which also polls the desk's feed over HTTP every 10 ms and notes when each probe
 - PUTs over HTTP, as a CMS sends them: the latency counts from the moment the request is sent,
   so it includes the API's validation, write and announcement;
 - `feedsvc import FILE` of a one-line file each, as a cron job or a CMS hook would run it: the
-  latency counts from the command's start (the interpreter's start-up included).
+  latency counts from the command's start (the interpreter's start-up included);
+- and, as bench/freshness.py times it, an upsert in this process then its announcement, the
+  latency counting from the commit: what the refresh and serving alone take in this run, on
+  this machine's load, beneath the API's own time (its answer time is a row too).
 
     .venv/bin/python bench/api_freshness.py [--count N] [--reuse PATH | --database-url URL]
         [--rounds 200] [--cli-rounds 30] [--interval 1] [--quick]
@@ -62,7 +65,7 @@ from feedsvc.cache import RedisCache
 from feedsvc.config import load_settings
 from feedsvc.ingest.tokens import hash_token
 from feedsvc.model import section_slug, split_section
-from freshness import ProbeStream
+from freshness import ProbeStream, store_import
 from rebuild import sections
 
 DEFAULT_COUNT, QUICK_COUNT = 1_000_000, 2_000
@@ -111,10 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         answered: list[float] = []  # the PUTs' own times: validation, write, announcement
         api = ProbeStream(_put(web, token, answered), section).run(feed, rounds, interval)
         cli = ProbeStream(_import(env, workdir), section).run(feed, cli_rounds, interval)
+        direct = ProbeStream(store_import(store, settings, cache.client, prefix),
+                             section).run(feed, cli_rounds, interval)
 
     rows = []
     for label, latencies in (("PUT /api/articles/<id>", api),
                              ("feedsvc import (one article)", cli),
+                             ("(in-process commit -> served, as freshness.py)", direct),
                              ("(the PUT answered: sent -> 201)", answered)):
         median, p95 = median_p95_ms(latencies)
         rows.append([label, len(latencies), median, p95, percentile_ms(latencies, 0.99),
