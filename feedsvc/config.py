@@ -286,9 +286,9 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("web.rate_limit_burst", "rate_limit_burst", int, 20, _positive),
     _Option("api.tokens", "api_tokens", list, [], _api_tokens),
     _Option("api.max_body_bytes", "api_max_body_bytes", int, 32 * 1024 * 1024, _positive),
-    _Option("api.rate_limit", "api_rate_limit", float, 10.0,  # per token, per process
+    _Option("api.rate_per_token", "api_rate_limit", float, 10.0,  # per token, per process
             _positive_rate),
-    _Option("api.rate_limit_burst", "api_rate_limit_burst", int, 20, _positive),
+    _Option("api.burst_per_token", "api_rate_limit_burst", int, 20, _positive),
 )
 _DESCRIBED = tuple((o.key, o.attr) for o in _OPTIONS)
 _SECTION_KEYS = {"name", "title", "description"}

@@ -29,19 +29,20 @@ API_PREFIX = "/api/"
 
 
 class LazyMount:
-    """`app`, except that paths under `prefix` go to the app `load()` returns, called once, on
-    the first such request."""
+    """`app`, except that paths under `mount_at` go to the app `load()` returns, called once,
+    on the first such request."""
 
-    def __init__(self, app: WSGIApplication, prefix: str, load: Callable[[], WSGIApplication]):
+    def __init__(self, app: WSGIApplication, mount_at: str,
+                 load: Callable[[], WSGIApplication]):
         self.app = app
-        self.prefix = prefix
+        self.mount_at = mount_at
         self._load = load
         self._mounted: WSGIApplication | None = None
         self._lock = threading.Lock()
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith(self.prefix):
+        if environ.get("PATH_INFO", "").startswith(self.mount_at):
             return self.mounted()(environ, start_response)
         return self.app(environ, start_response)
 

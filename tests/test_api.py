@@ -106,7 +106,11 @@ def test_put_delete_and_batch_through_the_procfile_web_and_scheduler(
     etags = {a: etag(service.cache, a) for a in ADDRESSES}
     assert client.put("api-1", doc).json == {"id": "api-1", "result": "unchanged"}
     time.sleep(1.5)  # an announced refresh starts within milliseconds
-    assert service.cache.get_state("refresh") == refreshed  # no refresh ran
+    # No refresh ran, or one that found no change (the new leader's catch-up, due a lease
+    # third after its start, may fall here on a loaded machine) and rendered nothing.
+    after = service.cache.get_state("refresh")
+    assert after == refreshed or (json.loads(after)["changes"], json.loads(after)["documents"]) \
+        == (0, 0), after
     assert {a: etag(service.cache, a) for a in ADDRESSES} == etags
 
     assert client.delete("api-1").status == 204
