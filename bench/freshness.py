@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
         print(f"store: {store.count():,} articles ({database_url.split('?')[0]}); {machine()}")
 
-        probes = _ImportStream(store, settings, client, prefix, args.section)
+        probes = ProbeStream(store_import(store, settings, client, prefix), args.section)
         latencies = probes.run(feed, rounds, 0.2 if args.quick else args.interval)
         median, p95 = median_p95_ms(latencies)
         p99 = percentile_ms(latencies, 0.99)
@@ -102,46 +103,60 @@ def main(argv: list[str] | None = None) -> int:
         return budget.exit_code()
 
 
-class _ImportStream:
-    """Imports probe articles at random intervals and times each one's way into the feed."""
+class ProbeStream:
+    """Sends probe articles at random intervals (exponential, `interval` seconds on average),
+    whether or not the previous one is in the feed yet, while polling the feed every 10 ms, and
+    times each one's way into it. `send(document)` delivers one article document (section
+    `section`, a unique title) and returns the perf_counter time its latency counts from."""
 
-    def __init__(self, store: Store, settings, client: redis.Redis, prefix: str, section: str):
-        self.store, self.settings, self.client, self.prefix = store, settings, client, prefix
+    def __init__(self, send: Callable[[dict[str, str]], float], section: str):
+        self.send = send
         self.section = section
-        self.committed: dict[str, float] = {}  # title -> commit time
+        self.committed: dict[str, float] = {}  # title -> the time send() returned
         self.lock = threading.Lock()
 
     def run(self, feed: str, count: int, interval: float) -> list[float]:
-        importer = threading.Thread(target=self._import, args=(count, interval), daemon=True)
-        importer.start()
+        sender = threading.Thread(target=self._send, args=(count, interval), daemon=True)
+        sender.start()
         seen: dict[str, float] = {}
-        deadline = time.monotonic() + count * interval + 60
+        deadline = None  # a minute after the last probe was sent
         while len(seen) < count:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{count - len(seen)} imported articles never reached the feed")
+            if deadline is None and not sender.is_alive():
+                deadline = time.monotonic() + 60
+            if deadline is not None and time.monotonic() > deadline:
+                raise SystemExit(f"{count - len(seen)} probe articles never reached the feed")
             text = requests.get(feed, timeout=5).text
             now = time.perf_counter()
             with self.lock:
                 pending = [t for t in self.committed if t not in seen]
             seen.update((t, now) for t in pending if t in text)
             time.sleep(0.01)
-        importer.join()
+        sender.join()
         return [seen[t] - self.committed[t] for t in seen]
 
-    def _import(self, count: int, interval: float) -> None:
+    def _send(self, count: int, interval: float) -> None:
         rng = random.Random(1)
         for _ in range(count):
             key = uuid.uuid4().hex[:12]
             title = f"Freshness probe {key}"
-            article = parse_article({
-                "id": f"fresh-{key}", "url": f"/probes/{key}", "section": self.section,
-                "title": title, "published": datetime.now(UTC).isoformat()},
-                origin=self.settings.origin, timezone=self.settings.timezone)
-            self.store.upsert([article])  # committed when this returns
+            since = self.send({"id": f"fresh-{key}", "url": f"/probes/{key}",
+                               "section": self.section, "title": title,
+                               "published": datetime.now(UTC).isoformat()})
             with self.lock:
-                self.committed[title] = time.perf_counter()
-            announce(self.client, self.prefix)
+                self.committed[title] = since
             time.sleep(rng.expovariate(1 / interval))
+
+
+def store_import(store: Store, settings, client: redis.Redis, prefix: str):
+    """`send` for ProbeStream: one article upserted, then announced, as `feedsvc import` does;
+    latency counts from the commit."""
+    def send(doc: dict[str, str]) -> float:
+        store.upsert([parse_article(doc, origin=settings.origin, timezone=settings.timezone)])
+        committed = time.perf_counter()  # upsert commits before it returns
+        announce(client, prefix)
+        return committed
+
+    return send
 
 
 if __name__ == "__main__":

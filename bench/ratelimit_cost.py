@@ -28,8 +28,9 @@ from feedsvc.config import load_settings
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
 from feedsvc.store import Store
+from feedsvc.tokenbucket import MAX_CLIENTS
 from feedsvc.web import create_app
-from feedsvc.web.ratelimit import MAX_CLIENTS, RateLimit, TokenBuckets
+from feedsvc.web.ratelimit import RateLimit, TokenBuckets
 
 
 def _environ(client: str) -> dict:

@@ -1,5 +1,5 @@
 """gunicorn settings for the web app, where gunicorn is required:
-`gunicorn -c config/gunicorn.conf.py 'feedsvc.web:create_app()'`. Environment: PORT, HOST,
+`gunicorn -c config/gunicorn.conf.py 'feedsvc.wsgi:create_app()'`. Environment: PORT, HOST,
 WEB_CONCURRENCY (workers), WEB_THREADS, ACCESS_LOG, PROMETHEUS_MULTIPROC_DIR,
 FEEDSVC_LOG_FORMAT.
 

@@ -119,6 +119,25 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], published: str | None,
     ctx.exit(1 if report.rejected else 0)
 
 
+@main.group()
+def api() -> None:
+    """The ingest API's tokens (docs/openapi.yaml, config `api.tokens`)."""
+
+
+@api.command("hash-token")
+def hash_token() -> None:
+    """Print the config's hash of the token read from stdin (one line), for
+    `api.tokens = [{name = "…", hash = "…"}]`. The token itself is never stored."""
+    from feedsvc.ingest.tokens import WeakToken
+    from feedsvc.ingest.tokens import hash_token as hashed
+
+    token = sys.stdin.readline().rstrip("\r\n")
+    try:
+        click.echo(hashed(token))
+    except WeakToken as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @main.command()
 @click.pass_context
 def refresh(ctx: click.Context) -> None:

@@ -23,10 +23,20 @@ from feedsvc.redis_client import parse
 
 DEFAULT_CONFIG_PATH = Path("config/feedsvc.toml")
 DEFAULT_DATABASE_URL = "sqlite:///var/feedsvc.sqlite3"
+# `feedsvc api hash-token` writes this: "sha256:" and 64 hex digits (docs/security.md).
+TOKEN_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class ConfigError(ValueError):
     """The configuration is unusable; the message names the key and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A bearer token of the ingest API: its name (in the logs) and the hash of its value."""
+
+    name: str
+    hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,10 @@ class Settings:
     admin_password_hash: str     # "": no Basic-auth password accepted
     admin_user: str
     admin_listen: tuple[str, int] | None  # None: the admin is served on the public port
+    api_tokens: tuple[ApiToken, ...] = ()  # none: the ingest API is off
+    api_max_body_bytes: int = 32 * 1024 * 1024
+    api_rate_limit: float = 10.0
+    api_rate_limit_burst: int = 20
     sections: tuple[Section, ...] = field(default=())
     source: str = "(defaults)"
 
@@ -121,8 +135,10 @@ class Settings:
 def _plain(value: Any) -> Any:
     if isinstance(value, ZoneInfo):
         return value.key
+    if isinstance(value, ApiToken):
+        return value.name  # never the hash
     if isinstance(value, tuple):
-        return list(value)
+        return [_plain(v) for v in value]
     if isinstance(value, str):
         return redact(value)
     return value
@@ -172,6 +188,12 @@ def _non_negative(value: float) -> float:
     """Kept as the type the option's row checked (int or float)."""
     if not 0 <= value < math.inf:  # nan fails too
         raise ValueError(f"must be a finite number, not negative, not {value}")
+    return value
+
+
+def _positive_rate(value: float) -> float:
+    if not 0 < value < math.inf:  # nan fails too
+        raise ValueError(f"must be a positive finite number, not {value}")
     return value
 
 
@@ -250,6 +272,26 @@ def _listen(value: str) -> tuple[str, int] | None:
     if not sep or not host or not port.isdigit():
         raise ValueError(f"{value!r} is not host:port")
     return host.strip("[]"), _port(int(port))
+def _api_tokens(values: list[Any]) -> tuple[ApiToken, ...]:
+    tokens: dict[str, ApiToken] = {}
+    for i, entry in enumerate(values):
+        if not isinstance(entry, dict) or set(entry) != {"name", "hash"}:
+            raise ValueError(f"[{i}] must be a table with exactly `name` and `hash`")
+        name, digest = entry["name"], entry["hash"]
+        if not isinstance(name, str) or not name.strip() or _CONTROL.search(name):
+            raise ValueError(f"[{i}].name must be a non-empty single-line string")
+        if not isinstance(digest, str) or not TOKEN_HASH.fullmatch(digest):
+            raise ValueError(f"[{i}].hash must be `sha256:` and 64 hex digits, as "
+                             "`feedsvc api hash-token` prints it")
+        if name in tokens:
+            raise ValueError(f"[{i}].name {name!r} is listed twice")
+        if any(t.hash == digest for t in tokens.values()):
+            raise ValueError(f"[{i}].hash is the same as another token's")
+        tokens[name] = ApiToken(name, digest)
+    return tuple(tokens.values())
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _each(check: Callable[[Any], Any]) -> Callable[[list[Any]], tuple[Any, ...]]:
@@ -307,6 +349,11 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("admin.password_hash", "admin_password_hash", str, "", _secret_hash),
     _Option("admin.user", "admin_user", str, "admin", _nonempty),
     _Option("admin.listen", "admin_listen", str, "", _listen),
+    _Option("api.tokens", "api_tokens", list, [], _api_tokens),
+    _Option("api.max_body_bytes", "api_max_body_bytes", int, 32 * 1024 * 1024, _positive),
+    _Option("api.rate_per_token", "api_rate_limit", float, 10.0,  # per token, per process
+            _positive_rate),
+    _Option("api.burst_per_token", "api_rate_limit_burst", int, 20, _positive),
 )
 _DESCRIBED = tuple((o.key, o.attr) for o in _OPTIONS)
 _SECTION_KEYS = {"name", "title", "description", "content"}

@@ -27,7 +27,7 @@ from feedsvc.refresh.websub import WebSubPublisher
 from feedsvc.store import Store
 
 if TYPE_CHECKING:
-    from flask import Flask
+    from wsgiref.types import WSGIApplication
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,10 @@ class EmbeddedServer(BaseApplication):  # type: ignore[misc]  # gunicorn has no 
         self.cfg.set("control_socket_disable", True)  # see config/gunicorn.conf.py
         self.cfg.set("logconfig_dict", log_config())  # the format of every other process
 
-    def load(self) -> Flask:
+    def load(self) -> WSGIApplication:
         # the web imported here: `feedsvc scheduler` and `feedsvc refresh` do without it
         from feedsvc.web.app import create_app
+        from feedsvc.wsgi import with_api
 
         cache = cache_of(self.settings)
         app = create_app(self.settings, cache=cache)
@@ -93,4 +94,4 @@ class EmbeddedServer(BaseApplication):  # type: ignore[misc]  # gunicorn has no 
 
             serve_admin(self.settings, cache)
         log.info("serving on http://%s/feeds/rss.xml", self.bind)
-        return app
+        return with_api(app, self.settings, cache)

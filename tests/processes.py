@@ -83,6 +83,16 @@ def write_config(tmp_path: Path, redis_prefix: str, *, reach: bool = False,
     return config
 
 
+def enable_api(config: Path, token: str, name: str = "cms") -> None:
+    """Turn the ingest API on in `config` (written by write_config) with one token."""
+    from feedsvc.ingest.tokens import hash_token
+
+    text = config.read_text()
+    assert "tokens = []" in text
+    config.write_text(text.replace("tokens = []",
+                                   f'tokens = [{{name = "{name}", hash = "{hash_token(token)}"}}]'))
+
+
 class Spawner:
     """Starts long-running processes; `stop_all()` terminates them (kills after 10 s)."""
 

@@ -82,6 +82,7 @@ if [ $# -eq 0 ]; then
   .venv/bin/python bench/store_queries.py --quick
   .venv/bin/python bench/archives.py --quick
   .venv/bin/python bench/freshness.py --quick
+  .venv/bin/python bench/api_freshness.py --quick
   .venv/bin/python bench/rebuild.py --quick --repeat 5
   .venv/bin/python bench/tag_feeds.py --quick --repeat 5
   .venv/bin/python bench/serve.py --quick --only granian/near

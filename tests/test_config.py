@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -105,3 +106,26 @@ def test_check_config_output_hides_passwords():
     described = json.dumps(sentinel.describe())
     assert "hunter2" not in described and "x%26y" not in described
     assert "redis+sentinel://:***@s1:26379,s2:26379/feeds?sentinel_password=***" in described
+
+
+GOOD_HASH = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("tokens, message", [
+    ([{"name": "cms"}], "api.tokens: [0] must be a table with exactly `name` and `hash`"),
+    ([{"name": "cms", "hash": "secret"}], "api.tokens: [0].hash must be `sha256:`"),
+    ([{"name": "", "hash": GOOD_HASH}], "api.tokens: [0].name must be a non-empty"),
+    ([{"name": "a", "hash": GOOD_HASH}, {"name": "a", "hash": "sha256:" + "cd" * 32}],
+     "api.tokens: [1].name 'a' is listed twice"),
+    ([{"name": "a", "hash": GOOD_HASH}, {"name": "b", "hash": GOOD_HASH}],
+     "api.tokens: [1].hash is the same as another token's"),
+])
+def test_api_tokens_are_checked_with_the_key(tokens, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings_from_mapping({"api": {"tokens": tokens}}, source="test.toml")
+
+
+def test_check_config_names_the_api_tokens_but_never_prints_their_hashes():
+    settings = settings_from_mapping({"api": {"tokens": [{"name": "cms", "hash": GOOD_HASH}]}})
+    described = json.dumps(settings.describe())
+    assert settings.describe()["api.tokens"] == ["cms"] and GOOD_HASH not in described

@@ -95,3 +95,40 @@ def test_the_app_loads_the_renderers_and_the_store_on_its_first_miss(sqlite_url:
     renderers = ["feedgen", "lxml", "nh3", "feedsvc.render", "sqlalchemy", "feedsvc.store"]
     assert [name for name in renderers if name in served["before"]] == []
     assert [name for name in renderers if name in served["after"]] == renderers
+
+
+COMPOSED = """
+import dataclasses, json, sys
+from feedsvc.config import ApiToken, load_settings
+from feedsvc.wsgi import create_app
+from werkzeug.test import Client
+
+settings = dataclasses.replace(load_settings({config!r}, environ={{}}), redis_url={url!r},
+                               cache_prefix={prefix!r}, database_url={store!r},
+                               api_tokens=(ApiToken("cms", "sha256:" + "0" * 64),))
+client = Client(create_app(settings))
+hit = client.get("/feeds/world/rss.xml", headers={{"Host": "news.example"}})
+after_hit = sorted(sys.modules)
+api = client.put("/api/articles/x", headers={{"Authorization": "Bearer wrong"}})
+print(json.dumps({{"hit": hit.status_code, "api": api.status_code, "after_hit": after_hit,
+                  "after_api": sorted(sys.modules)}}))
+"""
+
+
+def test_the_composed_app_loads_the_ingest_api_on_its_first_request_only(
+        redis_cache: RedisCache, sqlite_url: str):
+    """With API tokens configured, the web process's app (feedsvc.wsgi) serves a cache hit
+    without loading the API or the store; the first /api/ request loads both."""
+    key = FeedKey("world", "rss.xml", "https://news.example")
+    updated = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    redis_cache.put_many({key: RenderedFeed.of(BODY, "application/rss+xml", updated).compress()})
+    code = COMPOSED.format(config=str(ROOT / "config" / "feedsvc.toml"), url=REDIS_URL,
+                           prefix=redis_cache.prefix, store=sqlite_url)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    served = json.loads(done.stdout.splitlines()[-1])
+    assert served["hit"] == 200 and served["api"] == 401
+    api = ["feedsvc.ingest", "feedsvc.ingest.api", "sqlalchemy", "feedsvc.store"]
+    assert [name for name in [*NOT_FOR_HITS, *api] if name in served["after_hit"]] == []
+    assert [name for name in api if name in served["after_api"]] == api

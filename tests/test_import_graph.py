@@ -170,3 +170,16 @@ def test_the_runtime_package_carries_no_benchmark_generator() -> None:
     """The article generator (word pools for the benchmarks) lives in bench/; the package keeps
     only the demo's data."""
     assert [name for name in modules_of("feedsvc.demo") if name != "feedsvc.demo"] == []
+
+
+def test_the_ingest_api_is_mounted_by_the_composition_only() -> None:
+    """The ingest API is an app of the ingest layer: the web neither imports it nor anything of
+    ingest (nor the composition above both); ingest knows nothing of the web (the rate limit's
+    token buckets are shared from feedsvc.tokenbucket); only feedsvc.wsgi, which composes the
+    web process's app and loads the API on its first request, imports it."""
+    arrows = wrong_arrows(modules_of("feedsvc.web"), ["feedsvc.ingest", "feedsvc.wsgi"])
+    arrows += wrong_arrows(modules_of("feedsvc.ingest"), ["feedsvc.web", "feedsvc.wsgi"])
+    arrows += sorted(f"{importer} -> feedsvc.ingest.api" for importer in modules()
+                     if "feedsvc.ingest.api" in feedsvc_imports(importer)
+                     and importer != "feedsvc.wsgi")
+    assert not arrows, "\n".join(arrows)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,7 +22,7 @@ import requests
 from _nginx import nginx_front
 from conftest import DEMO_ARTICLES, REDIS_URL, own_prefix
 from hostile_clients import seconds_until_closed
-from processes import Service, Spawner
+from processes import Service, Spawner, enable_api
 
 HOSTS = ["news.example", "news-mirror.example", "example-news.tv"]
 PATHS = ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/news/turkey/feed.json",
@@ -30,6 +31,7 @@ CODINGS = ["identity", "gzip", "br", "gzip, deflate, br"]
 MAX_AGE = 2  # feeds.refresh_interval: the origin's Cache-Control max-age
 HEADER_TIMEOUT = 10  # client_header_timeout in the config
 KEEPALIVE_TIMEOUT = 15  # keepalive_timeout
+API_TOKEN = "nginx-test-token-0123456789abcdefghijklmnopqr"
 
 
 @dataclass
@@ -60,6 +62,7 @@ def front(tmp_path_factory, redis_client) -> Iterator[Front]:
         service = Service.deploy(spawn, tmp, redis_url=REDIS_URL, prefix=next(prefixes),
                                  database_url=f"sqlite:///{tmp / 'store.sqlite3'}",
                                  refresh_interval=MAX_AGE)
+        enable_api(Path(service.env["FEEDSVC_CONFIG"]), API_TOKEN)
         service.import_(DEMO_ARTICLES)
         assert service.feedsvc("refresh").returncode == 0
         service.env.update(ACCESS_LOG="1", PYTHONUNBUFFERED="1")  # each request in the log, at once
@@ -194,3 +197,17 @@ def test_nginx_closes_silent_connections_after_its_timeouts(front):
         kept_alive = pool.submit(seconds_until_closed, front.nginx, 30, head)
         assert HEADER_TIMEOUT - 0.5 < silent.result() < HEADER_TIMEOUT + 1.5
         assert KEEPALIVE_TIMEOUT - 0.5 < kept_alive.result() < KEEPALIVE_TIMEOUT + 1.5
+
+
+def test_the_ingest_api_passes_through_nginx_uncached(front):
+    """/api/ takes bodies longer than the feeds' 1 KiB limit, and no answer is cached: the same
+    PUT twice gets the origin's `created`, then `unchanged`."""
+    url = f"http://127.0.0.1:{front.nginx}/api/articles/through-nginx"
+    doc = {"url": "/n", "section": "News", "title": "Through nginx", "body": "x" * 5000,
+           "published": "2026-11-24T10:00:00Z"}
+    headers = {"Host": "news.example", "Authorization": f"Bearer {API_TOKEN}"}
+    answers = [requests.put(url, json=doc, headers=headers, timeout=10) for _ in range(2)]
+    assert [(a.status_code, a.json()["result"]) for a in answers] == [(201, "created"),
+                                                                     (200, "unchanged")]
+    refused = requests.put(url, json=doc, headers={"Host": "news.example"}, timeout=10)
+    assert refused.status_code == 401 and "WWW-Authenticate" in refused.headers

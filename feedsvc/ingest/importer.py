@@ -111,13 +111,7 @@ class Importer:
             pages.clear()
 
     def _parse(self, doc: object, where: str) -> Article:
-        """`doc` validated; each normalisation is logged as `where: field: change`."""
-        notes: list[Normalised] = []
-        article = parse_article(doc, origin=self.settings.origin,
-                                timezone=self.settings.timezone, notes=notes)
-        for note in notes:
-            log.warning("%s: %s", where, note)
-        return article
+        return parse_logged(doc, self.settings, where)
 
     def _read(self, path: Path, published: str | None,
               page_id: str | None) -> Iterator[Article | PageArticle | Rejection]:
@@ -166,7 +160,7 @@ class Importer:
                     yield Rejection(where, [FieldError("(line)", f"not UTF-8: {exc.reason}")])
                     continue
                 except json.JSONDecodeError as exc:
-                    yield Rejection(where, [FieldError("(line)", _json_error(exc))])
+                    yield Rejection(where, [FieldError("(line)", json_error(exc))])
                     continue
                 try:
                     yield self._parse(doc, where)
@@ -192,6 +186,17 @@ class Importer:
         return not self.progress
 
 
+def parse_logged(doc: object, settings: Settings, where: str) -> Article:
+    """`doc` validated (DocumentError if it breaks the contract); each normalisation is logged
+    as `where: field: change`. The importer and the ingest API (feedsvc.ingest.api) both read
+    articles through it."""
+    notes: list[Normalised] = []
+    article = parse_article(doc, origin=settings.origin, timezone=settings.timezone, notes=notes)
+    for note in notes:
+        log.warning("%s: %s", where, note)
+    return article
+
+
 def _lines(fh: BinaryIO) -> Iterator[bytes | int]:
     """The lines of `fh`; for a line over MAX_LINE_BYTES only its length, read in chunks."""
     while raw := fh.readline(MAX_LINE_BYTES + 1):
@@ -204,7 +209,7 @@ def _lines(fh: BinaryIO) -> Iterator[bytes | int]:
         yield length + len(chunk)
 
 
-def _json_error(exc: json.JSONDecodeError) -> str:
+def json_error(exc: json.JSONDecodeError) -> str:
     """Where the line went wrong; a line cut short says so, with the column it ends at."""
     if exc.pos >= len(exc.doc):
         return f"not JSON: the line ends at column {len(exc.doc)} before the JSON does ({exc.msg})"

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Column,
@@ -49,6 +49,8 @@ from feedsvc.store.schema import article_labels, articles, feed_items, labels, m
 log = logging.getLogger(__name__)
 # The newest articles whose tags and authors the site documents rank (Store.labels_in_use).
 LABEL_WINDOW = 10_000
+# What a write did to an article: a new id, a different document, or the same document again.
+Written = Literal["created", "updated", "unchanged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +278,25 @@ class Store:
             if label_rows:
                 conn.execute(new_labels, [{"feed": f, "name": n}
                                           for f, n in sorted(label_rows.items())])
+
+    def upsert_changed(self, batch: Sequence[Article]) -> dict[str, Written]:
+        """`upsert` of the articles whose stored document differs (or that are new): an
+        article sent again unchanged is not written, so its `changed_at` stays and no refresh
+        renders anything for it. Later duplicates within the batch win, as in `upsert`.
+
+        The comparison is a read before the write, not one transaction: a concurrent write of
+        the same id in between orders as if it came after this one."""
+        latest = {a.id: a for a in batch}
+        if not latest:
+            return {}
+        documents = {i: json.dumps(a.to_document(), ensure_ascii=False)
+                     for i, a in latest.items()}
+        query = select(articles.c.id, articles.c.document).where(articles.c.id.in_(latest))
+        with _connected(self.engine) as conn:
+            stored: dict[str, str] = dict(conn.execute(query).all())
+        self.upsert([a for i, a in latest.items() if stored.get(i) != documents[i]])
+        return {i: "created" if i not in stored else
+                "unchanged" if stored[i] == documents[i] else "updated" for i in latest}
 
     # ---- reads --------------------------------------------------------------------------
 

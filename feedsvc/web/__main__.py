@@ -33,7 +33,7 @@ from feedsvc.logs import LogFormatError, log_config
 from feedsvc.web.listen import CannotListen, check_can_listen
 from feedsvc.web.metrics_dir import prepare_metrics_dir
 
-DEFAULT_FACTORY = "feedsvc.web:create_app"
+DEFAULT_FACTORY = "feedsvc.wsgi:create_app"
 MAX_REQUEST_HEAD = 32 * 1024
 # On SIGTERM granian asks each worker to stop and, unless told otherwise, waits for it forever.
 # A worker that gets the signal while it is still loading the app ignores it (it has inherited

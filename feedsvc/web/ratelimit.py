@@ -1,12 +1,10 @@
 """A per-client rate limit (`web.rate_limit` requests/s, `web.rate_limit_burst`), in front of
 everything, the fast path included: too many requests get 429 with Retry-After.
 
-A token bucket per client in this process's memory: a request costs a dictionary lookup and a
-few float operations, no Redis round trip, so the fast path keeps its speed. The limit is
-therefore per process: with N web processes (WEB_CONCURRENCY, or several machines) a client
-may get up to N times the rate, depending on how its connections are spread. At most
-MAX_CLIENTS buckets are kept, the least recently seen evicted first; an evicted client starts
-again with a full bucket, as it would after being idle anyway.
+A token bucket per client in this process's memory (feedsvc.tokenbucket): a request costs a
+dictionary lookup and a few float operations, no Redis round trip, so the fast path keeps its
+speed. The limit is therefore per process: with N web processes (WEB_CONCURRENCY, or several
+machines) a client may get up to N times the rate, depending on how its connections are spread.
 
 The client is the peer address (REMOTE_ADDR), or, when the peer is a trusted proxy
 (`web.trusted_proxies`), the nearest address in X-Forwarded-For that is not one: the entries
@@ -18,53 +16,17 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import lru_cache
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+from feedsvc.tokenbucket import TokenBuckets
 from feedsvc.web.metrics import observe
 
-MAX_CLIENTS = 100_000  # about 270 bytes each with its key (tracemalloc): 27 MB at most
+__all__ = ["RateLimit", "TokenBuckets", "client_of"]
 _BODY = b"429 Too Many Requests\n"
 _ROUTE = "(rate limited)"  # the metrics' route and address label for refused requests
-
-
-class TokenBuckets:
-    """`rate` tokens a second per client, up to `burst`; a request takes one."""
-
-    def __init__(self, rate: float, burst: int, *, max_clients: int = MAX_CLIENTS,
-                 clock: Callable[[], float] = time.monotonic):
-        self.rate = rate
-        self.burst = burst
-        self.max_clients = max_clients
-        self._clock = clock
-        self._buckets: OrderedDict[str, list[float]] = OrderedDict()  # client: [tokens, at]
-        self._lock = threading.Lock()  # the server runs the app in several threads
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def take(self, client: str) -> float:
-        """0 when `client` may make a request now (a token is taken), else the seconds until
-        it may."""
-        now = self._clock()
-        with self._lock:
-            bucket = self._buckets.get(client)
-            if bucket is None:
-                if len(self._buckets) >= self.max_clients:
-                    self._buckets.popitem(last=False)
-                bucket = self._buckets[client] = [float(self.burst), now]
-            else:
-                self._buckets.move_to_end(client)
-                bucket[0] = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
-                bucket[1] = now
-            if bucket[0] >= 1:
-                bucket[0] -= 1
-                return 0.0
-            return (1 - bucket[0]) / self.rate
 
 
 @lru_cache(maxsize=4096)
