@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from flask import Flask
 from werkzeug.serving import make_server
 
 from feedsvc.build import FeedBuilder
@@ -186,7 +187,9 @@ class LiveServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(5)
-        reach = self.app.extensions["feedsvc"].reach
+        # The feeds app, or the one beneath feedsvc.wsgi's LazyMount when the API is mounted.
+        feeds = self.app if isinstance(self.app, Flask) else self.app.app
+        reach = feeds.extensions["feedsvc"].reach
         if reach is not None:  # its last counts written now, not after the test's cleanup
             reach.close()
 
