@@ -17,8 +17,9 @@ from feedsvc.render.context import Format
 FORMAT_LABELS = {"rss.xml": "RSS", "atom.xml": "Atom", "feed.json": "JSON Feed",
                  "roku.json": "Roku"}
 _SUBSCRIBABLE = ("rss.xml", "atom.xml", "feed.json")  # what feed readers take
-# An outline's `version`: OPML 2.0 names versions of RSS only, none for Atom or JSON Feed.
-_OUTLINE_VERSIONS = {"rss.xml": {"version": "RSS2"}}
+# An outline's `version`: OPML 2.0 names versions of RSS only ("RSS" for 0.91, 0.92 and 2.0),
+# none for Atom or JSON Feed.
+_OUTLINE_VERSIONS = {"rss.xml": {"version": "RSS"}}
 
 _TEMPLATES = Environment(loader=PackageLoader("feedsvc.render"), autoescape=True)
 
