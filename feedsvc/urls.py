@@ -9,6 +9,7 @@ so a web worker serving hits never loads the renderers (tests/test_hit_path_impo
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import quote
 
 # Feed formats, in the order people are shown them.
 FEED_CONTENT_TYPES: Final = {
@@ -26,6 +27,8 @@ SITE_CONTENT_TYPES: Final = {
 
 
 def feed_url(origin: str, path: str, filename: str) -> str:
-    """Where a feed is served: `/feeds/{path}/{filename}`, `/feeds/{filename}` for the site."""
-    prefix = f"{origin}/feeds/{path}" if path else f"{origin}/feeds"
+    """Where a feed is served: `/feeds/{path}/{filename}`, `/feeds/{filename}` for the site.
+    A URI: the non-ASCII letters of a slug (a Persian tag) percent-encoded in UTF-8, as RFC 3987
+    §3.1 maps an IRI, since RSS and OPML take URLs and HTTP headers (WebSub's Link) ASCII."""
+    prefix = f"{origin}/feeds/{quote(path)}" if path else f"{origin}/feeds"
     return f"{prefix}/{filename}"

@@ -13,8 +13,14 @@ from jsonschema import Draft4Validator, Draft7Validator
 from jsonschema.exceptions import best_match
 from lxml import etree
 from referencing import Registry, Resource
+from rfc3986_validator import validate_rfc3986
 
 from conftest import SCHEMAS
+
+# Every address an XML document gives: RSS <link> and the href, url, xmlUrl and htmlUrl
+# attributes of RSS, Atom, Media RSS and OPML.
+_ADDRESSES = etree.XPath("//*[local-name()='link' and namespace-uri()='']/text()"
+                         " | //@href | //@url | //@xmlUrl | //@htmlUrl")
 
 # The footer that links an article on the other addresses on purpose (docs/contracts.md, "Links").
 MIRROR_FOOTER = re.compile(r'<p class="mirrors">.*?</p>')
@@ -72,7 +78,16 @@ def valid_xml(filename: str, body: bytes, where: object = "") -> etree._Element:
     root = etree.fromstring(body)
     if filename == "atom.xml":
         assert atom_schema().validate(root), (where, atom_schema().error_log.last_error)
+    assert_uris(root, where)
     return root
+
+
+def assert_uris(root: etree._Element, where: object = "") -> None:
+    """Every address in `root` is an RFC 3986 URI: RSS and OPML take URLs, and the W3C
+    validator refuses a raw non-ASCII path in an Atom IRI too (InvalidFullLink, InvalidIRI),
+    so a Persian slug is percent-encoded as RFC 3987 §3.1 maps it."""
+    for address in _ADDRESSES(root):
+        assert validate_rfc3986(address, rule="URI"), (where, address)
 
 
 def assert_valid(filename: str, body: bytes, where: object = "") -> None:

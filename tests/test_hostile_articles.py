@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import feedparser
@@ -179,9 +179,10 @@ class Site:
         return path, report, errors.getvalue().splitlines()
 
     def get(self, url: str) -> requests.Response:
-        """`url` (on any address) from the test server, with its Host."""
+        """`url` (on any address) from the test server, with its Host. A feed's URL is a URI
+        already (its non-ASCII slug percent-encoded), sent as it is."""
         parts = urlsplit(url)
-        return requests.get(f"{self.server.url}{quote(parts.path)}",
+        return requests.get(f"{self.server.url}{parts.path}",
                             headers={"Host": parts.netloc}, timeout=30)
 
 

@@ -21,6 +21,7 @@ import uuid
 from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
+from urllib.parse import quote
 
 import brotli
 import pytest
@@ -31,6 +32,7 @@ from conftest import DEMO_ARTICLES, REDIS_URL, ROOT, LiveServer, free_port
 from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, NearCache, RedisCache, RenderedFeed
 from feedsvc.config import load_settings
+from feedsvc.ingest.document import parse_article
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
 from feedsvc.store import Store
@@ -248,6 +250,23 @@ def test_link_headers_name_the_hubs_and_the_feed_on_the_requesting_address(
     assert revalidated.status_code == 304
     assert revalidated.headers["Link"] == response.headers["Link"]
     assert "Link" not in get(server, "/feeds.opml").headers  # not a feed
+
+
+def test_the_self_link_of_a_feed_with_a_persian_slug_is_an_ascii_uri(
+        settings, store, redis_cache, live_server_factory):
+    """HTTP headers are ASCII: the Link header names a non-ASCII slug percent-encoded (the raw
+    IRI could not be sent: the request hung, unanswered), on the miss and on the hit."""
+    settings = dataclasses.replace(settings, websub_hubs=(HUB,))
+    store.upsert([parse_article({"id": "fa", "url": "/fa", "section": "خاورمیانه", "title": "T",
+                                 "published": "2026-11-20T10:00:00Z", "tags": ["ایران"]},
+                                origin=settings.origin, timezone=settings.timezone)])
+    Refresher(FeedBuilder(settings, store, redis_cache)).full()
+    server = live_server_factory(settings, store, redis_cache)
+    for path in ("/feeds/خاورمیانه/rss.xml", "/feeds/tag/ایران/atom.xml"):
+        for _ in range(2):  # the tag feed's miss, then hits
+            response = get(server, path, Host="news-mirror.example")
+            assert response.status_code == 200, path
+            assert response.links["self"]["url"] == "https://news-mirror.example" + quote(path)
 
 
 def test_host_must_be_a_host_but_unknown_hosts_get_canonical_links(server):

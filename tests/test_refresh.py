@@ -9,19 +9,21 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import feedparser
+import psycopg
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from click.testing import CliRunner
 
 from conftest import free_port
 from feedsvc.build import FeedBuilder
-from feedsvc.cache import CacheUnavailable, FeedKey, MemoryCache
+from feedsvc.cache import CacheUnavailable, FeedKey, MemoryCache, RedisCache
 from feedsvc.cache.lease import LeaderLock
 from feedsvc.cli import main
 from feedsvc.ingest.document import parse_article
 from feedsvc.refresh import Refresher
 from feedsvc.refresh.scheduler import POLL_WITHOUT_ANNOUNCEMENTS
 from feedsvc.render.items import item_id
+from feedsvc.store import Store
 from feedsvc.wiring import refresh_service as RefreshService
 
 ORIGIN = "https://news.example"
@@ -154,6 +156,38 @@ def test_only_one_lease_holder(redis_client, redis_prefix):
     assert second.hold() and not first.hold()
     time.sleep(1.2)  # the holder stops renewing (it died): the lease runs out
     assert first.hold() and not second.hold()
+
+
+def test_a_leader_deposed_mid_refresh_publishes_nothing_and_says_so_once(
+        settings, postgres_url, redis_client, redis_prefix, caplog):
+    """The refresh holds the lease, then waits on the store (a table lock here, a pause or a
+    slow query in life) past its term; a rival takes the lead. Its writes are refused, and it
+    stops with one warning, no traceback and nothing published."""
+    settings = dataclasses.replace(settings, database_url=postgres_url, leader_lease=1)
+    store = Store(postgres_url)
+    store.upsert([article(settings, "a1")])
+    cache = RedisCache(redis_client, redis_prefix)
+    service = RefreshService(settings, FeedBuilder(settings, store, cache), BackgroundScheduler())
+    rival = RedisCache(redis_client, redis_prefix).leader_lease(1)
+    try:
+        with psycopg.connect(postgres_url) as blocker:
+            blocker.execute("LOCK TABLE articles IN ACCESS EXCLUSIVE MODE")
+            refresh = threading.Thread(target=service.refresh, args=["full"])
+            refresh.start()
+            deadline = time.monotonic() + 10
+            while not rival.hold():  # the refresh's lease runs out while it waits
+                assert time.monotonic() < deadline, "the lease never expired"
+                time.sleep(0.1)
+        refresh.join(30)
+        assert not refresh.is_alive()
+        warned = [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()]
+        assert len(warned) == 1 and warned[0].startswith(
+            "full refresh stopped, nothing more published: "), warned
+        assert "Traceback" not in caplog.text
+        assert cache.get(FeedKey("", "rss.xml", settings.origin)) is None
+    finally:
+        rival.release()
+        store.close()
 
 
 def test_site_documents_are_rendered_again_only_when_the_feed_list_changes(

@@ -9,13 +9,14 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import feedparser
 import pytest
 import requests
 from lxml import etree
 
-from feedcheck import assert_valid
+from feedcheck import assert_uris, assert_valid
 from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, RedisCache
 from feedsvc.config import Settings
@@ -86,7 +87,7 @@ def test_a_tag_or_author_feed_is_rendered_on_first_request_valid_on_every_addres
             assert feedparser.parse(rss).feed.title.endswith(name)
             atom = feedparser.parse(get(url, f"/feeds/{path}/atom.xml", host).content)
             assert {link.href for link in atom.feed.links if link.rel == "self"} == {
-                f"https://{host}/feeds/{path}/atom.xml"}
+                f"https://{host}/feeds/{quote(path)}/atom.xml"}
         # rendered once, on every address and format
         assert redis_cache.get(FeedKey(path, "roku.json", f"https://{MIRROR}")) is not None
 
@@ -104,8 +105,9 @@ def test_opml_and_index_list_tag_feeds_whose_urls_lead_to_them(site) -> None:
     _, _, _, url = site
     for host in (CANONICAL, MIRROR):
         opml = etree.fromstring(get(url, "/feeds.opml", host).content)
+        assert_uris(opml, host)
         listed = {o.get("title"): o.get("xmlUrl") for o in opml.iter("outline")
-                  if "/feeds/tag/" in o.get("xmlUrl") and o.get("version") == "rss"}
+                  if "/feeds/tag/" in o.get("xmlUrl") and o.get("xmlUrl").endswith("/rss.xml")}
         for name in (PERSIAN, ARABIC, "C++", "Turkey"):
             feed_url = next(u for title, u in listed.items() if title.endswith(name))
             assert feed_url.startswith(f"https://{host}/feeds/tag/")
@@ -117,7 +119,7 @@ def test_opml_and_index_list_tag_feeds_whose_urls_lead_to_them(site) -> None:
         for name in (PERSIAN, "Sara Ahmadi"):
             head = index.split("</head>")[0]
             assert f'title="Example News: {name} (RSS)"' in head
-        assert f"https://{host}/feeds/tag/{label_feed('tag', PERSIAN)[4:]}/rss.xml" in index
+        assert f"https://{host}/feeds/tag/{quote(label_feed('tag', PERSIAN)[4:])}/rss.xml" in index
 
 
 def test_listed_labels_bounds_the_site_documents(site, redis_cache: RedisCache) -> None:

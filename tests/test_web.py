@@ -207,6 +207,11 @@ def test_opml_lists_every_feed_on_the_requesting_host(server, settings):
     assert all(u.startswith("https://example-news.tv/") for u in urls)
     assert all(o.get("htmlUrl").startswith("https://example-news.tv/")
                for o in root.iter("outline"))
+    # OPML 2.0 names versions of RSS only ("RSS" for 2.0; the W3C validator's
+    # InvalidOutlineVersion)
+    assert {(o.get("xmlUrl").rsplit("/", 1)[1], o.get("version"))
+            for o in root.iter("outline")} == {
+        ("rss.xml", "RSS"), ("atom.xml", None), ("feed.json", None)}
 
 
 def test_index_page_has_autodiscovery_links(server):

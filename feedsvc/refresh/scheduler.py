@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -100,23 +101,13 @@ class RefreshService:
             self._led_last = self.leader.hold()
             if not self._led_last:
                 return
-            if self.writes:
-                self.writes.fence_now()
-            try:
+            with self._leaders_job(f"{kind} refresh"):
                 started = datetime.now(UTC)
                 if kind == "full":
                     self.refresher.full()
                 else:
                     self.refresher.incremental()
                 self._arm_embargo(started)
-            except LeaseLost as exc:  # deposed mid-refresh: the new leader publishes
-                log.warning("%s refresh stopped, nothing more published: %s", kind, exc)
-            except Exception as exc:
-                outage = describe_outage(exc)
-                if outage is None:
-                    log.exception("%s refresh failed", kind)
-                else:
-                    log.error("%s refresh failed, %s", kind, outage)
 
     def roll_up(self) -> None:
         """The reach rollup (feedsvc.refresh.reach), if this process led when the lease was
@@ -126,18 +117,26 @@ class RefreshService:
         redoes it all."""
         if self.rollup is None or not self._led_last:
             return
+        with self._leaders_job("reach rollup"):
+            self.rollup.run()
+
+    @contextmanager
+    def _leaders_job(self, job: str) -> Iterator[None]:
+        """A leader's job, its writes fenced: deposed midway it stops (the new leader
+        publishes), and a failure is logged, an outage in one line, for the next run to
+        retry."""
         if self.writes:
             self.writes.fence_now()
         try:
-            self.rollup.run()
+            yield
         except LeaseLost as exc:
-            log.warning("reach rollup stopped, nothing more published: %s", exc)
+            log.warning("%s stopped, nothing more published: %s", job, exc)
         except Exception as exc:
             outage = describe_outage(exc)
             if outage is None:
-                log.exception("reach rollup failed")
+                log.exception("%s failed", job)
             else:
-                log.error("reach rollup failed, %s", outage)
+                log.error("%s failed, %s", job, outage)
 
     def _arm_embargo(self, since: datetime) -> None:
         """Schedule a one-shot refresh when the next embargo after `since` ends, so that an

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feedsvc.config import Settings
-from feedsvc.model import RESERVED_SEGMENTS, ancestor_paths, split_section
+from feedsvc.model import RESERVED_SEGMENTS, ancestor_paths, as_uri, split_section
 from feedsvc.urls import feed_url
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,10 @@ class FeedSpec:
     history: History = History()
 
     def page_url(self, origin: str) -> str:
-        """The publisher's own page for this section (RSS channel link, Atom alternate)."""
+        """The publisher's own page for this section (RSS channel link, Atom alternate), as a
+        URI like `feed_url`."""
         section = self.history.current if self.history.current is not None else self.path
-        return f"{origin}/{section}" if section else f"{origin}/"
+        return as_uri(f"{origin}/{section}") if section else f"{origin}/"
 
     def feed_url(self, origin: str, filename: str) -> str:
         return feed_url(origin, self.path, filename)

@@ -45,8 +45,8 @@ def render_json_feed(ctx: FeedContext) -> bytes:
     feed: dict[str, Any] = {
         "version": VERSION,
         "title": ctx.spec.title,
-        "home_page_url": as_uri(ctx.spec.page_url(ctx.origin)),
-        "feed_url": as_uri(ctx.feed_url("feed.json")),
+        "home_page_url": ctx.spec.page_url(ctx.origin),
+        "feed_url": ctx.feed_url("feed.json"),
         "description": ctx.spec.description,
         "language": s.language,
         "hubs": [{"type": "WebSub", "url": as_uri(hub)} for hub in s.websub_hubs],

@@ -17,6 +17,9 @@ from feedsvc.render.context import Format
 FORMAT_LABELS = {"rss.xml": "RSS", "atom.xml": "Atom", "feed.json": "JSON Feed",
                  "roku.json": "Roku"}
 _SUBSCRIBABLE = ("rss.xml", "atom.xml", "feed.json")  # what feed readers take
+# An outline's `version`: OPML 2.0 names versions of RSS only ("RSS" for 0.91, 0.92 and 2.0),
+# none for Atom or JSON Feed.
+_OUTLINE_VERSIONS = {"rss.xml": {"version": "RSS"}}
 
 _TEMPLATES = Environment(loader=PackageLoader("feedsvc.render"), autoescape=True)
 
@@ -32,7 +35,8 @@ def render_opml(feeds: Iterable[FeedSpec], formats: Iterable[Format], origin: st
     chosen = [f for f in formats if f.filename in _SUBSCRIBABLE]
     for spec in feeds:
         for fmt in chosen:
-            etree.SubElement(body, "outline", type="rss", version=fmt.filename.split(".")[0],
+            etree.SubElement(body, "outline", type="rss",
+                             **_OUTLINE_VERSIONS.get(fmt.filename, {}),
                              text=f"{spec.title} ({FORMAT_LABELS[fmt.filename]})",
                              title=spec.title, description=spec.description,
                              xmlUrl=spec.feed_url(origin, fmt.filename),

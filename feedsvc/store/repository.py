@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from feedsvc.config import Settings
 from feedsvc.model import (
@@ -85,6 +86,12 @@ def label_names(article: Article) -> dict[str, str]:
 
 def _naive_utc(when: datetime) -> datetime:
     return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def _published_in(after: datetime, upto: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The site feed's membership rows published in (after, upto]: a range scan of its index."""
+    return (feed_items.c.feed == "", feed_items.c.published > _naive_utc(after),
+            feed_items.c.published <= _naive_utc(upto))
 
 
 def _aware(when: datetime) -> datetime:
@@ -386,8 +393,7 @@ class Store:
         query = (
             select(articles.c.section)
             .join(feed_items, feed_items.c.article_id == articles.c.id)
-            .where(feed_items.c.feed == "", feed_items.c.published > _naive_utc(after),
-                   feed_items.c.published <= _naive_utc(upto))
+            .where(*_published_in(after, upto))
             .distinct()
         )
         with _connected(self.reader) as conn:
@@ -409,8 +415,7 @@ class Store:
         query = (
             select(article_labels.c.feeds)
             .join(feed_items, feed_items.c.article_id == article_labels.c.article_id)
-            .where(feed_items.c.feed == "", feed_items.c.published > _naive_utc(after),
-                   feed_items.c.published <= _naive_utc(upto))
+            .where(*_published_in(after, upto))
         )
         with _connected(self.reader) as conn:
             return {feed for feeds in conn.execute(query).scalars()
