@@ -80,15 +80,26 @@ AGGREGATOR_UAS = [
     "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 131 subscribers; like FeedFetcher-Google)",
     "Inoreader/1.0 (+http://www.inoreader.com/feed-fetcher; 3 subscribers; )",
     "Feedbin feed-id:1373711 - 142 subscribers"]
-MIN_RATIO = 0.9
-QUICK_MIN_RATIO = 0.5
+# On/off throughput by mix (how often a client is new): the issue's 90 % for its day
+MIN_RATIO = {10: 0.9, 1: 0.5}
+QUICK_MIN_RATIO = {10: 0.7, 1: 0.5}  # CI: 2 s runs on a shared machine, a regression floor
+
+# How often a request comes from a client not counted yet that day, by client mix: the issue's
+# day (1,000,000 requests from 100,000 clients: one in ten), and the worst case (every one).
+MIXES = {"a day's mix (1 in 10 new)": 10, "every request a new client": 1}
+ADDRESSES = 1 << 24  # the clients' X-Forwarded-For addresses: 10.0.0.0/8
 
 LUA = """
 local uas = {{{uas}}}
 local n = 0
 request = function()
+  local c
+  if n % {every} ~= 0 then  -- a client this run has sent before: counted earlier today
+    c = {base} + math.random(0, math.floor(n / {every}))
+  else                      -- a client new today
+    c = {base} + math.floor(n / {every})
+  end
   n = n + 1
-  local c = n % {clients}
   local address = "10." .. math.floor(c / 65536) % 256 .. "." .. math.floor(c / 256) % 256
                   .. "." .. c % 256
   local headers = {{["Host"] = "{host}", ["Accept-Encoding"] = "identity",
@@ -99,23 +110,40 @@ end
 """
 
 
-def lua_script(folder: Path, name: str, clients: int, etag: str | None) -> Path:
-    """A wrk script: each request from the next of `clients` (address, UA) pairs."""
+class Clients:
+    """Client numbers no earlier run of the day has used: each run of a mix draws its new
+    clients from a range of its own, so that "new" means new to the counter too."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def take(self, count: int) -> int:
+        first, self.next = self.next, self.next + count
+        assert self.next <= ADDRESSES, "more clients than 10.0.0.0/8 has addresses"
+        return first
+
+
+def lua_script(folder: Path, base: int, every: int, etag: str | None) -> Path:
+    """A wrk script: one request in `every` from a client new today (numbered from `base`),
+    the others from clients it has sent before."""
     uas = ", ".join(f'"{ua}"' for ua in DIRECT_UAS + AGGREGATOR_UAS)
     conditional = f"headers[\"If-None-Match\"] = '{etag}'" if etag else ""
-    path = folder / f"{name}.lua"
-    path.write_text(LUA.format(uas=uas, clients=clients, host=HOST, path=PATH,
+    path = folder / f"{base}.lua"
+    path.write_text(LUA.format(uas=uas, every=every, base=base, host=HOST, path=PATH,
                                conditional=conditional))
     return path
 
 
-def throughput(args: argparse.Namespace, seconds: float, rounds: int) -> float:
-    """Requests/s with counting off and on, best of `rounds` each; the lowest on/off ratio.
-    Both web processes run throughout, and wrk loads one then the other, case by case, the
-    order swapped each round."""
+def throughput(args: argparse.Namespace, seconds: float,
+               rounds: int) -> dict[tuple[str, str], float]:
+    """Requests/s with counting off and on, best of `rounds` each, per (case, mix); returns
+    the on/off ratios. Both web processes run throughout, and wrk loads one then the other,
+    case by case, the order swapped each round."""
     prefix = f"bench-reach:{uuid.uuid4().hex[:8]}:"
     granian = next(s for s in STACKS if s.name == "granian")
-    best: dict[tuple[str, str], float] = {}
+    best: dict[tuple[str, str, str], float] = {}
+    clients = Clients()
+    most = int(seconds * 60_000)  # requests a run may send, with room to spare
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feedsvc-reach-")))
         stack.callback(delete_keys, args.redis_url, prefix)
@@ -131,41 +159,52 @@ def throughput(args: argparse.Namespace, seconds: float, rounds: int) -> float:
                                       WEB_CONCURRENCY="1")
         entry = render_demo_feeds(envs["off"]).get(KEY)
         assert entry is not None, "feedsvc refresh did not fill Redis"
-        cases = {"200 identity": lua_script(tmp, "200", args.script_clients, None),
-                 "304": lua_script(tmp, "304", args.script_clients, entry.etag)}
+        cases = {"200 identity": None, "304": entry.etag}
         print(f"feed {PATH} on {HOST}: {len(entry.body):,} bytes; {seconds:g} s per case, "
-              f"{rounds} round(s), wrk -t1 -c32, {args.script_clients:,} clients")
+              f"{rounds} round(s), wrk -t1 -c32")
         ports = {}
         for state in ("off", "on"):
             ports[state] = free_port()
             stack.enter_context(running(granian.argv(ports[state], APPS["near"]),
                                         {**envs[state], "PORT": str(ports[state])},
                                         ports[state]))
-            wrk(ports[state], {}, 1, script=cases["200 identity"])  # warm-up
+            wrk(ports[state], {}, 1, script=lua_script(tmp, clients.take(60_000), 10, None))
         for round_ in range(rounds):
-            for case, script in cases.items():
-                for state in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
-                    rps, _, _ = wrk(ports[state], {}, seconds, script=script)
-                    best[case, state] = max(best.get((case, state), 0.0), rps)
-                    print(f"  round {round_ + 1}, {case}, counting {state}: {rps:,.0f}/s",
-                          file=sys.stderr)
-    rows = [(case, round(best[case, "off"]), round(best[case, "on"]),
-             f"{100 * best[case, 'on'] / best[case, 'off']:.1f} %") for case in cases]
-    print_table(["case", "off req/s", "on req/s", "on / off"], rows)
-    return min(best[case, "on"] / best[case, "off"] for case in cases)
+            for case, etag in cases.items():
+                for mix, every in MIXES.items():
+                    for state in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+                        script = lua_script(tmp, clients.take(most // every), every, etag)
+                        rps, _, _ = wrk(ports[state], {}, seconds, script=script)
+                        best[case, mix, state] = max(best.get((case, mix, state), 0.0), rps)
+                        print(f"  round {round_ + 1}, {case}, {mix}, counting {state}: "
+                              f"{rps:,.0f}/s", file=sys.stderr)
+    ratios = {(case, mix): best[case, mix, "on"] / best[case, mix, "off"]
+              for case in cases for mix in MIXES}
+    print_table(["case", "clients", "off req/s", "on req/s", "on / off"], [
+        (case, mix, round(best[case, mix, "off"]), round(best[case, mix, "on"]),
+         f"{100 * ratio:.1f} %") for (case, mix), ratio in ratios.items()])
+    return ratios
 
 
-def _environs(clients: int, etag: str) -> list[dict[str, str]]:
+def _environs(requests: int, every: int, base: int, etag: str) -> list[dict[str, str]]:
+    """`requests` fast-path 304s, one in `every` from a client new today (from `base`)."""
     uas = DIRECT_UAS + AGGREGATOR_UAS
-    return [{"REQUEST_METHOD": "GET", "PATH_INFO": PATH, "HTTP_HOST": HOST,
-             "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_ACCEPT_ENCODING": "identity",
-             "HTTP_IF_NONE_MATCH": etag, "REMOTE_ADDR": "127.0.0.1",
-             "HTTP_X_FORWARDED_FOR": f"10.{c >> 16 & 255}.{c >> 8 & 255}.{c & 255}",
-             "HTTP_USER_AGENT": uas[c % len(uas)]} for c in range(clients)]
+    rng = random.Random(base)
+    environs = []
+    for n in range(requests):
+        c = base + (n // every if n % every == 0 else rng.randint(0, n // every))
+        environs.append({
+            "REQUEST_METHOD": "GET", "PATH_INFO": PATH, "HTTP_HOST": HOST,
+            "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_ACCEPT_ENCODING": "identity",
+            "HTTP_IF_NONE_MATCH": etag, "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_X_FORWARDED_FOR": f"10.{c >> 16 & 255}.{c >> 8 & 255}.{c & 255}",
+            "HTTP_USER_AGENT": uas[c % len(uas)]})
+    return environs
 
 
-def cpu_per_hit(rounds: int, requests: int = 100_000) -> dict[str, float]:
-    """Microseconds per fast-path 304, counting off and on, best of `rounds`."""
+def cpu_per_hit(rounds: int, requests: int = 100_000) -> dict[tuple[str, str], float]:
+    """Microseconds per fast-path 304 by (mix, counting off or on), best of `rounds`, the
+    flushing thread's work included (a flush after each round)."""
     with tempfile.TemporaryDirectory(prefix="feedsvc-reach-") as tmp:
         settings = dataclasses.replace(load_settings(), trusted_proxies=("127.0.0.1",),
                                        database_url=f"sqlite:///{Path(tmp) / 's.sqlite3'}")
@@ -173,23 +212,30 @@ def cpu_per_hit(rounds: int, requests: int = 100_000) -> dict[str, float]:
         Importer(settings, store, progress=False).import_paths([DEMO_ARTICLES])
         Refresher(FeedBuilder(settings, store, cache)).full()
         apps = {state: create_app(dataclasses.replace(settings, reach_enabled=state == "on"),
-                                  store, cache).wsgi_app for state in ("off", "on")}
+                                  store, cache) for state in ("off", "on")}
         entry = cache.get(KEY)
         assert entry is not None
-        environs = _environs(requests, entry.etag)
+        clients = Clients()
 
         def start_response(status: str, headers: list[tuple[str, str]]) -> None:
             assert status.startswith("304"), status
 
-        best = {state: float("inf") for state in apps}
+        best: dict[tuple[str, str], float] = {}
         for _ in range(rounds):
-            for state, app in apps.items():
-                started = time.perf_counter()
-                for environ in environs:
-                    app(dict(environ), start_response)
-                best[state] = min(best[state], (time.perf_counter() - started) / requests)
+            for mix, every in MIXES.items():
+                environs = _environs(requests, every, clients.take(requests // every),
+                                     entry.etag)
+                for state, app in apps.items():
+                    wsgi, reach = app.wsgi_app, app.extensions["feedsvc"].reach
+                    started = time.perf_counter()
+                    for environ in environs:
+                        wsgi(dict(environ), start_response)
+                    if reach is not None:
+                        reach.flush()
+                    took = (time.perf_counter() - started) / requests
+                    best[mix, state] = min(best.get((mix, state), float("inf")), took)
         store.close()
-    return {state: seconds * 1e6 for state, seconds in best.items()}
+    return {key: seconds * 1e6 for key, seconds in best.items()}
 
 
 def a_day(requests: int, clients: int, batch_size: int, seed: int = 16) -> list[ReachBatch]:
@@ -273,8 +319,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="off/on turns (default 3)")
     parser.add_argument("--requests", type=int, default=1_000_000, help="of the day")
     parser.add_argument("--clients", type=int, default=100_000, help="distinct, of the day")
-    parser.add_argument("--script-clients", type=int, default=100_000,
-                        help="distinct clients wrk sends as (default 100,000)")
     parser.add_argument("--quick", action="store_true",
                         help="2 s per case, two rounds, 100,000 requests from 10,000 clients")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
@@ -287,19 +331,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(machine())
     rounds = 2 if args.quick else args.rounds
-    ratio = throughput(args, 2.0 if args.quick else args.seconds, rounds)
+    ratios = throughput(args, 2.0 if args.quick else args.seconds, rounds)
     cpu = cpu_per_hit(rounds)
-    print("CPU per fast-path 304 in process (100,000 clients):")
-    print_table(["counting", "µs per request"], [(s, f"{us:.1f}") for s, us in cpu.items()])
-    print(f"counting adds {cpu['on'] - cpu['off']:.1f} µs per request")
+    print("CPU per fast-path 304 in process (flushes included):")
+    print_table(["clients", "off µs", "on µs", "counting adds µs"], [
+        (mix, f"{cpu[mix, 'off']:.2f}", f"{cpu[mix, 'on']:.2f}",
+         f"{cpu[mix, 'on'] - cpu[mix, 'off']:.2f}") for mix in MIXES])
     memory(args)
     print(f"after: {machine()}")
-    budget = QUICK_MIN_RATIO if args.quick else MIN_RATIO
-    if ratio < budget:
-        print(f"FAIL: with counting on, throughput is {100 * ratio:.1f} % of off "
-              f"(budget {100 * budget:.0f} %)", file=sys.stderr)
-        return 1
-    return 0
+    failed = False
+    for mix, every in MIXES.items():
+        ratio = min(r for (_, m), r in ratios.items() if m == mix)
+        budget = (QUICK_MIN_RATIO if args.quick else MIN_RATIO)[every]
+        if ratio < budget:
+            print(f"FAIL: {mix}: with counting on, throughput is {100 * ratio:.1f} % of off "
+                  f"(budget {100 * budget:.0f} %)", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -197,3 +197,50 @@ def test_the_count_an_aggregator_reported_last_wins_within_one_flush(settings, s
     counter(server).flush()
     assert cache.reach().day(today()).aggregators == (
         AggregatorCount("feedly", "", "rss.xml", C, 131),)
+
+
+class RecordedBatches:
+    """The real counts of a cache, noting each batch a worker records into them."""
+
+    def __init__(self, counts):
+        self.counts = counts
+        self.batches = []
+
+    def record(self, batch):
+        self.batches.append(batch)
+        return self.counts.record(batch)
+
+    def day(self, day):
+        return self.counts.day(day)
+
+
+def test_a_client_already_recorded_today_is_not_sent_again(server, redis_cache):
+    """Most polls come from readers counted earlier in the day: only their traffic is sent,
+    not their address to parse, hash and add to a HyperLogLog again."""
+    recorded = counter(server).counts = RecordedBatches(counter(server).counts)
+    poll = [(NNW, "198.51.100.1", C, "/feeds/rss.xml", "GET", False)]
+    play(server, poll)
+    counter(server).flush()
+    play(server, poll + [(NNW, "198.51.100.2", C, "/feeds/rss.xml", "GET", False)])
+    counter(server).flush()
+    first, second = recorded.batches
+    assert first.clients == {("rss.xml", C, "netnewswire"): {("198.51.100.1", NNW)}}
+    assert second.clients == {("rss.xml", C, "netnewswire"): {("198.51.100.2", NNW)}}
+    reach = redis_cache.reach().day(today())
+    assert [(r.requests, reach.pollers[r.feed, r.address, r.family]) for r in reach.traffic] == [
+        (3, 2)]
+
+
+def test_clients_are_counted_again_when_the_days_counts_started_over(server, redis_client,
+                                                                     redis_cache):
+    """Redis back empty between two flushes, no flush having failed (a fast restart, a
+    FLUSHDB): the day's key is made anew, and the worker sends the clients it remembered."""
+    poll = [(NNW, "198.51.100.1", C, "/feeds/rss.xml", "GET", False)]
+    play(server, poll)
+    counter(server).flush()
+    redis_client.delete(*redis_client.scan_iter(match=redis_cache.prefix + "reach*"))
+    play(server, poll)
+    counter(server).flush()
+    reach = redis_cache.reach().day(today())
+    assert [(r.requests, r.family) for r in reach.traffic] == [(1, "netnewswire")]
+    assert reach.pollers == {("rss.xml", C, "netnewswire"): 1}

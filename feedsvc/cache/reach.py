@@ -112,17 +112,31 @@ class ReachBatch:
 class ReachCounts(Protocol):
     """The reach counts of one cache backend (`FeedCache.reach()`)."""
 
-    def record(self, batch: ReachBatch) -> None:
-        """Add a worker's batch; CacheUnavailable when the backend cannot be reached."""
+    def record(self, batch: ReachBatch) -> bytes | None:
+        """Add a worker's batch; CacheUnavailable when the backend cannot be reached. Returns
+        the generation of the day's counts (None once its key is gone): it changes when they
+        started over (Redis restarted empty), so that a worker that skips the clients it has
+        recorded already knows to send them again."""
 
     def day(self, day: datetime.date) -> DayReach:
         """What is held for `day` (empty if nothing); CacheUnavailable as for `record`."""
 
 
-def client_hash(key: bytes, address: str, user_agent: str) -> bytes:
-    """A client as counted: a keyed hash of its address and User-Agent."""
-    text = f"{address}\n{user_agent}".encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(text, key=key, digest_size=8).digest()
+def client_hashes(key: bytes, clients: Iterable[tuple[str, str]]) -> list[bytes]:
+    """Clients as counted: a keyed hash of each (address, User-Agent)."""
+    keyed = hashlib.blake2b(key=key, digest_size=8)  # copied: cheaper than keying each anew
+    hashes = []
+    for address, user_agent in clients:
+        one = keyed.copy()
+        one.update(f"{address}\n{user_agent}".encode("utf-8", "surrogatepass"))
+        hashes.append(one.digest())
+    return hashes
+
+
+def _generation(key: bytes | None) -> bytes | None:
+    """What tells the day's counts apart from a later start over: a digest of the day's key,
+    which a new start makes anew (the key itself stays where it is)."""
+    return None if key is None else hashlib.blake2b(key, digest_size=8).digest()
 
 
 def day_start(day: datetime.date) -> int:
@@ -170,12 +184,13 @@ class RedisReach:
             _, key = pipe.execute()
         return cast("bytes | None", key)
 
-    def record(self, batch: ReachBatch) -> None:
-        """One pipeline: the day's key first when there are clients to hash, then the writes."""
+    def record(self, batch: ReachBatch) -> bytes | None:
+        """Two pipelines: the day's key (to hash the clients with; its digest is the
+        generation), then the writes."""
         traffic, aggregators, pollers = self._names(batch.day)
         expires = day_start(batch.day) + KEEP_SECONDS
         try:
-            key = self._day_key(batch.day) if batch.clients else None
+            key = self._day_key(batch.day)
             # Without the day's key its clients cannot be hashed as the day's others were (a new
             # key would count them twice): a late batch adds its traffic only.
             clients = batch.clients if key is not None else {}
@@ -193,8 +208,7 @@ class RedisReach:
                     written.append(aggregators)
                 for parts, seen in clients.items():
                     member = _joined(parts)
-                    pipe.pfadd(f"{pollers}:{member}",
-                               *(client_hash(cast("bytes", key), a, ua) for a, ua in seen))
+                    pipe.pfadd(f"{pollers}:{member}", *client_hashes(cast("bytes", key), seen))
                     pipe.sadd(pollers, member)
                     written += [f"{pollers}:{member}", pollers]
                 for name in set(written):
@@ -202,6 +216,7 @@ class RedisReach:
                 pipe.execute()
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
+        return _generation(key)
 
     def day(self, day: datetime.date) -> DayReach:
         traffic_name, aggregators_name, pollers = self._names(day)
@@ -251,7 +266,7 @@ class MemoryReach:
         self._keys: dict[datetime.date, bytes] = {}
         self._lock = threading.Lock()
 
-    def record(self, batch: ReachBatch) -> None:
+    def record(self, batch: ReachBatch) -> bytes | None:
         with self._lock:
             oldest = batch.day - datetime.timedelta(days=1)
             for kept in (self._days, self._keys):
@@ -264,9 +279,9 @@ class MemoryReach:
                 for i, n in enumerate(counts):
                     total[i] += n
             for parts, clients in batch.clients.items():
-                day.clients.setdefault(parts, set()).update(
-                    client_hash(key, a, ua) for a, ua in clients)
+                day.clients.setdefault(parts, set()).update(client_hashes(key, clients))
             day.aggregators.update(batch.aggregators)
+            return _generation(key)
 
     def day(self, day: datetime.date) -> DayReach:
         with self._lock:

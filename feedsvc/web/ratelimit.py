@@ -24,16 +24,14 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from feedsvc.tokenbucket import TokenBuckets
 from feedsvc.web.metrics import observe
 
-__all__ = ["RateLimit", "TokenBuckets", "client_of"]
+__all__ = ["RateLimit", "TokenBuckets", "client_address", "client_of"]
 _BODY = b"429 Too Many Requests\n"
 _ROUTE = "(rate limited)"  # the metrics' route and address label for refused requests
 
 
 @lru_cache(maxsize=4096)
-def _subscriber(address: str) -> str:
-    """An IPv6 address's /64; other addresses (IPv4, unparsable) as they are."""
-    if ":" not in address:
-        return address
+def _ipv6_subscriber(address: str) -> str:
+    """An IPv6 address's /64 (as it came, if unparsable)."""
     try:
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     except ValueError:
@@ -42,14 +40,20 @@ def _subscriber(address: str) -> str:
 
 def client_of(environ: WSGIEnvironment, trusted_proxies: frozenset[str]) -> str:
     """Who the request is counted against (see the module's docstring)."""
-    peer = environ.get("REMOTE_ADDR", "")
+    return client_address(environ.get("REMOTE_ADDR", ""),
+                          environ.get("HTTP_X_FORWARDED_FOR", ""), trusted_proxies)
+
+
+def client_address(peer: str, forwarded: str, trusted_proxies: frozenset[str]) -> str:
+    """`client_of` a request from `peer` with X-Forwarded-For `forwarded`."""
+    address = peer
     if peer in trusted_proxies:
-        hops = environ.get("HTTP_X_FORWARDED_FOR", "").split(",")
-        for hop in reversed(hops):
+        for hop in reversed(forwarded.split(",")):
             hop = hop.strip()
             if hop and hop not in trusted_proxies:
-                return _subscriber(hop)
-    return _subscriber(peer)
+                address = hop
+                break
+    return _ipv6_subscriber(address) if ":" in address else address
 
 
 class RateLimit:
