@@ -22,6 +22,7 @@ import atexit
 import collections
 import datetime
 import functools
+import itertools
 import logging
 import operator
 import os
@@ -99,11 +100,12 @@ class ReachCounter:
         """Write what was counted; dropped, with one WARNING per outage, if the cache is
         unavailable."""
         with self._flushing:  # the thread's and an exit's (or a test's) flush, one at a time
-            seen = self._seen
-            drained = [seen.popleft() for _ in range(len(seen))]
+            take = self._seen.popleft
+            drained = [take() for _ in itertools.repeat(None, len(self._seen))]
             if not drained:
                 return
-            clients = {hash(c): c for c in set(map(_client, drained))}
+            seen = list(map(_client, drained))
+            clients = dict(zip(map(hash, seen), seen, strict=True))  # by hash: one each
             if drained[-1][0] != self._known_day or len(self._known) > KNOWN_LIMIT:
                 self._known.clear()  # a new day, or too many to remember
                 self._known_day = drained[-1][0]
