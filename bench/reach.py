@@ -88,6 +88,11 @@ QUICK_MIN_RATIO = {10: 0.7, 1: 0.5}  # CI: 2 s runs on a shared machine, a regre
 # day (1,000,000 requests from 100,000 clients: one in ten), and the worst case (every one).
 MIXES = {"a day's mix (1 in 10 new)": 10, "every request a new client": 1}
 ADDRESSES = 1 << 24  # the clients' X-Forwarded-For addresses: 10.0.0.0/8
+# The web process on one core and wrk on another: each state's turns then vary far less than
+# when the two share both cores as the scheduler moves them (up to ±5 % between runs).
+_CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPU, LOAD_CPU = ((["taskset", "-c", str(_CPUS[0])], ["taskset", "-c", str(_CPUS[1])])
+                        if len(_CPUS) > 1 and shutil.which("taskset") else ([], []))
 
 LUA = """
 local uas = {{{uas}}}
@@ -165,16 +170,18 @@ def throughput(args: argparse.Namespace, seconds: float,
         ports = {}
         for state in ("off", "on"):
             ports[state] = free_port()
-            stack.enter_context(running(granian.argv(ports[state], APPS["near"]),
+            stack.enter_context(running([*SERVER_CPU, *granian.argv(ports[state], APPS["near"])],
                                         {**envs[state], "PORT": str(ports[state])},
                                         ports[state]))
-            wrk(ports[state], {}, 1, script=lua_script(tmp, clients.take(60_000), 10, None))
+            wrk(ports[state], {}, 1, script=lua_script(tmp, clients.take(60_000), 10, None),
+                pinned=LOAD_CPU)
         for round_ in range(rounds):
             for case, etag in cases.items():
                 for mix, every in MIXES.items():
                     for state in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
                         script = lua_script(tmp, clients.take(most // every), every, etag)
-                        rps, _, _ = wrk(ports[state], {}, seconds, script=script)
+                        rps, _, _ = wrk(ports[state], {}, seconds, script=script,
+                                        pinned=LOAD_CPU)
                         best[case, mix, state] = max(best.get((case, mix, state), 0.0), rps)
                         print(f"  round {round_ + 1}, {case}, {mix}, counting {state}: "
                               f"{rps:,.0f}/s", file=sys.stderr)
@@ -315,8 +322,8 @@ def memory(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="per case (default 10)")
-    parser.add_argument("--rounds", type=int, default=3, help="off/on turns (default 3)")
+    parser.add_argument("--seconds", type=float, default=6.0, help="per turn (default 6)")
+    parser.add_argument("--rounds", type=int, default=5, help="off/on turns (default 5)")
     parser.add_argument("--requests", type=int, default=1_000_000, help="of the day")
     parser.add_argument("--clients", type=int, default=100_000, help="distinct, of the day")
     parser.add_argument("--quick", action="store_true",

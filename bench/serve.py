@@ -165,10 +165,12 @@ def _ms(out: str, percent: int) -> float:
 
 
 def wrk(port: int, headers: dict[str, str], seconds: float,
-        connections: int = CONNECTIONS, script: Path | None = None) -> tuple[float, float, float]:
+        connections: int = CONNECTIONS, script: Path | None = None,
+        pinned: list[str] = []) -> tuple[float, float, float]:  # noqa: B006 (never changed)
     """Requests/s, p50 and p99 latency (ms); fails on error statuses, reports socket errors.
-    `script`: a wrk Lua script making each request (it then sets the headers)."""
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+    `script`: a wrk Lua script making each request (it then sets the headers); `pinned`: a
+    prefix for its command line (taskset)."""
+    argv = [*pinned, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
             "-H", f"Host: {HOST}"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]

@@ -89,12 +89,12 @@ class ReachCounter:
         the request as it came; `flush` makes the counts of them."""
         if self._thread is None:
             self._start()
-        sent = len(decided.body) if decided.status == 200 and environ.get(
-            "REQUEST_METHOD") == "GET" else 0
+        get, status = environ.get, decided.status
         self._seen.append((
             int(self.clock() // DAY_SECONDS), section, filename, origin,
-            environ.get("HTTP_USER_AGENT", ""), environ.get("REMOTE_ADDR", ""),
-            environ.get("HTTP_X_FORWARDED_FOR", ""), decided.status, sent, decided.represented))
+            get("HTTP_USER_AGENT", ""), get("REMOTE_ADDR", ""), get("HTTP_X_FORWARDED_FOR", ""),
+            status, len(decided.body) if status == 200 and get("REQUEST_METHOD") == "GET" else 0,
+            decided.represented))
 
     def flush(self) -> None:
         """Write what was counted; dropped, with one WARNING per outage, if the cache is
