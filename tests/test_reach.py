@@ -221,7 +221,7 @@ def test_a_client_already_recorded_today_is_not_sent_again(server, redis_cache):
     poll = [(NNW, "198.51.100.1", C, "/feeds/rss.xml", "GET", False)]
     play(server, poll)
     counter(server).flush()
-    play(server, poll + [(NNW, "198.51.100.2", C, "/feeds/rss.xml", "GET", False)])
+    play(server, [*poll, (NNW, "198.51.100.2", C, "/feeds/rss.xml", "GET", False)])
     counter(server).flush()
     first, second = recorded.batches
     assert first.clients == {("rss.xml", C, "netnewswire"): {("198.51.100.1", NNW)}}
@@ -234,13 +234,17 @@ def test_a_client_already_recorded_today_is_not_sent_again(server, redis_cache):
 def test_clients_are_counted_again_when_the_days_counts_started_over(server, redis_client,
                                                                      redis_cache):
     """Redis back empty between two flushes, no flush having failed (a fast restart, a
-    FLUSHDB): the day's key is made anew, and the worker sends the clients it remembered."""
+    FLUSHDB): the day's key is made anew, the worker sees it at its next flush and forgets
+    the clients it remembered, so each is recorded again at its next request."""
     poll = [(NNW, "198.51.100.1", C, "/feeds/rss.xml", "GET", False)]
     play(server, poll)
     counter(server).flush()
     redis_client.delete(*redis_client.scan_iter(match=redis_cache.prefix + "reach*"))
     play(server, poll)
+    counter(server).flush()  # the client was remembered: traffic only, and a new key seen
+    assert redis_cache.reach().day(today()).pollers == {}
+    play(server, poll)
     counter(server).flush()
     reach = redis_cache.reach().day(today())
-    assert [(r.requests, r.family) for r in reach.traffic] == [(1, "netnewswire")]
+    assert [(r.requests, r.family) for r in reach.traffic] == [(2, "netnewswire")]
     assert reach.pollers == {("rss.xml", C, "netnewswire"): 1}

@@ -1,15 +1,16 @@
 """Reach counted where feeds are answered, the fast path and the Flask route alike
-(docs/contracts.md "Reach"), without slowing them: a request costs one tuple appended to a
-deque. A thread per worker process, about once a second, turns what was seen into a batch (the
-UA's family from feedsvc.web.clients, the client's address, the counts) and writes it to the
-cache (`ReachCounts.record`, one pipeline); once more when the process exits.
+(docs/contracts.md "Reach"), without slowing them. Most requests come from a client already
+counted that day (a reader polls every few minutes or hours), so each worker remembers a hash of
+every (client, feed, address) it has recorded today: such a request costs a hash, a set lookup
+and one dictionary update under a lock, where requests of a kind add up. A client not recorded
+yet is appended to a deque as it came. A thread per worker process, about once a second, turns
+both into a batch (the UA's family from feedsvc.web.clients, the new clients' addresses, the
+counts) and writes it to the cache (`ReachCounts.record`); once more when the process exits.
+bench/reach.py measures the cost, with one request in ten from a new client and with every one.
 
-Most requests come from a client already counted that day (a reader polls every few minutes or
-hours), so the worker remembers a hash of each (client, feed, address) it has recorded today and
-sends only the new ones: a repeat costs no address parsing, no keyed hash and no HyperLogLog
-write (bench/reach.py measures both mixes). The memory is forgotten at the UTC day's end, past
-KNOWN_LIMIT entries, when the cache is unavailable, and when the day's counts started over in
-the cache (its hashing key changed: Redis restarted empty), so no distinct client goes uncounted.
+The memory of clients is forgotten at the UTC day's end, past KNOWN_LIMIT entries, when the
+cache is unavailable, and when the day's counts started over in the cache (its hashing key
+changed: Redis restarted empty): each client is then recorded again at its next request.
 
 The cache unavailable: the batch is dropped, one WARNING per outage says so, serving goes on.
 A client's address and User-Agent stay in this process's memory until the batch is recorded,
@@ -24,7 +25,6 @@ import datetime
 import functools
 import itertools
 import logging
-import operator
 import os
 import threading
 import time
@@ -42,16 +42,14 @@ log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 # Clients remembered as recorded today, per worker: about 70 bytes each (a hash in a set).
-KNOWN_LIMIT = 1_000_000
+KNOWN_LIMIT = 500_000
 _EPOCH = datetime.date(1970, 1, 1)
-# A request as it came, until the flush counts it: day number, section, file name, address,
-# User-Agent, REMOTE_ADDR, X-Forwarded-For, status, bytes sent, bytes of the representation.
-_Seen = tuple[int, str, str, str, str, str, str, int, int, int]
-# What the traffic counts need of it, and who the client was (by feed, address and day).
+# A kind of request, counted until the flush: day number, section, file name, address,
+# User-Agent, status, bytes sent, bytes of the representation.
 _Traffic = tuple[int, str, str, str, str, int, int, int]
+# A client as it came, until the flush records it: day number, section, file name, address,
+# User-Agent, REMOTE_ADDR, X-Forwarded-For.
 _Client = tuple[int, str, str, str, str, str, str]
-_traffic: Callable[[_Seen], _Traffic] = operator.itemgetter(0, 1, 2, 3, 4, 7, 8, 9)
-_client: Callable[[_Seen], _Client] = operator.itemgetter(0, 1, 2, 3, 4, 5, 6)
 
 
 def _after_fork(counter: weakref.ref[ReachCounter]) -> None:
@@ -70,8 +68,11 @@ class ReachCounter:
         self.clock = clock
         self.interval = interval
         self._trusted_proxies = frozenset(trusted_proxies)
-        # appended by request threads, drained by the flush: both atomic, no lock
-        self._seen: collections.deque[_Seen] = collections.deque()
+        self._traffic: dict[_Traffic, int] = {}  # requests of each kind, under _lock
+        self._lock = threading.Lock()
+        # clients not recorded yet: appended by request threads, drained by the flush (both
+        # atomic, no lock); a client may be in twice until the flush records it
+        self._new: collections.deque[_Client] = collections.deque()
         self._flushing = threading.Lock()
         self._known: set[int] = set()  # hash(_Client) of the clients recorded on _known_day
         self._known_day = -1
@@ -85,41 +86,46 @@ class ReachCounter:
 
     def answered(self, environ: WSGIEnvironment, section: str, filename: str, origin: str,
                  decided: Answer) -> None:
-        """Count a feed document answered with `decided` (200 or 304) on address `origin`:
-        the request as it came; `flush` makes the counts of them."""
+        """Count a feed document answered with `decided` (200 or 304) on address `origin`;
+        a client not recorded yet today is kept for `flush` to record."""
         if self._thread is None:
             self._start()
         get, status = environ.get, decided.status
-        self._seen.append((
-            int(self.clock() // DAY_SECONDS), section, filename, origin,
-            get("HTTP_USER_AGENT", ""), get("REMOTE_ADDR", ""), get("HTTP_X_FORWARDED_FOR", ""),
-            status, len(decided.body) if status == 200 and get("REQUEST_METHOD") == "GET" else 0,
-            decided.represented))
+        day, user_agent = int(self.clock() // DAY_SECONDS), get("HTTP_USER_AGENT", "")
+        client = (day, section, filename, origin, user_agent, get("REMOTE_ADDR", ""),
+                  get("HTTP_X_FORWARDED_FOR", ""))
+        if hash(client) not in self._known:
+            self._new.append(client)
+        kind = (day, section, filename, origin, user_agent, status,
+                len(decided.body) if status == 200 and get("REQUEST_METHOD") == "GET" else 0,
+                decided.represented)
+        with self._lock:
+            traffic = self._traffic
+            traffic[kind] = traffic.pop(kind, 0) + 1  # to the end: the latest last
 
     def flush(self) -> None:
         """Write what was counted; dropped, with one WARNING per outage, if the cache is
         unavailable."""
         with self._flushing:  # the thread's and an exit's (or a test's) flush, one at a time
-            take = self._seen.popleft
-            drained = [take() for _ in itertools.repeat(None, len(self._seen))]
-            if not drained:
+            with self._lock:
+                traffic, self._traffic = self._traffic, {}
+            take = self._new.popleft
+            new = [take() for _ in itertools.repeat(None, len(self._new))]
+            if not traffic:
                 return
-            seen = list(map(_client, drained))
-            clients = dict(zip(map(hash, seen), seen, strict=True))  # by hash: one each
-            if drained[-1][0] != self._known_day or len(self._known) > KNOWN_LIMIT:
-                self._known.clear()  # a new day, or too many to remember
-                self._known_day = drained[-1][0]
+            today = max(kind[0] for kind in traffic)
+            if today != self._known_day or len(self._known) > KNOWN_LIMIT:
+                self._known = set()  # a new day, or too many to remember
+                self._known_day = today
+            clients = dict(zip(map(hash, new), new, strict=True))  # by hash: one each
             fresh = clients.keys() - self._known
             self._known |= fresh
-            batches = self._batches(drained, [clients[h] for h in fresh])
+            batches = self._batches(traffic, [clients[h] for h in fresh])
             for day in sorted(batches):
                 try:
-                    generation = self.counts.record(batches[day])
-                    if self._started_over(day, generation):
-                        # the clients remembered were counted before: count them again
-                        self.counts.record(self._clients_batch(day, clients.values()))
+                    self._started_over(day, self.counts.record(batches[day]))
                 except CacheUnavailable as exc:
-                    self._known.clear()  # what was recorded may be lost with the cache
+                    self._known = set()  # what was recorded may be lost with the cache
                     if not self._failing:
                         self._failing = True
                         log.warning("reach: the cache is unavailable, counts are dropped until "
@@ -129,28 +135,25 @@ class ReachCounter:
                     self._failing = False
                     log.info("reach: the cache is back, counting resumed")
 
-    def _started_over(self, day: int, generation: bytes | None) -> bool:
-        """Whether `generation`, the day's counts' as `record` returned it, shows that they
-        started over since the last flush; the clients remembered are then forgotten."""
+    def _started_over(self, day: int, generation: bytes | None) -> None:
+        """Forget the clients recorded when `generation`, the day's counts' as `record`
+        returned it, shows that they started over since the last flush: each is recorded
+        again at its next request."""
         if generation is None:
-            return False
+            return
         before = self._generations.get(day)
         self._generations = {d: g for d, g in self._generations.items() if d >= day - 1}
         self._generations[day] = generation
-        if before is None or before == generation:
-            return False
-        self._known.clear()
-        return True
+        if before is not None and before != generation:
+            self._known = set()
 
-    def _batches(self, drained: list[_Seen],
-                 fresh: Iterable[_Client]) -> dict[int, ReachBatch]:
-        """The counts of `drained` by day, with the clients in `fresh`. Aggregators' counts in
+    def _batches(self, traffic: dict[_Traffic, int],
+                 fresh: list[_Client]) -> dict[int, ReachBatch]:
+        """The counts of `traffic` by day, with the clients in `fresh`. Aggregators' counts in
         the order each kind was last seen: one reported later overwrites an earlier one."""
         batches: dict[int, ReachBatch] = {}
-        # counted from the newest back, so each kind sits where it was last seen
-        traffic = collections.Counter(map(_traffic, reversed(drained)))
         for (day, section, filename, origin, user_agent, status, sent,
-             represented), n in reversed(traffic.items()):
+             represented), n in traffic.items():
             batch = batches.get(day)
             if batch is None:
                 batch = batches[day] = ReachBatch(_EPOCH + datetime.timedelta(days=day))
@@ -167,19 +170,10 @@ class ReachCounter:
             if client.subscribers is not None and not client.family.distinct:
                 batch.aggregators[client.family.id, client.feed_id, key[0],
                                   origin] = client.subscribers
-        if len(batches) == 1:  # the usual flush: not across midnight
-            [(day, batch)] = batches.items()
-            self._add_clients(batch, fresh)
-        else:
-            fresh = list(fresh)
-            for day, batch in batches.items():
-                self._add_clients(batch, [c for c in fresh if c[0] == day])
+        for day, batch in batches.items():
+            self._add_clients(batch, [c for c in fresh if c[0] == day] if len(batches) > 1
+                              else fresh)
         return batches
-
-    def _clients_batch(self, day: int, clients: Iterable[_Client]) -> ReachBatch:
-        batch = ReachBatch(_EPOCH + datetime.timedelta(days=day))
-        self._add_clients(batch, [c for c in clients if c[0] == day])
-        return batch
 
     def _add_clients(self, batch: ReachBatch, clients: Iterable[_Client]) -> None:
         """Add to `batch` the clients of the families counted as distinct readers."""
@@ -211,7 +205,9 @@ class ReachCounter:
         been held by another of its threads, and its flushing thread is not here."""
         self._start_lock = threading.Lock()
         self._flushing = threading.Lock()
-        self._seen = collections.deque()
+        self._lock = threading.Lock()
+        self._traffic = {}
+        self._new = collections.deque()
         self._known = set()
         self._generations = {}
         self._thread = None
