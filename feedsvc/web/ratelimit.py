@@ -48,7 +48,7 @@ def client_address(peer: str, forwarded: str, trusted_proxies: frozenset[str]) -
     """`client_of` a request from `peer` with X-Forwarded-For `forwarded`."""
     address = peer
     if peer in trusted_proxies:
-        for hop in reversed(forwarded.split(",")):
+        for hop in reversed(forwarded.split(",")) if "," in forwarded else (forwarded,):
             hop = hop.strip()
             if hop and hop not in trusted_proxies:
                 address = hop

@@ -120,7 +120,7 @@ class ReachCounter:
             clients = dict(zip(map(hash, new), new, strict=True))  # by hash: one each
             fresh = clients.keys() - self._known
             self._known |= fresh
-            batches = self._batches(traffic, [clients[h] for h in fresh])
+            batches = self._batches(traffic, list(map(clients.__getitem__, fresh)))
             for day in sorted(batches):
                 try:
                     self._started_over(day, self.counts.record(batches[day]))
@@ -178,13 +178,16 @@ class ReachCounter:
     def _add_clients(self, batch: ReachBatch, clients: Iterable[_Client]) -> None:
         """Add to `batch` the clients of the families counted as distinct readers."""
         trusted, of_batch = self._trusted_proxies, batch.clients
+        sets: dict[tuple[str, str, str, str], set[tuple[str, str]] | None] = {}
         for _, section, filename, origin, user_agent, peer, forwarded in clients:
-            family = classify(user_agent).family
-            if family.distinct:
+            kind = (section, filename, origin, user_agent)
+            if kind in sets:
+                seen = sets[kind]
+            else:  # the set this kind of client goes in, None if not counted as distinct
+                family = classify(user_agent).family
                 key = (f"{section}/{filename}" if section else filename, origin, family.id)
-                seen = of_batch.get(key)
-                if seen is None:
-                    seen = of_batch[key] = set()
+                seen = sets[kind] = of_batch.setdefault(key, set()) if family.distinct else None
+            if seen is not None:
                 seen.add((client_address(peer, forwarded, trusted), user_agent))
 
     def close(self) -> None:
