@@ -58,12 +58,13 @@ echo "reachable"
 export FEEDSVC_TEST_REDIS_URL="${FEEDSVC_TEST_REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT/0}"
 export FEEDSVC_TEST_DATABASE_URL="${FEEDSVC_TEST_DATABASE_URL:-postgresql://postgres@$PG_HOST:$PG_PORT/$PG_DB}"
 
-say "nginx, wrk and ss"
+say "nginx, wrk, ss and taskset"
 # nginx: tests/test_nginx.py runs config/nginx/feedsvc.conf; wrk: bench/serve.py; ss: counting
-# connections in tests/test_nginx.py
+# connections in tests/test_nginx.py; taskset: bench/reach.py pins the server and wrk apart
 command -v nginx >/dev/null || apt_install nginx-light
 command -v wrk >/dev/null || apt_install wrk
 command -v ss >/dev/null || apt_install iproute2
+command -v taskset >/dev/null || apt_install util-linux
 echo "installed"
 
 say "ruff"
