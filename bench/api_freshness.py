@@ -95,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         if store.count() < count and (filled := fill_store(store, count, settings, args.seed,
                                                            desks)) is not None:
             print(f"filled {count:,} articles in {filled.seconds:,.0f} s")
+            # The fill's changes are within the change overlap for that long: until then each
+            # announced change makes a full refresh (too many changes to pick), not the steady
+            # state measured here.
+            settled = time.monotonic() + settings.change_overlap
+        else:
+            settled = time.monotonic()
         port = free_port()
         env = service_env(config, url, args.redis_url, PORT=str(port))
         # Registered first so it runs last: after the processes, which could write again, stop.
@@ -109,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             if processes["scheduler"].poll() is not None:
                 sys.exit(f"the scheduler exited:\n{(workdir / 'scheduler.log').read_text()}")
             time.sleep(0.5)
+        time.sleep(max(0.0, settled - time.monotonic()))
         print(f"store: {store.count():,} articles, {backend(store)}; {machine()}")
 
         answered: list[float] = []  # the PUTs' own times: validation, write, announcement

@@ -77,6 +77,7 @@ class FeedBuilder:
         self.settings = settings
         self._store = store
         self.cache = cache
+        self._catalog: tuple[dict[str, str], dict[str, FeedSpec]] | None = None
 
     @functools.cached_property
     def store(self) -> Store:
@@ -93,9 +94,16 @@ class FeedBuilder:
         return FeedDocuments(self.settings)
 
     def catalog(self) -> dict[str, FeedSpec]:
+        """The section feeds (and the site's) by path; built again only when the sections
+        changed (500 sections take milliseconds, on every refresh and miss). Not to be
+        modified: it is shared."""
         from feedsvc.render import build_catalog
 
-        return build_catalog(self.settings, self.store.section_names())
+        names = self.store.section_names()
+        built = self._catalog
+        if built is None or built[0] != names:
+            built = self._catalog = (names, build_catalog(self.settings, names))
+        return built[1]
 
     def _prepare(self, article: Article) -> Item | None:
         """`article` as its feeds carry it: whole, or excerpted (`feeds.content`)."""

@@ -69,6 +69,25 @@ def test_incremental_renders_only_the_touched_feeds(settings, store, redis_cache
     assert (again.changes, again.feeds, again.changed_urls) == (0, 0, ())
 
 
+def test_the_sections_changes_are_filed_in_are_published_first_and_together(
+        settings, store, redis_cache, refresher):
+    """An article moving from one desk to another: both desks in one transaction, before the
+    feeds above them, so that a desk's readers are not kept waiting for the site feed's
+    rendering, and the article never appears in both desks or in neither."""
+    published: list[set[str]] = []
+    put_many = redis_cache.put_many
+    redis_cache.put_many = lambda entries: (
+        published.append({key.path for key in entries}), put_many(entries))
+    store.upsert([article(settings, "base-turkey", "World/Sport")])
+    report = refresher.incremental()
+    assert report.feeds == 5
+    # (the site feed's bytes do not change: the article is in it before and after; a new
+    # section changes the site documents, published last)
+    assert published == [{"news/turkey", "world/sport"}, {"news", "world"}, {""}]
+    assert ids_in(redis_cache, "world/sport") == [item_id("base-turkey")]
+    assert item_id("base-turkey") not in ids_in(redis_cache, "news/turkey")
+
+
 def test_delete_and_move_leave_the_old_feeds(settings, store, redis_cache, refresher):
     store.upsert([article(settings, "base-turkey", status="deleted")])
     store.upsert([article(settings, "base-world", "News/Iran")])
@@ -214,8 +233,8 @@ def test_unchanged_documents_are_kept_alive_not_compressed_and_written_again(
     assert redis_client.ttl(key) > 100  # but its lifetime starts again
     store.upsert([article(settings, "one", "World")])
     refresher.incremental()
-    # world and the site feed on every address, in every format but Roku's (no video in it)
-    assert written[-1] == 2 * 3 * 3
+    # world, then the site feed, on every address, in every format but Roku's (no video in it)
+    assert written[-2:] == [3 * 3, 3 * 3]
 
 
 def test_after_a_bulk_import_only_the_first_refresh_is_a_full_one(

@@ -185,8 +185,17 @@ class Refresher:
         catalog = self.builder.catalog() if paths else {}
         touched = sorted(paths & catalog.keys())  # a section beside its subsections
         labels = self._polled_label_feeds(fresh, mark.published_upto, now)
-        changed, documents = self._publish_feeds([catalog[path] for path in touched] + labels,
-                                                 now)
+        # The sections the changes are filed in (before and after a move, and those with
+        # articles coming due) first, in one transaction, so that a desk's readers get its
+        # article a render of the feeds above it sooner; then those feeds, and the tag and
+        # author feeds.
+        filed = {c.section for c in fresh} | {c.previous_section for c in fresh} | set(due)
+        changed, documents = self._publish_feeds(
+            [catalog[path] for path in touched if path in filed], now)
+        above, more = self._publish_feeds(
+            [catalog[path] for path in touched if path not in filed] + labels, now)
+        changed += above
+        documents += more
         if fresh:
             self._record_freshness(max(c.changed_at for c in fresh), len(touched) + len(labels))
         # Embargoed articles now due enter the months the embargo window ends in.
