@@ -338,3 +338,26 @@ def test_the_refresh_command_names_an_unreachable_store_in_one_line(tmp_path):
     last = result.output.splitlines()[-1]
     assert last.startswith("Error: refresh failed, store unavailable: connection failed")
     assert "Connection refused Is the server running" in last  # the driver's lines, joined
+
+
+def test_stopping_while_a_refresh_is_about_to_rearm_the_embargo_job_does_not_hang(settings,
+                                                                                  store):
+    """A refresh still running when the service stops re-arms the embargo job as it ends,
+    which takes APScheduler's job store lock: stopping must not hold that lock while it waits
+    for the refresh (it did, and the process hung at exit)."""
+    cache = MemoryCache()
+    settings = dataclasses.replace(settings, refresh_interval=60, leader_lease=300)
+    service = RefreshService(settings, FeedBuilder(settings, store, cache), BackgroundScheduler())
+    service.refresher.full()
+    service.start(run_now=False)
+    service._one_at_a_time.acquire()  # the triggered refresh waits here, before re-arming
+    try:
+        service.trigger()
+        time.sleep(0.3)  # it is running, waiting
+        stopping = threading.Thread(target=service.shutdown, daemon=True)
+        stopping.start()
+        time.sleep(0.3)  # the service is stopping: now the refresh goes on and re-arms
+    finally:
+        service._one_at_a_time.release()
+    stopping.join(timeout=10)
+    assert not stopping.is_alive(), "the service hangs while stopping"

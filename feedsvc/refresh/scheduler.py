@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
 
 from feedsvc.cache import LeaseLost
@@ -49,6 +50,7 @@ class RefreshService:
         self.websub = websub
         self.rollup = rollup
         self._one_at_a_time = threading.Lock()
+        self._executor = ThreadPoolExecutor()
         self._leading = False
         self._led_last = False  # what the lease said last, to the refresh or the renewal
 
@@ -76,6 +78,7 @@ class RefreshService:
                                    misfire_grace_time=s.reach_rollup_interval)
         if self.listener:
             self.listener.start()
+        self.scheduler.add_executor(self._executor)  # the default: the jobs run on it
         self.scheduler.start()
 
     def keep_lead(self) -> None:
@@ -153,9 +156,14 @@ class RefreshService:
                                id="embargo", replace_existing=True, misfire_grace_time=None)
 
     def shutdown(self) -> None:
+        """Stop the jobs, waiting for a running one to end, then give up the lead. Not
+        `scheduler.shutdown(wait=True)`: APScheduler holds its job store lock while it waits,
+        and a refresh ending then re-arms the embargo job, which needs that lock (a deadlock);
+        the jobs' executor is waited for on its own instead."""
         if self.listener:
             self.listener.stop()
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
+            self.scheduler.shutdown(wait=False)
+            self._executor.shutdown(wait=True)
         self.leader.release()
         self.websub.close()
