@@ -194,6 +194,12 @@ def test_a_leader_deposed_mid_refresh_publishes_nothing_and_says_so_once(
             refresh = threading.Thread(target=service.refresh, args=["full"])
             refresh.start()
             deadline = time.monotonic() + 10
+            # the refresh took the lease and now waits on the lock (the rival must not take the
+            # lease before the refresh has)
+            while not blocker.execute("SELECT count(*) FROM pg_locks WHERE NOT granted "
+                                      "AND relation = 'articles'::regclass").fetchone()[0]:
+                assert time.monotonic() < deadline, "the refresh never waited on the store"
+                time.sleep(0.05)
             while not rival.hold():  # the refresh's lease runs out while it waits
                 assert time.monotonic() < deadline, "the lease never expired"
                 time.sleep(0.1)
