@@ -132,6 +132,7 @@ class Refresher:
         self.cache: FeedCache | LeaderWrites = cache
         self.store = builder.store
         self.overlap = timedelta(seconds=builder.settings.change_overlap)
+        self._refusals = 0  # publishes that left a feed out of the cache (it was too full)
         self.idle = timedelta(days=builder.settings.tag_feed_idle_days)
         self.on_changed = on_changed
 
@@ -164,6 +165,7 @@ class Refresher:
             return self.full()
         mark = Watermark.from_json(state)
         now = datetime.now(UTC)
+        refusals = self._refusals
         # Only changes not rendered yet count: the window's already rendered ones (a bulk
         # import's, say) are read again but must not make every refresh a full one.
         changes = self.store.changed_since(mark.at - self.overlap,
@@ -214,7 +216,11 @@ class Refresher:
         at = max([mark.at, now - self.overlap, *(c.changed_at for c in changes)])
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in changes
                          if c.changed_at >= at - self.overlap)
-        self._record("watermark", Watermark(at, seen, now).to_json())
+        if self._refusals == refusals:
+            self._record("watermark", Watermark(at, seen, now).to_json())
+        else:  # a feed is out of the cache: the next refresh publishes these changes again
+            log.warning("refresh state watermark not recorded: feeds did not fit in the cache, "
+                        "the next refresh repeats this one")
         report = RefreshReport("incremental", len(fresh), len(touched) + len(labels),
                                documents, time.perf_counter() - started, tuple(changed))
         return self._finish(report)
@@ -313,6 +319,7 @@ class Refresher:
                 self.cache.discard(feed)
                 refused.append(path or "(site)")
         if refused:
+            self._refusals += 1
             log.warning("%d of %d feeds do not fit in the cache, their old documents removed "
                         "(readers get them rendered): %s", len(refused), len(paths),
                         ", ".join(sorted(refused)))
