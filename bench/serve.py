@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,7 +166,7 @@ def _ms(out: str, percent: int) -> float:
 
 def wrk(port: int, headers: dict[str, str], seconds: float,
         connections: int = CONNECTIONS, script: Path | None = None,
-        pinned: list[str] = []) -> tuple[float, float, float]:  # noqa: B006 (never changed)
+        pinned: Sequence[str] = ()) -> tuple[float, float, float]:
     """Requests/s, p50 and p99 latency (ms); fails on error statuses, reports socket errors.
     `script`: a wrk Lua script making each request (it then sets the headers); `pinned`: a
     prefix for its command line (taskset)."""
