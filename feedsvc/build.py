@@ -192,7 +192,7 @@ class FeedBuilder:
             return self._render(spec, articles, now, ARCHIVE_FORMATS)
 
     def build_site(
-        self, catalog: dict[str, FeedSpec] | None = None
+        self, catalog: dict[str, FeedSpec] | None = None, now: datetime | None = None
     ) -> dict[FeedKey, RenderedFeed]:
         """The site documents (OPML, index page, address list) on every address, listing the
         catalog's feeds and the most used tags' and authors'; they change when the site feed
@@ -200,7 +200,7 @@ class FeedBuilder:
         from feedsvc.render import EPOCH
 
         catalog = catalog or self.catalog()
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         newest = self.store.newest("", 1, now)
         updated = max((updated_as_of(a.published, a.updated, now) for a in newest), default=EPOCH)
         return {

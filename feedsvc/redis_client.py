@@ -39,7 +39,7 @@ class Endpoints:
     scheme: str
     nodes: tuple[tuple[str, int], ...]
     password: str | None
-    service: str | None = None  # Sentinel only
+    service: str = ""  # Sentinel only
     db: int = 0                 # Sentinel only: Cluster has database 0 alone
     sentinel_password: str | None = None  # Sentinel only: the sentinels' `requirepass`
 

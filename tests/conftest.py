@@ -35,6 +35,19 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+# What makes a test slow: it starts processes, servers of its own or a browser. Such tests are
+# marked by the fixtures they use, so a new one cannot be left out of `slow`; those that start
+# a process by hand carry the mark themselves. `tests/run.sh --quick` runs the others.
+SLOW_FIXTURES = frozenset({"spawn", "browser", "web_process", "redis_servers",
+                           "postgres_replication", "private_redis", "private_postgres"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -177,7 +190,9 @@ class LiveServer:
         self.app = app
         self.port = free_port()
         self._server = make_server("127.0.0.1", self.port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # serve_forever polls for shutdown every 0.5 s by default: each test would wait it out
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
 
     @property

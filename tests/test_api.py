@@ -280,6 +280,7 @@ def test_the_api_is_off_without_tokens(settings, redis_cache):
         server.stop()
 
 
+@pytest.mark.slow  # runs the console script
 def test_hash_token_prints_what_the_config_takes(tmp_path):
     import subprocess
 

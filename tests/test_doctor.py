@@ -13,6 +13,8 @@ import pytest
 from conftest import DEMO_ARTICLES, ROOT, free_port
 from processes import BIN, run
 
+pytestmark = pytest.mark.slow  # starts `feedsvc check-config --connect` as a process
+
 
 class Hub(BaseHTTPRequestHandler):
     """A WebSub hub that answers anything but a publish with 405, as real ones do."""

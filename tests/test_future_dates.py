@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from feedcheck import valid_json, valid_xml
 from feedsvc.build import FeedBuilder
 from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
+from topology import eventually
 
 FAR_FUTURE = "9999-12-31T23:59:59Z"
 FEEDS = ("/feeds/news/turkey/", "/feeds/")
@@ -90,13 +90,20 @@ def test_a_far_future_updated_neither_dates_the_feeds_ahead_nor_freezes_if_modif
     last_modified = requests.get(url, timeout=10).headers["Last-Modified"]
     assert requests.get(url, headers={"If-Modified-Since": last_modified},
                         timeout=10).status_code == 304
-    time.sleep(1.1)  # HTTP dates count whole seconds
     importer.import_paths([_jsonl(tmp_path / "next.jsonl",
                                   _article("next", "2026-11-02T10:00:00Z"))])
     refresher.incremental()
-    response = requests.get(url, headers={"If-Modified-Since": last_modified}, timeout=10)
+    # The web process drops its copy of the feed when Redis's notice of the change arrives,
+    # milliseconds after the publish (feedsvc.cache.near): asked at once, it may still hold it.
+    response = eventually(lambda: _modified(url, last_modified), 5, "the next import served")
     assert response.status_code == 200
     assert "Title of next" in [e.title for e in feedparser.parse(response.content).entries]
+
+
+def _modified(url: str, since: str) -> requests.Response | None:
+    """The response to a GET with `If-Modified-Since: since`, unless it is a 304."""
+    response = requests.get(url, headers={"If-Modified-Since": since}, timeout=10)
+    return None if response.status_code == 304 else response
 
 
 @pytest.mark.parametrize("published", [

@@ -15,6 +15,8 @@ import pytest
 from conftest import REDIS_URL, ROOT
 from feedsvc.cache import FeedKey, RedisCache, RenderedFeed
 
+pytestmark = pytest.mark.slow  # starts a Python process per check
+
 # jinja2 is not listed: Flask itself imports it, and every web worker runs Flask.
 NOT_FOR_HITS = ["feedgen", "lxml", "nh3", "sqlalchemy", "feedsvc.render", "feedsvc.store"]
 BODY = b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel/></rss>'

@@ -253,6 +253,7 @@ def feedsvc_script() -> str:
     return found
 
 
+@pytest.mark.slow  # runs the console script
 def test_console_script_reports_bad_lines_and_exit_code(tmp_path, config_file, stored):
     path = mixed_file(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}

@@ -8,7 +8,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # starts a Python process per command
 
 # Loaded by other commands only: the web (flask, granian), rendering (feedgen, lxml, nh3),
 # the cache (redis), the scheduler (apscheduler), PostgreSQL (psycopg and SQLAlchemy's dialect),

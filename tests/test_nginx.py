@@ -24,6 +24,8 @@ from conftest import DEMO_ARTICLES, REDIS_URL, own_prefix
 from hostile_clients import seconds_until_closed
 from processes import Service, Spawner, enable_api
 
+pytestmark = pytest.mark.slow  # starts nginx and the Procfile processes
+
 HOSTS = ["news.example", "news-mirror.example", "example-news.tv"]
 PATHS = ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/news/turkey/feed.json",
          "/feeds/world/roku.json", "/feeds.opml"]

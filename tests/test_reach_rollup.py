@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from clocks import Clock
 from feedsvc.cache.reach import ReachBatch
 from feedsvc.refresh.reach import PAGE_STATE, REPORT_STATE, ReachRollup, record_freshness
 from feedsvc.store import Store
@@ -39,14 +40,6 @@ def store(database_url: str) -> Iterator[Store]:
     store = Store(database_url)
     yield store
     store.close()
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_a_rollup_publishes_the_report_and_the_page(store, redis_cache):

@@ -14,6 +14,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from click.testing import CliRunner
 
+from clocks import ShiftedClock
 from conftest import free_port
 from feedsvc.build import FeedBuilder
 from feedsvc.cache import CacheUnavailable, FeedKey, MemoryCache, RedisCache
@@ -46,7 +47,7 @@ def ids_in(cache, path, filename="rss.xml"):
 @pytest.fixture
 def refresher(settings, store, redis_cache):
     store.upsert([article(settings, "base-turkey"), article(settings, "base-world", "World")])
-    refresher = Refresher(FeedBuilder(settings, store, redis_cache))
+    refresher = Refresher(FeedBuilder(settings, store, redis_cache), clock=ShiftedClock())
     refresher.full()
     return refresher
 
@@ -111,11 +112,11 @@ def test_changes_in_one_batch_share_a_timestamp_and_are_all_seen(settings, store
 
 def test_an_embargoed_article_appears_when_its_time_comes(settings, store, redis_cache,
                                                           refresher):
-    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    due = refresher.clock() + timedelta(seconds=1.5)
     store.upsert([article(settings, "embargoed", "World", published=due)])
     refresher.incremental()
     assert item_id("embargoed") not in ids_in(redis_cache, "world")
-    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.2)
+    refresher.clock.advance(1.7)
     report = refresher.incremental()  # no new change: the publication time alone brings it in
     assert report.changes == 0 and report.feeds == 2  # world and the site
     assert ids_in(redis_cache, "world")[0] == item_id("embargoed")
@@ -321,13 +322,14 @@ def test_the_overlap_window_moves_on_with_the_clock(settings, store):
     from feedsvc.refresh.refresher import Watermark
 
     cache = MemoryCache()
+    clock = ShiftedClock()
     refresher = Refresher(FeedBuilder(dataclasses.replace(settings, change_overlap=1), store,
-                                       cache))
+                                       cache), clock=clock)
     refresher.full()
     store.upsert([article(settings, f"bulk-{n}", "World") for n in range(3)])
     assert refresher.incremental().changes == 3
     assert len(Watermark.from_json(cache.get_state("watermark")).seen) == 3
-    time.sleep(2.2)  # two overlaps: those changes are committed and rendered for sure
+    clock.advance(2.2)  # two overlaps: those changes are committed and rendered for sure
     refresher.incremental()
     assert Watermark.from_json(cache.get_state("watermark")).seen == frozenset()
 

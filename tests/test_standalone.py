@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # starts pytest in a copy of the repository
 
 # The tests that read files of the repository: the schemas (feedcheck, through the rendered
 # feeds), the sample page and the demo articles.

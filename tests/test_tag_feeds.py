@@ -16,6 +16,7 @@ import pytest
 import requests
 from lxml import etree
 
+from clocks import ShiftedClock
 from feedcheck import assert_uris, assert_valid
 from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey, RedisCache
@@ -52,7 +53,7 @@ def site(settings: Settings, database_url: str, redis_cache: RedisCache,
         article(settings, "a2", 2, tags=["turkey", ARABIC, "C"], authors=["Murat Kaya"]),
         article(settings, "a3", 3, tags=["Oil"], authors=["Sara Ahmadi"]),
     ])
-    refresher = Refresher(FeedBuilder(settings, store, redis_cache))
+    refresher = Refresher(FeedBuilder(settings, store, redis_cache), clock=ShiftedClock())
     refresher.full()
     server = live_server_factory(settings, store, redis_cache)
     yield settings, store, refresher, server.url
@@ -222,14 +223,14 @@ def test_an_embargoed_article_enters_its_polled_tag_feed_when_due(
     settings, store, refresher, url = site
     oil = label_feed("tag", "Oil")
     assert ids(get(url, f"/feeds/{oil}/rss.xml").content) == [item_id("a3")]
-    due = datetime.now(UTC) + timedelta(seconds=2)
+    due = refresher.clock() + timedelta(seconds=2)
     store.upsert([parse_article({"id": "due", "url": "/a/due", "section": "World",
                                  "title": "Due", "published": due.isoformat(),
                                  "tags": ["Oil"]},
                                 origin=settings.origin, timezone=settings.timezone)])
     refresher.incremental()
     assert ids(get(url, f"/feeds/{oil}/rss.xml").content) == [item_id("a3")]
-    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.2)
+    refresher.clock.advance(2.2)
     # the change itself was rendered already: only its publication time brings it in now
     refresher.incremental()
     assert ids(get(url, f"/feeds/{oil}/rss.xml").content) == [item_id("due"), item_id("a3")]

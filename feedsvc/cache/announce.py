@@ -52,8 +52,7 @@ class TriggerListener:
         lost = False
         while not self._stopped.is_set():
             try:
-                with self._client.pubsub(  # type: ignore[no-untyped-call]
-                        ignore_subscribe_messages=True) as pubsub:
+                with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     pubsub.subscribe(self._channel)
                     if lost:  # what was announced while the channel was down is gone
                         lost = False

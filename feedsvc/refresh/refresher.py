@@ -122,10 +122,13 @@ class Watermark:
 class Refresher:
     def __init__(self, builder: FeedBuilder, *,
                  on_changed: Callable[[tuple[str, ...]], None] | None = None,
-                 cache: FeedCache | LeaderWrites | None = None):
+                 cache: FeedCache | LeaderWrites | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         """`cache`: where the refresh reads and writes, if not the builder's cache (a
-        scheduler's fenced writes, feedsvc.cache.lease.LeaderWrites)."""
+        scheduler's fenced writes, feedsvc.cache.lease.LeaderWrites). `clock`: what "now" is
+        for embargoes, the overlap window and the feeds' dates (injected by tests)."""
         self.builder = builder
+        self.clock = clock
         cache = builder.cache if cache is None else cache
         if cache is None:
             raise ValueError("a refresh needs a cache to publish to")
@@ -139,14 +142,14 @@ class Refresher:
     def full(self, *, progress: bool = False) -> RefreshReport:
         """Render and publish every feed (first start, drift repair, `feedsvc refresh`)."""
         started = time.perf_counter()
-        now = datetime.now(UTC)
+        now = self.clock()
         # Read before rendering, so these changes are in what is rendered and need no second
         # pass; a change that commits later is not listed and the next refresh finds it.
         recent = self.store.changed_since(now - self.overlap, REMEMBERED_CHANGES)
         catalog = self.builder.catalog()
         with tqdm(total=len(catalog), desc="feeds", unit="feed", disable=not progress) as bar:
             changed, documents = self._publish_feeds(list(catalog.values()), now, bar.update)
-        site = self.builder.build_site(catalog)
+        site = self.builder.build_site(catalog, now)
         self._publish(site, site.items())
         self._record("catalog", _fingerprint(catalog))
         self.cache.forget_polls_before((now - self.idle).timestamp())
@@ -164,7 +167,7 @@ class Refresher:
         if state is None:
             return self.full()
         mark = Watermark.from_json(state)
-        now = datetime.now(UTC)
+        now = self.clock()
         refusals = self._refusals
         # Only changes not rendered yet count: the window's already rendered ones (a bulk
         # import's, say) are read again but must not make every refresh a full one.
@@ -199,14 +202,15 @@ class Refresher:
         changed += above
         documents += more
         if fresh:
-            self._record_freshness(max(c.changed_at for c in fresh), len(touched) + len(labels))
+            self._record_freshness(max(c.changed_at for c in fresh), len(touched) + len(labels),
+                                   now)
         # Embargoed articles now due enter the months the embargo window ends in.
         arrived = {(feed, Month.of(end)) for section in due for feed in ancestor_paths(section)
                    for end in (mark.published_upto, now)}
         self._drop_archives(_archive_months(fresh) | arrived, fresh, arrived, now)
         # The site documents list the feeds: they change only when the catalog does.
         if paths and _fingerprint(catalog) != self.cache.get_state("catalog"):
-            site = self.builder.build_site(catalog)
+            site = self.builder.build_site(catalog, now)
             self._publish(site, site.items())
             self._record("catalog", _fingerprint(catalog))
             documents += len(site)
@@ -334,11 +338,11 @@ class Refresher:
             log.warning("refresh state %s not recorded, the next refresh repeats this one: %s",
                         name, exc)
 
-    def _record_freshness(self, newest_change: datetime, feeds: int) -> None:
+    def _record_freshness(self, newest_change: datetime, feeds: int, now: datetime) -> None:
         """How long after its newest change's commit this refresh published (the operator
         page's freshness chart); a failure to record it costs only the record."""
         try:
-            record_freshness(self.cache, newest_change, datetime.now(UTC), feeds)
+            record_freshness(self.cache, newest_change, now, feeds)
         except (CacheFull, CacheUnavailable) as exc:
             log.warning("refresh freshness not recorded: %s", exc)
 
