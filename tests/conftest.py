@@ -38,14 +38,18 @@ POSTGRES_URL = os.environ.get(
 # What makes a test slow: it starts processes, servers of its own or a browser. Such tests are
 # marked by the fixtures they use, so a new one cannot be left out of `slow`; those that start
 # a process by hand carry the mark themselves. `tests/run.sh --quick` runs the others.
-SLOW_FIXTURES = frozenset({"spawn", "browser", "web_process", "redis_servers",
+SLOW_FIXTURES = frozenset({"spawn", "browser", "web_process", "web_env", "redis_servers",
                            "postgres_replication", "private_redis", "private_postgres"})
+FAULTS = ROOT / "tests" / "faults"  # every test there breaks a process or a server it started
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        if (SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+                or item.path.is_relative_to(FAULTS)):
             item.add_marker(pytest.mark.slow)
+    # The slow ones first: the workers then end together on short tests, not one on a long one.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def free_port() -> int:
@@ -87,12 +91,13 @@ def no_keys_left_behind(redis_client: redis.Redis) -> Iterator[None]:
     were given: a leak (a process that wrote after its test's cleanup, a cleanup that did not
     run) would otherwise sit in the shared Redis for the entries' three-day lifetime."""
     yield
-    left: dict[str, int] = {}
+    left: dict[str, list[str]] = {}
     for key in redis_client.scan_iter(match=TEST_KEYS + "*", count=1000):
         prefix = key.decode()[:len(TEST_KEYS) + 13]
         if prefix in _PREFIXES:
-            left[prefix] = left.get(prefix, 0) + 1
-    assert not left, f"keys left behind in Redis: {left}"
+            left.setdefault(prefix, []).append(key.decode())
+    assert not left, f"keys left behind in Redis (a few of each prefix): " \
+                     f"{ {prefix: keys[:5] for prefix, keys in left.items()} }"
 
 
 @pytest.fixture
