@@ -19,8 +19,8 @@ which also polls the desk's feed over HTTP every 10 ms and notes when each probe
     .venv/bin/python bench/api_freshness.py [--count N] [--reuse PATH | --database-url URL]
         [--rounds 200] [--cli-rounds 30] [--interval 1] [--quick]
 
-Exits 1 when the API's p99 is over BUDGET_MS (QUICK_BUDGET_MS with --quick: a small store on
-a shared CI machine).
+Exits 1 when the API's p99 is over BUDGET_MS; with --quick (CI, a small store on a shared
+machine), when the CPU time a PUT costs the service is over QUICK_CPU_BUDGET_MS.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import dataclasses
 import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ from _common import (
     Budget,
     add_store_arguments,
     backend,
+    cpu_seconds,
     delete_keys,
     fill_store,
     free_port,
@@ -66,12 +68,17 @@ from feedsvc.config import load_settings
 from feedsvc.ingest.tokens import hash_token
 from feedsvc.model import section_slug, split_section
 from freshness import ProbeStream, store_import
-from rebuild import sections
+from rebuild import QUICK_OVERLAP, sections
 
 DEFAULT_COUNT, QUICK_COUNT = 1_000_000, 2_000
 SECTIONS, QUICK_SECTIONS = 500, 20
-BUDGET_MS = 200.0         # the issue's target, at 1,000,000 articles
-QUICK_BUDGET_MS = 2_000.0  # as bench/freshness.py --quick: CI machines are shared
+BUDGET_MS = 200.0  # the issue's target, at 1,000,000 articles, wall clock
+# --quick (CI) judges the CPU time a PUT costs the service instead: the web's while answering
+# it and the scheduler's per PUT (the refresh its announcement triggers), which a busy
+# neighbour delays but does not add to (when busy, refreshes take several PUTs at once). 10-24
+# ms of the web's and 149-151 ms of the scheduler's measured at 2,000 articles; about three
+# times their sum.
+QUICK_CPU_BUDGET_MS = 500.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         url = stack.enter_context(store_url(args, "api-fresh.sqlite3"))
         store = stack.enter_context(open_store(url))
         url = store.engine.url.render_as_string(hide_password=False)  # with its own schema
-        config = write_config(workdir, prefix, (
-            "tokens = []", f'tokens = [{{name = "bench", hash = "{hash_token(token)}"}}]'))
+        edits = [("tokens = []", f'tokens = [{{name = "bench", hash = "{hash_token(token)}"}}]')]
+        if args.quick:  # the wait for the fill to leave the change overlap (below) is short
+            edits.append(("change_overlap = 30", f"change_overlap = {QUICK_OVERLAP}"))
+        config = write_config(workdir, prefix, *edits)
         settings = dataclasses.replace(load_settings(config, environ={}), database_url=url)
         # A kept store holds the probes of earlier runs too (a few hundred more articles).
         if store.count() < count and (filled := fill_store(store, count, settings, args.seed,
@@ -118,38 +127,50 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(max(0.0, settled - time.monotonic()))
         print(f"store: {store.count():,} articles, {backend(store)}; {machine()}")
 
-        answered: list[float] = []  # the PUTs' own times: validation, write, announcement
-        api = ProbeStream(_put(web, token, answered), section).run(feed, rounds, interval)
-        cli = ProbeStream(_import(env, workdir), section).run(feed, cli_rounds, interval)
-        direct = ProbeStream(store_import(store, settings, cache.client, prefix),
-                             section).run(feed, cli_rounds, interval)
-
-    rows = []
-    for label, latencies in (("PUT /api/articles/<id>", api),
-                             ("feedsvc import (one article)", cli),
-                             ("(in-process commit -> served, as freshness.py)", direct),
-                             ("(the PUT answered: sent -> 201)", answered)):
-        median, p95 = median_p95_ms(latencies)
-        rows.append([label, len(latencies), median, p95, percentile_ms(latencies, 0.99),
-                     max(latencies) * 1e3])
-    print_table(["sent -> served feed", "articles", "median ms", "p95 ms", "p99 ms", "max ms"],
-                rows)
+        # each PUT's own time and the web's CPU time answering it: validation, write, announcement
+        answered: list[tuple[float, float]] = []
+        service = {name: p.pid for name, p in processes.items()}
+        rows = []
+        for label, send, count in (
+                ("PUT /api/articles/<id>", _put(web, token, service["web"], answered), rounds),
+                ("feedsvc import (one article)", _import(env, workdir), cli_rounds),
+                ("(in-process commit -> served, as freshness.py)",
+                 store_import(store, settings, cache.client, prefix), cli_rounds)):
+            stream = ProbeStream(send, section, service)
+            rows.append(_row(label, stream.run(feed, count, interval),
+                             stream.cpu["scheduler"] * 1e3, stream.cpu["web"] * 1e3))
+    put_cpu_ms = statistics.mean(cpu for _, cpu in answered) * 1e3
+    rows.append(_row("(the PUT answered: sent -> 201)", [seconds for seconds, _ in answered],
+                     "", put_cpu_ms))
+    print_table(["sent -> served feed", "articles", "median ms", "p95 ms", "p99 ms", "max ms",
+                 "scheduler CPU ms per article", "web CPU ms (polls included)"], rows)
     print(f"API / import: median {rows[0][2] / rows[1][2]:.2f}, p99 {rows[0][4] / rows[1][4]:.2f}")
     budget = Budget()
-    budget.check("API p99 freshness", rows[0][4], QUICK_BUDGET_MS if args.quick else BUDGET_MS,
-                 "ms")
+    budget.check("API p99 freshness", rows[0][4], BUDGET_MS, "ms", judge=not args.quick)
+    if args.quick:
+        budget.check("CPU time per PUT: the web answering it, the scheduler's refresh",
+                     put_cpu_ms + rows[0][6], QUICK_CPU_BUDGET_MS, "ms")
     return budget.exit_code()
 
 
-def _put(web: str, token: str, answered: list[float]):
+def _row(label: str, samples: list[float], scheduler_ms: float | str,
+         web_ms: float) -> list[object]:
+    median, p95 = median_p95_ms(samples)
+    return [label, len(samples), median, p95, percentile_ms(samples, 0.99), max(samples) * 1e3,
+            scheduler_ms, web_ms]
+
+
+def _put(web: str, token: str, pid: int, answered: list[tuple[float, float]]):
+    """`send` for ProbeStream: a PUT; notes its time and the CPU time of the web (process
+    `pid` and its workers) while it was answered (a poll may fall in it)."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
 
     def send(doc: dict[str, str]) -> float:
-        sent = time.perf_counter()
+        sent, cpu = time.perf_counter(), cpu_seconds(pid)
         response = session.put(f"{web}/api/articles/{quote(doc['id'], safe='')}", json=doc,
                                timeout=30)
-        answered.append(time.perf_counter() - sent)
+        answered.append((time.perf_counter() - sent, cpu_seconds(pid) - cpu))
         if response.status_code != 201:
             sys.exit(f"PUT answered {response.status_code}: {response.text}")
         return sent

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ import requests
 from _common import (
     ROOT,
     Budget,
+    cpu_seconds,
     free_port,
     machine,
     median_p95_ms,
@@ -50,6 +51,13 @@ from feedsvc.model import section_slug, split_section
 from feedsvc.store import Store
 
 DEMO = ROOT / "feedsvc" / "demo" / "articles.jsonl"
+P99_BUDGET_SECONDS = 2.0  # the issue's target, commit to served, wall clock
+# --quick (CI) judges the scheduler's CPU time per import instead (the incremental refresh the
+# import's announcement triggers), which a busy neighbour delays but does not add to; the
+# web's is shown, most of it the poller's requests. 119-139 ms measured on the demo store (the
+# scheduler idle: under 1 %; when busy, refreshes take several imports at once and it is
+# less); about three times that.
+QUICK_CPU_BUDGET_MS = 400.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,16 +98,21 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
         print(f"store: {store.count():,} articles ({database_url.split('?')[0]}); {machine()}")
 
-        probes = ProbeStream(store_import(store, settings, client, prefix), args.section)
+        probes = ProbeStream(store_import(store, settings, client, prefix), args.section,
+                             {name: p.pid for name, p in processes.items()})
         latencies = probes.run(feed, rounds, 0.2 if args.quick else args.interval)
         median, p95 = median_p95_ms(latencies)
         p99 = percentile_ms(latencies, 0.99)
         print_table(["commit -> served feed", "imports", "median ms", "p95 ms", "p99 ms",
-                     "max ms"],
+                     "max ms", "scheduler CPU ms per import", "web CPU ms (polls included)"],
                     [["import trigger, incremental refresh", rounds, median, p95, p99,
-                      max(latencies) * 1e3]])
+                      max(latencies) * 1e3, probes.cpu["scheduler"] * 1e3,
+                      probes.cpu["web"] * 1e3]])
         budget = Budget()
-        budget.check("p99 freshness", p99 / 1e3, 2.0, "s")
+        budget.check("p99 freshness", p99 / 1e3, P99_BUDGET_SECONDS, "s", judge=not args.quick)
+        if args.quick:
+            budget.check("scheduler CPU time per import", probes.cpu["scheduler"] * 1e3,
+                         QUICK_CPU_BUDGET_MS, "ms")
         return budget.exit_code()
 
 
@@ -107,15 +120,27 @@ class ProbeStream:
     """Sends probe articles at random intervals (exponential, `interval` seconds on average),
     whether or not the previous one is in the feed yet, while polling the feed every 10 ms, and
     times each one's way into it. `send(document)` delivers one article document (section
-    `section`, a unique title) and returns the perf_counter time its latency counts from."""
+    `section`, a unique title) and returns the perf_counter time its latency counts from.
+    `service`: the service's processes by name, whose CPU seconds per probe `run` notes in
+    `cpu`."""
 
-    def __init__(self, send: Callable[[dict[str, str]], float], section: str):
+    def __init__(self, send: Callable[[dict[str, str]], float], section: str,
+                 service: Mapping[str, int]):
         self.send = send
         self.section = section
+        self.service = service
         self.committed: dict[str, float] = {}  # title -> the time send() returned
         self.lock = threading.Lock()
+        self.cpu: dict[str, float] = {}
 
     def run(self, feed: str, count: int, interval: float) -> list[float]:
+        started = {name: cpu_seconds(pid) for name, pid in self.service.items()}
+        latencies = self._run(feed, count, interval)
+        self.cpu = {name: (cpu_seconds(pid) - started[name]) / count
+                    for name, pid in self.service.items()}
+        return latencies
+
+    def _run(self, feed: str, count: int, interval: float) -> list[float]:
         sender = threading.Thread(target=self._send, args=(count, interval), daemon=True)
         sender.start()
         seen: dict[str, float] = {}

@@ -17,7 +17,8 @@ config/nginx/feedsvc.conf in front of it, then:
 
 Prints the reader's p50/p99 and errors alone and under attack (and their ratio), how many
 attack connections the server held and closed, and the probes. Fails (exit 1) on any reader
-error under attack, a p99 of 100 ms or more, or an idle connection still open after the cap.
+error under attack, a p99 of 100 ms or more (with --quick: a median 3 times the reader's
+alone or more), or an idle connection still open after the cap.
 
     .venv/bin/python bench/hostile_clients.py [--quick] [--through-nginx] [--seconds N]
                                               [--idle N] [--slow N]
@@ -60,7 +61,13 @@ HOST = "news.example"
 PATH = "/feeds/rss.xml"
 READER_EVERY = 0.05     # seconds between the reader's requests
 READER_TIMEOUT = 5.0
-P99_LIMIT_MS = 100.0
+P99_LIMIT_MS = 100.0    # wall clock, judged in full runs
+# --quick (CI) judges the reader's median under attack over its median alone instead, the
+# same run's reference: a neighbour's busy spells land on a few requests of either phase
+# (they moved the p99 ratio from x1 to x6 under stress-ng), a server that makes readers wait
+# behind the attack moves the median of every phase. 0.9-1.6 measured, quiet or beside two
+# busy loops.
+QUICK_P50_RATIO = 3.0
 SOURCES = 60            # attack connections come from 127.0.0.2 ... 127.0.0.61
 RAMP = 500              # connection attempts the attack has in flight at once
 HEAD_REQUEST = f"HEAD {PATH} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
@@ -211,7 +218,7 @@ def seconds_until_closed(port: int, cap: float, request: bytes = b"") -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="10 s per phase and a 30 s idle cap, for CI (same attack size)")
+                        help="5 s per phase and a 30 s idle cap, for CI (same attack size)")
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="the reader alone, then under attack (default 30 s each)")
     parser.add_argument("--idle", type=int, default=5_000, help="idle connections (5,000)")
@@ -224,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                                                               "redis://127.0.0.1:6379/0"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.idle_cap = 10.0, 30.0
+        args.seconds, args.idle_cap = 5.0, 30.0
     limit = raise_fd_limit()
     if limit < args.idle + args.slow + 100:
         sys.exit(f"the hard limit on open files is {limit}: raise it (ulimit -Hn)")
@@ -276,10 +283,9 @@ def main(argv: list[str] | None = None) -> int:
                 [alone.row("alone"), under_attack.row("under attack")])
     for error in sorted(set(under_attack.errors))[:5]:
         print(f"  error under attack: {error} (x{under_attack.errors.count(error)})")
-    if under_attack.latencies:
-        ratio = [percentile_ms(under_attack.latencies, f) / percentile_ms(alone.latencies, f)
-                 for f in (0.5, 0.99)]
-        print(f"under attack / alone: p50 x{ratio[0]:.2f}, p99 x{ratio[1]:.2f}")
+    ratio = [percentile_ms(under_attack.latencies or [READER_TIMEOUT], f)
+             / percentile_ms(alone.latencies, f) for f in (0.5, 0.99)]
+    print(f"under attack / alone: p50 x{ratio[0]:.2f}, p99 x{ratio[1]:.2f}")
     print_table(["attack", "connections"], [
         ["open when the reader started", held],
         ["open while the reader ran: least", min(held_during)],
@@ -300,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     budget = Budget()
     budget.check("reader errors under attack", len(under_attack.errors), 1, "errors")
     p99 = percentile_ms(under_attack.latencies or [READER_TIMEOUT], 0.99)
-    budget.check("reader p99 under attack", p99, P99_LIMIT_MS, "ms")
+    budget.check("reader p99 under attack", p99, P99_LIMIT_MS, "ms", judge=not args.quick)
+    if args.quick:
+        budget.check("reader median under attack / alone", ratio[0], QUICK_P50_RATIO, "x")
     for name, seconds in probes.items():
         budget.check(f"{name} closed", seconds, args.idle_cap, "s")
     budget.check("web process exited", 0 if web_alive else 1, 1, "")

@@ -9,7 +9,8 @@ splits the work: JSON + `parse_article` (validation) and `Article.to_document` +
     .venv/bin/python bench/import_rate.py [--count N | --quick] [--database-url URL]
 
 Exits 1 when the first import into SQLite takes longer than 60 s per 100,000 articles (the
-requirement is SQLite's; a PostgreSQL run only reports).
+requirement is SQLite's; a PostgreSQL run only reports); with --quick (CI), when this process's
+CPU time for it does, which a busy neighbour does not move.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
           f"peak RSS {rss:.0f} MB (generation + both imports)")
     limit = SECONDS_PER_100K * count / 100_000
     if on_sqlite:
-        budget.check(f"import of {count:,} articles", first.seconds, limit, "s")
+        budget.check(f"import of {count:,} articles", first.seconds, limit, "s",
+                     judge=not args.quick)
+        if args.quick:  # the same limit on this process's CPU time (SQLite works in it too)
+            budget.check(f"import of {count:,} articles, CPU time", first.cpu, limit, "s")
     else:
         print(f"no budget checked: the requirement ({limit:.0f} s for {count:,}) is SQLite's")
     return budget.exit_code()

@@ -9,9 +9,9 @@ to the store) in the same run, and reports each (median, fastest, p95) against t
 
 The target is a median under 250 ms; the line `target:` says whether this run met it. The
 machine may be shared and load slows both commands, so the exit status rests on the ratio of
-the medians, a coarse guard (exit 1 at 20 times `python -c pass` or more) against a heavy
-library loaded again at start; tests/test_lazy_imports.py names the modules the command must
-not load.
+the medians, a coarse guard (exit 1 at 20 times `python -c pass` or more; with --quick, CI,
+the ratio of the median CPU times) against a heavy library loaded again at start;
+tests/test_lazy_imports.py names the modules the command must not load.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ from _common import Budget, machine, percentile_ms, print_table, sqlite_url
 ARTICLE = ('{"id": "startup", "url": "/news/startup", "section": "News", "title": "Start-up",'
            ' "published": "2026-11-20T10:00:00Z"}\n')
 TARGET_MS = 250.0
-BUDGET_RATIO = 20.0
+BUDGET_RATIO = 20.0  # of the wall-clock medians
+# --quick (CI) judges the same guard on the children's CPU times (user + system), which a
+# busy neighbour does not move: 12.7-15.4 measured, quiet or beside two busy loops.
+QUICK_CPU_BUDGET_RATIO = 20.0
 
 
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -48,9 +51,9 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="runs of each (default 30)")
-    parser.add_argument("--quick", action="store_true", help="9 runs of each: the CI check")
+    parser.add_argument("--quick", action="store_true", help="5 runs of each: the CI check")
     args = parser.parse_args(argv)
-    runs = 9 if args.quick else args.runs
+    runs = 5 if args.quick else args.runs
     print(machine())
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as folder:
         line = Path(folder) / "one.jsonl"
@@ -83,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
           f" at this load (median CPU time {cpu_ms['feedsvc import (1 line)']:.0f} ms)")
     budget = Budget()
     budget.check("feedsvc import median / python -c pass median",
-                 median / medians["python -c pass"], BUDGET_RATIO, "×")
+                 median / medians["python -c pass"], BUDGET_RATIO, "×", judge=not args.quick)
+    if args.quick:
+        budget.check("feedsvc import median CPU time / python -c pass median CPU time",
+                     cpu_ms["feedsvc import (1 line)"] / cpu_ms["python -c pass"],
+                     QUICK_CPU_BUDGET_RATIO, "×")
     return budget.exit_code()
 
 

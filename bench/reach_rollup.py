@@ -13,7 +13,7 @@ run `--repeat` times; the medians are printed with their ratio.
                                            [--database-url postgresql://...]
 
 `--quick` (CI): 30 days, 5 runs. Budget: a rollup over the full history under 5 % of the
-default interval (3 s).
+default interval (3 s); with --quick, its CPU time under QUICK_CPU_BUDGET_MS.
 """
 
 from __future__ import annotations
@@ -37,7 +37,11 @@ ADDRESSES = ["https://news.example", "https://news-mirror.example", "https://exa
 DIRECT = ["newsboat", "netnewswire", "miniflux", "freshrss", "liferea", "thunderbird", "roku",
           "browser"]
 AGGREGATORS = ["feedly", "inoreader", "feedbin", "newsblur"]
-BUDGET_SECONDS = 3.0
+BUDGET_SECONDS = 3.0  # 5 % of the default interval, wall clock
+# --quick (CI) judges the leader's CPU time (this process's: SQLite works in it) instead,
+# which a busy neighbour does not move: 130-155 ms measured over 30 days, quiet or beside two
+# busy loops; about three times that.
+QUICK_CPU_BUDGET_MS = 400.0
 
 
 def day_of(day: datetime.date, n: int) -> DayReach:
@@ -74,7 +78,7 @@ def cache_with_two_days(today: datetime.date) -> MemoryCache:
     return cache
 
 
-def timed_rollups(url: str, history: int, today: datetime.date, repeat: int) -> list[float]:
+def timed_rollups(url: str, history: int, today: datetime.date, repeat: int) -> list[Timer]:
     with open_store(url) as store:
         reach = ReachStore(store)
         progress = Progress(f"{history} days of rollups", history)
@@ -84,12 +88,12 @@ def timed_rollups(url: str, history: int, today: datetime.date, repeat: int) -> 
         cache = cache_with_two_days(today)
         now = datetime.datetime.combine(today, datetime.time(12), datetime.UTC)
         rollup = ReachRollup(store, cache.reach(), cache, lambda: now)
-        seconds = []
+        timers = []
         for _ in range(repeat):
             with Timer() as timer:
                 rollup.run()
-            seconds.append(timer.seconds)
-        return seconds
+            timers.append(timer)
+        return timers
 
 
 def main() -> int:
@@ -105,15 +109,21 @@ def main() -> int:
     today = datetime.datetime.now(datetime.UTC).date()
     print(f"# reach rollup: {days} days x {len(FEEDS)} feeds x {len(ADDRESSES)} addresses x "
           f"{len(DIRECT) + len(AGGREGATORS)} families; {machine()}")
-    results = {}
+    results, cpu = {}, {}
     for label, history in (("2 days (reference)", 2), (f"{days} days", days)):
         with store_url(args, "reach.sqlite3") as url:
-            results[label] = statistics.median(timed_rollups(url, history, today, repeat))
-        print(f"{label}: median {results[label] * 1e3:,.0f} ms per rollup")
+            timers = timed_rollups(url, history, today, repeat)
+        results[label] = statistics.median(t.seconds for t in timers)
+        cpu[label] = statistics.median(t.cpu for t in timers)
+        print(f"{label}: median {results[label] * 1e3:,.0f} ms per rollup "
+              f"(CPU time {cpu[label] * 1e3:,.0f} ms)")
     reference, full = results.values()
     print(f"ratio {days} days / 2 days: {full / reference:.2f}")
     budget = Budget()
-    budget.check(f"rollup over {days} days", full, BUDGET_SECONDS, "s")
+    budget.check(f"rollup over {days} days", full, BUDGET_SECONDS, "s", judge=not args.quick)
+    if args.quick:
+        budget.check(f"rollup over {days} days, CPU time", cpu[f"{days} days"] * 1e3,
+                     QUICK_CPU_BUDGET_MS, "ms")
     return budget.exit_code()
 
 

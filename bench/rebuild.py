@@ -17,7 +17,8 @@ addresses and four formats:
         [--reuse PATH | --database-url URL] [--repeat R]
 
 Filling 1,000,000 articles takes minutes: --reuse keeps the SQLite file for the next run.
-Exits 1 when the median one-article incremental refresh is over its budget.
+Exits 1 when the median one-article incremental refresh is over its budget: wall clock, or
+with --quick (CI) this process's CPU time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import contextlib
 import dataclasses
 import random
+import statistics
 import sys
 import time
 import uuid
@@ -57,12 +59,15 @@ from feedsvc.refresh.refresher import RefreshReport
 from feedsvc.store import Store
 
 DEFAULT_COUNT, DEFAULT_SECTIONS = 1_000_000, 500
-QUICK_COUNT, QUICK_SECTIONS = 20_000, 50
+QUICK_COUNT, QUICK_SECTIONS = 10_000, 50
 DESKS_PER_REGION = 19  # 500 sections = 25 regions + 475 desks
 CHANGES = (1, 100, 10_000)
 REPEAT = 20
-BUDGET_MS = 250.0         # the issue's target for one changed article
-QUICK_BUDGET_MS = 400.0   # CI machines are shared and the quick store is cold
+BUDGET_MS = 250.0  # the issue's target for one changed article, wall clock
+# --quick (CI) judges this process's CPU time instead, which a busy neighbour does not move
+# (the compression threads' included, so it can exceed the wall time): 150-230 ms measured,
+# quiet or beside two busy loops; about twice the highest.
+QUICK_CPU_BUDGET_MS = 500.0
 QUICK_OVERLAP = 2  # seconds of scheduler.change_overlap in --quick runs, so the wait is short
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -98,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         refresher = Refresher(FeedBuilder(settings, store, RedisCache(client, prefix)))
         rows = [
             _row("full rebuild, empty cache", *_timed(lambda: refresher.full(progress=True))),
-            _row("full rebuild, nothing changed", *_timed(refresher.full)),
         ]
+        # --quick (CI) times only what it judges, the one-article refresh, and what it needs
+        if not args.quick:
+            rows.append(_row("full rebuild, nothing changed", *_timed(refresher.full)))
         # Refreshes within two overlaps of a bulk import re-read its rows (late commits); the
         # fill just made is one: the figures below are for a store at rest, so wait that out.
         wait = filled_at + 2 * settings.change_overlap + 0.5 - time.monotonic()
@@ -111,15 +118,19 @@ def main(argv: list[str] | None = None) -> int:
         singles = [_timed(lambda: _change(store, rng, desks, 1) or refresher.incremental())
                    for _ in range(args.repeat)]
         median, p95 = median_p95_ms([timer.seconds for _, timer in singles])
+        cpu_median = statistics.median(timer.cpu for _, timer in singles) * 1e3
         report, timer = singles[len(singles) // 2]
         rows.append(_row(f"incremental, 1 changed article (median of {args.repeat})",
                          report, timer, median / 1e3, p95))
-        for changes in CHANGES[1:]:
+        for changes in () if args.quick else CHANGES[1:]:
             _change(store, rng, desks, changes)
             rows.append(_row(f"incremental, {changes:,} changed articles",
                              *_timed(refresher.incremental)))
-        limit = QUICK_BUDGET_MS if args.quick else BUDGET_MS
-        budget.check("one changed article, incremental refresh", median, limit, "ms median")
+        budget.check("one changed article, incremental refresh", median, BUDGET_MS,
+                     "ms median", judge=not args.quick)
+        if args.quick:
+            budget.check("one changed article, incremental refresh, CPU time", cpu_median,
+                         QUICK_CPU_BUDGET_MS, "ms median")
 
     print(f"\n{count:,} articles in {len(desks):,} desks of "
           f"{len({d.split('/')[0] for d in desks})} regions; "

@@ -45,6 +45,7 @@ from pathlib import Path
 from _common import (
     BIN,
     ROOT,
+    children,
     delete_keys,
     free_port,
     is_sqlite,
@@ -211,9 +212,8 @@ def measure(port: int, body: bytes, gz: bytes, seconds: float,
 
 def worker_rss_mib(pid: int) -> list[float]:
     """VmRSS of each worker (child process) of `pid`, in MiB: what one more worker costs."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     sizes = []
-    for child in children:
+    for child in children(pid):
         status = Path(f"/proc/{child}/status").read_text()
         sizes.append(int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024)
     return sizes
@@ -235,7 +235,7 @@ def serve_statically(tmp: Path, body: bytes, gz: bytes) -> tuple[list[str], int]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per case (default 10)")
-    parser.add_argument("--quick", action="store_true", help="2 s per case, for CI")
+    parser.add_argument("--quick", action="store_true", help="1 s per case, for CI")
     parser.add_argument("--connections", type=int, nargs="+", default=[CONNECTIONS],
                         help=f"wrk connections, one run each (default {CONNECTIONS})")
     parser.add_argument("--database-url", help="store (default: a SQLite file of our own; a "
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="web.rate_limit for the web process, with a burst of R too: set "
                         "high, it refuses nothing and shows what the limit costs (default off)")
     args = parser.parse_args(argv)
-    seconds = 2.0 if args.quick else args.seconds
+    seconds = 1.0 if args.quick else args.seconds
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             print(f"{tool} is missing: apt-get install -y wrk nginx-light", file=sys.stderr)

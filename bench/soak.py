@@ -50,6 +50,7 @@ from _common import (
     BIN,
     ROOT,
     Budget,
+    children,
     fill_store,
     free_port,
     machine,
@@ -72,7 +73,7 @@ ENDINGS = {"rss.xml": b"</rss>", "atom.xml": b"</feed>", "feed.json": b"}", "rok
 def rss_mb(pid: int) -> float:
     """Resident memory of `pid` and its children (a granian server's workers), in MiB."""
     total = 0
-    for each in [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]:
+    for each in [pid, *children(pid)]:
         status = Path(f"/proc/{each}/status").read_text()
         total += int(next(line.split()[1] for line in status.splitlines()
                           if line.startswith("VmRSS:")))
@@ -206,7 +207,7 @@ def _served(port: int, path: str, title: str, seconds: float) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600)
-    parser.add_argument("--quick", action="store_true", help="20 s, a smaller store (CI)")
+    parser.add_argument("--quick", action="store_true", help="12 s, a smaller store (CI)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--articles", type=int, default=20_000)
     parser.add_argument("--sections", type=int, default=40)
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                                                               "redis://127.0.0.1:6379/0"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.articles, args.sections, args.import_every = 20, 2_000, 10, 1.0
+        args.seconds, args.articles, args.sections, args.import_every = 12, 2_000, 10, 1.0
     sections = [f"{top}/Region {n:02d}" for n in range(args.sections // 2)
                 for top in ("News", "World")]
     prefix = f"bench-soak-{uuid.uuid4().hex[:8]}:"

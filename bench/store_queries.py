@@ -13,13 +13,15 @@ and drops again. Query plans are printed so the index use can be seen.
         [--reuse PATH | --database-url URL] [--repeat R]
 
 Filling 1,000,000 articles takes minutes: --reuse keeps the SQLite file for the next run.
-Exits 1 when a store query's median exceeds 50 ms.
+Exits 1 when a store query's median exceeds 50 ms; with --quick (CI), when its median CPU time
+exceeds QUICK_CPU_BUDGET_MS.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -53,7 +55,12 @@ DEFAULT_COUNT = 1_000_000
 QUICK_COUNT = 20_000
 LIMIT = 50  # items per feed (feeds.items_per_feed)
 TOUCHED = 100  # articles re-sent before timing changed_since
-MEDIAN_BUDGET_MS = 50.0
+MEDIAN_BUDGET_MS = 50.0  # the requirement, wall clock
+# --quick (CI) judges each call's median CPU time instead (SQLite works in this process), which
+# a busy neighbour does not move: 0.4-4.2 ms measured at 20,000 articles, quiet or beside two
+# busy loops; 10 ms is about three times the slowest, under a query that reads the whole table
+# (the naive query of a section without articles: 37 ms).
+QUICK_CPU_BUDGET_MS = 10.0
 REPEAT, QUICK_REPEAT = 200, 50
 WARM_UP = 5
 MAX_SECONDS = 10.0  # per timed query: a slow naive query gets fewer runs
@@ -126,18 +133,21 @@ def main(argv: list[str] | None = None) -> int:
         rows: list[list[Any]] = []
         plans: dict[str, Sql] = {}
         for label, call, expected in calls:
-            median, p95 = _time(call, expected, args.repeat)
-            budget.check(label, median, MEDIAN_BUDGET_MS, "ms median")
+            median, p95, cpu = _time(call, expected, args.repeat)
+            budget.check(label, median, MEDIAN_BUDGET_MS, "ms median", judge=not args.quick)
+            if args.quick:
+                budget.check(f"{label}, CPU time", cpu, QUICK_CPU_BUDGET_MS, "ms median")
             plans[label] = sql = _captured(store, call)
-            rows.append([label, expected, median, p95, _time(sql.run, expected, args.repeat)[0]])
+            rows.append([label, expected, median, p95, cpu,
+                         _time(sql.run, expected, args.repeat)[0]])
 
         with _naive_index(store) as index_note:
             for feed, row in zip(feeds, rows[: len(feeds)], strict=True):
                 naive = _captured(store, _naive_call(store, feed))
                 if naive.run() != plans[feed.label].run():
                     print(f"warning: the naive query of {feed.label} returns other articles")
-                median, p95 = _time(naive.run, feed.rows, args.repeat)
-                row += [median, p95, f"{median / row[4]:.1f}x"]
+                median, p95, _ = _time(naive.run, feed.rows, args.repeat)
+                row += [median, p95, f"{median / row[5]:.1f}x"]
                 plans.setdefault(f"naive {feed.path!r}", naive)
             rows[-1] += ["", "", ""]  # changed_since has no naive counterpart
             for label in (feeds[1].label, calls[-1][0], "naive 'news'"):
@@ -150,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"naive reference: {index_note}")
     print("call = the Store method, decoding documents into Articles; SQL = its SELECT alone, "
           "fetching the rows; naive = the articles-only query, fetching the same documents")
-    print_table(["query", "rows", "call median ms", "call p95 ms", "SQL median ms",
+    print_table(["query", "rows", "call median ms", "call p95 ms", "call CPU median ms",
+                 "SQL median ms",
                  "naive median ms", "naive p95 ms", "naive / SQL"], rows)
     return budget.exit_code()
 
@@ -190,21 +201,25 @@ def _feeds(store: Store) -> list[Feed]:
 
 # ---- timing ---------------------------------------------------------------------------------
 
-def _time(query: Callable[[], Sequence[Any]], expected: int, repeat: int) -> tuple[float, float]:
+def _time(query: Callable[[], Sequence[Any]], expected: int,
+          repeat: int) -> tuple[float, float, float]:
     """Median and p95 in ms of `repeat` runs, or of as many as fit in MAX_SECONDS for a slow
-    query, after up to WARM_UP untimed runs; each run must return `expected` rows."""
+    query, after up to WARM_UP untimed runs, and the median of this process's CPU time in ms
+    (a SQLite query's own: it runs in this process); each run must return `expected` rows."""
     for _ in range(WARM_UP):
         start = time.perf_counter()
         _check(query(), expected)
         if time.perf_counter() - start > 0.1:
             break
     samples: list[float] = []
+    cpu: list[float] = []
     while len(samples) < repeat and sum(samples) < MAX_SECONDS:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = query()
         samples.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         _check(result, expected)
-    return median_p95_ms(samples)
+    return (*median_p95_ms(samples), statistics.median(cpu) * 1e3)
 
 
 def _check(result: Sequence[Any], expected: int) -> None:
