@@ -3,6 +3,7 @@ says so and no test waits on the wall clock or depends on the day it runs."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 
@@ -31,3 +32,11 @@ class ShiftedClock:
 
     def advance(self, seconds: float) -> None:
         self.ahead += timedelta(seconds=seconds)
+
+
+def machine_clock_env() -> dict[str, str]:
+    """The environment for a server or browser a test starts (redis-server, PostgreSQL,
+    Chromium): without the calendar shift tests/clock_ahead/run.sh puts on the test processes,
+    so that it keeps the machine's clock, as the shared Redis and PostgreSQL do (and libfaketime
+    breaks redis-server's allocator and Chromium's launcher)."""
+    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}

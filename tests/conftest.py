@@ -17,6 +17,7 @@ import redis
 from flask import Flask
 from werkzeug.serving import make_server
 
+from clocks import machine_clock_env
 from feedsvc.build import FeedBuilder
 from feedsvc.cache import MemoryCache, RedisCache
 from feedsvc.config import Settings, load_settings
@@ -240,7 +241,8 @@ def browser():
     from playwright.sync_api import sync_playwright  # loaded by the browser tests only
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                              env=machine_clock_env())
         try:
             yield chromium
         finally:

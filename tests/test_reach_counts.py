@@ -127,11 +127,14 @@ def test_redis_unreachable_is_cache_unavailable():
         reach.day(DAY)
 
 
-def test_a_late_batch_of_a_day_whose_key_is_gone_counts_its_traffic_but_no_clients(redis_cache):
+def test_a_late_batch_of_a_day_whose_key_is_gone_counts_its_traffic_but_no_clients(
+        redis_client, redis_cache):
     """A worker flushing a day more than the grace after it ended (its key expired) must not
-    fail, nor hash its clients under a new key (they would count twice): traffic only."""
+    fail, nor hash its clients under a new key (they would count twice): traffic only. The key
+    expires by Redis's clock, so "late" is too (under tests/clock_ahead the two differ)."""
     counts = redis_cache.reach()
-    late = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1, hours=2)).date()
+    redis_now = datetime.datetime.fromtimestamp(redis_client.time()[0], datetime.UTC)
+    late = (redis_now - datetime.timedelta(days=1, hours=2)).date()
     counts.record(batch(late))
     held = counts.day(late)
     assert sum(row.requests for row in held.traffic) == 4

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import redis
 
+from clocks import machine_clock_env
 from conftest import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -87,7 +88,8 @@ class RedisServer:
 
     def start(self) -> None:
         with open(self.folder / "redis.log", "ab") as log:
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                            env=machine_clock_env())
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -272,7 +274,7 @@ class PostgresCluster:
 
     def _as_postgres(self, program: str, *args: str) -> None:
         done = subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / program), *args],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, env=machine_clock_env())
         assert done.returncode == 0, f"{program}: {done.stdout}{done.stderr}"
 
     def start(self) -> None:
