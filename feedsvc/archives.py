@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 # Archives are feeds for readers to back-fill from: RSS and Atom, the formats RFC 5005 covers.
 ARCHIVE_FORMATS = ("rss.xml", "atom.xml")
-_ARCHIVE_PATH = re.compile(r"(?:(?P<feed>.+)/)?archive/(?P<year>\d{4})-(?P<month>\d{2})")
+_ARCHIVE_PATH = re.compile(r"(?:(?P<feed>.+)/)?archive/(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")
 
 
 @dataclass(frozen=True, order=True, slots=True)

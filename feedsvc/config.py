@@ -269,7 +269,7 @@ def _listen(value: str) -> tuple[str, int] | None:
     if not value:
         return None
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
+    if not sep or not host or not (port.isascii() and port.isdigit()):
         raise ValueError(f"{value!r} is not host:port")
     return host.strip("[]"), _port(int(port))
 def _api_tokens(values: list[Any]) -> tuple[ApiToken, ...]:

@@ -56,7 +56,7 @@ def parse(url: str) -> Endpoints | None:
     nodes = []
     for node in hosts.split(","):
         host, _, port = node.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not (port.isascii() and port.isdigit()):
             raise ValueError(f"{node!r} in {url!r} is not host:port")
         nodes.append((host.strip("[]"), int(port)))
     path = [p for p in parts.path.split("/") if p]
@@ -66,13 +66,13 @@ def parse(url: str) -> Endpoints | None:
             raise ValueError(f"{url!r}: a cluster URL has no path (Cluster has database 0 only)"
                              " and no options")
         return Endpoints(scheme, tuple(nodes), password or None)
-    if not 1 <= len(path) <= 2 or (len(path) == 2 and not path[1].isdigit()):
+    db = path[1] if len(path) == 2 else "0"
+    if not 1 <= len(path) <= 2 or not (db.isascii() and db.isdigit()):
         raise ValueError(f"{url!r} must end in /service_name or /service_name/db")
     unknown = set(options) - {"sentinel_password"}
     if unknown or len(options.get("sentinel_password", ())) > 1:
         raise ValueError(f"{url!r}: the one option is sentinel_password, given once")
-    return Endpoints(scheme, tuple(nodes), password or None, path[0],
-                     int(path[1]) if len(path) == 2 else 0,
+    return Endpoints(scheme, tuple(nodes), password or None, path[0], int(db),
                      options.get("sentinel_password", [""])[0] or None)
 
 

@@ -242,6 +242,24 @@ def test_unknown_months_and_bad_paths_are_404(site):
         assert site.get(f"/feeds/news/archive/{site.months[1]}/{filename}").status_code == 404
 
 
+def _digits(month: Month, zero: str) -> str:
+    """`month` as YYYY-MM written in the decimal digits that start at `zero`."""
+    return "".join(chr(ord(zero) + int(c)) if c.isdigit() else c for c in str(month))
+
+
+@pytest.mark.parametrize("zero", ["\u0660", "\uff10", "\u06f0", "\u0966"],
+                         ids=["arabic-indic", "fullwidth", "persian", "devanagari"])
+def test_a_month_in_other_digits_is_404_not_a_second_copy(site, zero):
+    """One spelling per document: `٢٠٢٦-١١` named the same month as `2026-11` (each a render
+    and a cache entry of its own)."""
+    month = site.months[1]
+    assert site.get(f"/feeds/news/archive/{month}/rss.xml").status_code == 200
+    for feed in ("news/", ""):
+        response = site.get(quote(f"/feeds/{feed}archive/{_digits(month, zero)}/rss.xml"))
+        assert response.status_code == 404 and len(response.content) < 200
+    assert parse_archive_path(f"news/archive/{_digits(month, zero)}") is None
+
+
 def test_a_section_named_archive_is_renamed_so_no_archive_path_is_a_section():
     assert section_slug(["Archive"]) == "archive_"
     assert section_slug(["News", "Archive", "2026-11"]) == "news/archive_/2026-11"

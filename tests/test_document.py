@@ -328,6 +328,8 @@ def test_published_without_offset_uses_the_configured_zone():
         "2017-02-30T10:00:00Z",
         "2017-12-11T25:00:00Z",
         "2017-13-11T10:00:00Z",
+        "٢٠١٧-١٢-١١T10:00:00Z",  # Arabic-Indic digits: one spelling per date, ASCII
+        "２０１７-12-11T10:00:00Z",  # fullwidth
         "2017-12-11T10:00:00+24:00",
         "0000-01-01T00:00:00Z",
         "2017-12-11T10:00:00Z\n",

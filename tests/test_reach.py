@@ -8,6 +8,7 @@ import dataclasses
 import datetime
 import logging
 import time
+import tracemalloc
 
 import pytest
 import redis
@@ -15,7 +16,7 @@ import requests
 
 from conftest import DEMO_ARTICLES
 from feedsvc.cache import AggregatorCount, MemoryCache, TrafficRow
-from feedsvc.cache.reach import DAY_SECONDS, day_start
+from feedsvc.cache.reach import DAY_SECONDS, MemoryReach, day_start
 from feedsvc.ingest.importer import Importer
 
 C, M = "https://news.example", "https://news-mirror.example"
@@ -113,6 +114,20 @@ def test_the_background_thread_writes_the_counts_within_seconds(server, redis_ca
     while not redis_cache.reach().day(today()).traffic:
         assert time.monotonic() < deadline, "nothing written in 5 s"
         time.sleep(0.1)
+
+
+def test_a_user_agent_no_counter_can_read_stops_no_counting(server, redis_cache):
+    """A subscriber count of 4,400 digits (more than int() reads) counts the request with no
+    subscribers, and the flushing thread goes on: it died on it, and counted nothing after."""
+    play(server, [(FEEDLY.format("9" * 4400), "192.0.2.20", C, "/feeds/rss.xml", "GET", False)])
+    time.sleep(2 * counter(server).interval)  # the thread's flush has met it
+    play(server, [(NNW, "198.51.100.1", C, "/feeds/rss.xml", "GET", False)])
+    deadline = time.monotonic() + 5
+    while {r.family for r in redis_cache.reach().day(today()).traffic} != {"feedly",
+                                                                          "netnewswire"}:
+        assert time.monotonic() < deadline, "the later request was not counted in 5 s"
+        time.sleep(0.1)
+    assert redis_cache.reach().day(today()).aggregators == ()
 
 
 def test_requests_either_side_of_midnight_count_in_their_own_day(server, redis_client,
@@ -248,3 +263,67 @@ def test_clients_are_counted_again_when_the_days_counts_started_over(server, red
     reach = redis_cache.reach().day(today())
     assert [(r.requests, r.family) for r in reach.traffic] == [(2, "netnewswire")]
     assert reach.pollers == {("rss.xml", C, "netnewswire"): 1}
+
+
+def test_a_worker_whose_flush_is_held_up_keeps_bounded_memory(monkeypatch):
+    """49k requests with 20 KB User-Agents grew a worker by 1 GB while its flush was not
+    running: what waits for the flush is bounded (a tenth of the limits here, so that the test
+    is quick), and a User-Agent is cut to a kilobyte before it is kept."""
+    import feedsvc.web.reach as module
+    from feedsvc.web.responses import Answer
+
+    monkeypatch.setattr(module, "NEW_LIMIT", 500, raising=False)
+    monkeypatch.setattr(module, "KINDS_LIMIT", 500, raising=False)
+    counter = module.ReachCounter(MemoryCache().reach(), ())
+    answer = Answer(200, [], b"x" * 100, 100)
+    tracemalloc.start()
+    try:
+        with counter._flushing:  # the flush is held up (a slow cache, say)
+            base = tracemalloc.get_traced_memory()[0]
+            for n in range(5_000):
+                environ = {"HTTP_USER_AGENT": f"{n:05d}" + "U" * 20_000,
+                           "REMOTE_ADDR": "203.0.113.1", "REQUEST_METHOD": "GET"}
+                counter.answered(environ, "", "rss.xml", C, answer)
+            held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+        counter.close()
+    # 500 User-Agents of 1 KB each, shared by the two bounds, and their tuples: about 1 MiB
+    assert held < 2 * 2**20, f"{held / 2**20:.1f} MiB held for the flush"
+
+
+class _FailingOnce(MemoryReach):
+    """Counts whose first write fails with an error nobody planned for."""
+
+    failed = False
+
+    def record(self, batch):
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("an unforeseen failure")
+        return super().record(batch)
+
+
+def test_a_flush_that_fails_unforeseen_loses_its_batch_and_counting_goes_on(caplog):
+    from feedsvc.web.reach import ReachCounter
+    from feedsvc.web.responses import Answer
+
+    counts = _FailingOnce()
+    counter = ReachCounter(counts, (), interval=0.05)
+    environ = {"HTTP_USER_AGENT": NNW, "REMOTE_ADDR": "203.0.113.1", "REQUEST_METHOD": "GET"}
+    try:
+        counter.answered(environ, "", "rss.xml", C, Answer(200, [], b"x", 1))
+        deadline = time.monotonic() + 5
+        while not counts.failed:
+            assert time.monotonic() < deadline, "no flush in 5 s"
+            time.sleep(0.02)
+        counter.answered(environ, "", "rss.xml", C, Answer(304, [], b"", 1))
+        while not counts.day(today()).traffic:
+            assert time.monotonic() < deadline, "nothing counted after the failure"
+            time.sleep(0.02)
+    finally:
+        counter.close()
+    assert counts.day(today()).traffic == (TrafficRow("rss.xml", C, "netnewswire", 1, 1, 0, 1),)
+    failures = [r for r in caplog.records if r.name == "feedsvc.web.reach"]
+    assert [r.getMessage() for r in failures] == [
+        "reach: a batch could not be counted and is dropped"]

@@ -37,6 +37,8 @@ def test_sentinel_urls(url, expected):
 @pytest.mark.parametrize(("url", "message"), [
     ("redis+sentinel://s1:26379", "must end in /service_name"),
     ("redis+sentinel://s1:26379/feeds/x", "must end in /service_name"),
+    ("redis+sentinel://s1:26379/feeds/\u0663", "must end in /service_name"),  # ٣: not ASCII
+    ("redis+sentinel://s1:\u0662\u0666\u0663\u0667\u0669/feeds", "is not host:port"),
     ("redis+sentinel://s1/feeds", "'s1' in .* is not host:port"),
     ("redis+sentinel://s1:26379/feeds?password=x", "the one option is sentinel_password"),
     ("redis+cluster://n1:7000?sentinel_password=x", "a cluster URL has no path .* no options"),

@@ -57,7 +57,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # A lone surrogate (JSON "\ud800") has no UTF-8 form: no store or feed could carry it.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?$"
 )
 _SPACE = re.compile(r"\s")
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")

@@ -34,7 +34,7 @@ _READ_MORE = re.compile(r"^read more\s*:?$", re.IGNORECASE)
 _FOOTER = re.compile(r"\balternate addresses\s*:?$", re.IGNORECASE)
 _ROKU_LINE = re.compile(r"\bRoku$")
 # The page dumps' file names: a sequence number and the page's key (hexadecimal).
-_KEYED_NAME = re.compile(r"^\d+_([0-9a-fA-F]{8,64})$")
+_KEYED_NAME = re.compile(r"^[0-9]+_([0-9a-fA-F]{8,64})$")
 
 
 def looks_like_page_text(text: str) -> bool:

@@ -14,7 +14,7 @@ from feedsvc.config import Settings
 # name uses: two Host fields joined by a comma are not one host).
 # HTTP/1.0 needs no Host; granian calls it "HTTP/1".
 _HTTP_1_0 = frozenset(("HTTP/1.0", "HTTP/1"))
-_HOST = re.compile(r"(?:[a-z0-9\-._~%]+|\[[0-9a-f:.]+\])(?::\d{0,5})?", re.IGNORECASE)
+_HOST = re.compile(r"(?:[a-z0-9\-._~%]+|\[[0-9a-f:.]+\])(?::[0-9]{0,5})?", re.IGNORECASE)
 # A port a browser or proxy may write out although it is the scheme's default (RFC 9110 §4.2:
 # an empty port is the default too).
 _DEFAULT_PORTS = frozenset(("", "80", "443"))

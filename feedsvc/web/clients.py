@@ -73,7 +73,12 @@ def _count(family: Family, user_agent: str) -> int | None:
     found = family.subscribers.search(user_agent) if family.subscribers else None
     if found is None:
         return None
-    count = int(found.group(1))
+    digits = found.group(1)
+    # read no more digits than a count can have: int() refuses past 4,300 and costs
+    # quadratic time before that, and a User-Agent is whatever a client sends
+    if len(digits) > len(str(MAX_REPORTED)):
+        return None
+    count = int(digits)
     return count if count <= MAX_REPORTED else None
 
 

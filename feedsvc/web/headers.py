@@ -13,7 +13,7 @@ from werkzeug.http import parse_date
 # The codings we hold for every entry, best (smallest) first: the tie-break at equal q.
 CODINGS = ("br", "gzip", "identity")
 ANY_TAG = "*"
-_QVALUE = re.compile(r"\s*q\s*=\s*(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)\s*", re.IGNORECASE)
+_QVALUE = re.compile(r"\s*q\s*=\s*(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)\s*", re.IGNORECASE)
 _ENTITY_TAG = re.compile(r'(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
 
 

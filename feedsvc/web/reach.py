@@ -43,6 +43,14 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 # Clients remembered as recorded today, per worker: about 70 bytes each (a hash in a set).
 KNOWN_LIMIT = 500_000
+# New clients kept for the next flush, per worker: beyond, the oldest are not recorded (a flood
+# of never-seen clients, or a flush held up, must not grow memory without end).
+NEW_LIMIT = 50_000
+# Kinds of request counted between two flushes, per worker: beyond, a new kind waits for the
+# next flush uncounted (each holds its User-Agent).
+KINDS_LIMIT = 50_000
+# Characters of a User-Agent kept: real ones are a few hundred; a client may send 20 KB.
+MAX_USER_AGENT = 1024
 _EPOCH = datetime.date(1970, 1, 1)
 # A kind of request, counted until the flush: day number, section, file name, address,
 # User-Agent, status, bytes sent, bytes of the representation.
@@ -72,7 +80,7 @@ class ReachCounter:
         self._lock = threading.Lock()
         # clients not recorded yet: appended by request threads, drained by the flush (both
         # atomic, no lock); a client may be in twice until the flush records it
-        self._new: collections.deque[_Client] = collections.deque()
+        self._new: collections.deque[_Client] = collections.deque(maxlen=NEW_LIMIT)
         self._flushing = threading.Lock()
         self._known: set[int] = set()  # hash(_Client) of the clients recorded on _known_day
         self._known_day = -1
@@ -91,7 +99,8 @@ class ReachCounter:
         if self._thread is None:
             self._start()
         get, status = environ.get, decided.status
-        day, user_agent = int(self.clock() // DAY_SECONDS), get("HTTP_USER_AGENT", "")
+        day = int(self.clock() // DAY_SECONDS)
+        user_agent = get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT]
         client = (day, section, filename, origin, user_agent, get("REMOTE_ADDR", ""),
                   get("HTTP_X_FORWARDED_FOR", ""))
         if hash(client) not in self._known:
@@ -101,7 +110,8 @@ class ReachCounter:
                 decided.represented)
         with self._lock:
             traffic = self._traffic
-            traffic[kind] = traffic.pop(kind, 0) + 1  # to the end: the latest last
+            if len(traffic) < KINDS_LIMIT or kind in traffic:
+                traffic[kind] = traffic.pop(kind, 0) + 1  # to the end: the latest last
 
     def flush(self) -> None:
         """Write what was counted; dropped, with one WARNING per outage, if the cache is
@@ -210,11 +220,16 @@ class ReachCounter:
         self._flushing = threading.Lock()
         self._lock = threading.Lock()
         self._traffic = {}
-        self._new = collections.deque()
+        self._new = collections.deque(maxlen=NEW_LIMIT)
         self._known = set()
         self._generations = {}
         self._thread = None
 
     def _run(self) -> None:
+        """Flush until stopped; a flush that fails loses its batch, not the counting after it
+        (one bad request must not stop the thread)."""
         while not self._stop.wait(self.interval):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:
+                log.exception("reach: a batch could not be counted and is dropped")
