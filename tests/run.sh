@@ -34,8 +34,10 @@ say "Python environment (.venv, from uv.lock)"
 .venv/bin/uv --version 2>/dev/null | grep -qx "uv $UV_VERSION.*" \
   || .venv/bin/python -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
 # --frozen: exactly the lock, never re-resolved (tests/test_lock.py fails when the lock and
-# pyproject.toml disagree); --inexact: keeps uv itself, which the lock does not list
-.venv/bin/uv sync -q --frozen --inexact --extra test
+# pyproject.toml disagree); --inexact: keeps uv itself, which the lock does not list;
+# --compile-bytecode: as pip does (uv does not by default, and with PYTHONDONTWRITEBYTECODE set
+# every process the tests and benchmarks start compiled SQLAlchemy anew: 1.2 s for an import)
+.venv/bin/uv sync -q --frozen --inexact --compile-bytecode --extra test
 
 say "Redis on $REDIS_HOST:$REDIS_PORT"
 if ! reachable $REDIS_HOST $REDIS_PORT; then
