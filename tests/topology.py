@@ -162,7 +162,8 @@ def redis_cluster(redis_servers: RedisServers) -> Cluster:
                                  "--cluster-config-file", "nodes.conf") for _ in range(3)]
     created = subprocess.run(
         [REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
-         "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, text=True, timeout=30)
+         "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, text=True, timeout=30,
+        env=machine_clock_env())
     assert created.returncode == 0, created.stdout + created.stderr
     for port in ports:
         eventually(lambda p=port: redis_servers.client(p).cluster("INFO")["cluster_state"]
