@@ -202,8 +202,7 @@ class Refresher:
         changed += above
         documents += more
         if fresh:
-            self._record_freshness(max(c.changed_at for c in fresh), len(touched) + len(labels),
-                                   now)
+            self._record_freshness(max(c.changed_at for c in fresh), len(touched) + len(labels))
         # Embargoed articles now due enter the months the embargo window ends in.
         arrived = {(feed, Month.of(end)) for section in due for feed in ancestor_paths(section)
                    for end in (mark.published_upto, now)}
@@ -338,11 +337,11 @@ class Refresher:
             log.warning("refresh state %s not recorded, the next refresh repeats this one: %s",
                         name, exc)
 
-    def _record_freshness(self, newest_change: datetime, feeds: int, now: datetime) -> None:
+    def _record_freshness(self, newest_change: datetime, feeds: int) -> None:
         """How long after its newest change's commit this refresh published (the operator
         page's freshness chart); a failure to record it costs only the record."""
         try:
-            record_freshness(self.cache, newest_change, now, feeds)
+            record_freshness(self.cache, newest_change, self.clock(), feeds)
         except (CacheFull, CacheUnavailable) as exc:
             log.warning("refresh freshness not recorded: %s", exc)
 
