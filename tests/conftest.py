@@ -70,14 +70,14 @@ def redis_client() -> redis.Redis:
 
 
 TEST_KEYS = "feedsvc-test:"
-_PREFIXES: set[str] = set()  # every prefix handed out in this process
+_PREFIXES: dict[str, str] = {}  # every prefix handed out in this process: the test it went to
 
 
 def own_prefix(redis_client: redis.Redis) -> Iterator[str]:
     """A new key prefix; its keys (and only those) are deleted when the generator is resumed
     or closed (`close()` raises GeneratorExit at the yield: hence the finally)."""
     prefix = f"{TEST_KEYS}{uuid.uuid4().hex[:12]}:"
-    _PREFIXES.add(prefix)
+    _PREFIXES[prefix] = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" (")[0]
     try:
         yield prefix
     finally:
@@ -97,8 +97,8 @@ def no_keys_left_behind(redis_client: redis.Redis) -> Iterator[None]:
         prefix = key.decode()[:len(TEST_KEYS) + 13]
         if prefix in _PREFIXES:
             left.setdefault(prefix, []).append(key.decode())
-    assert not left, f"keys left behind in Redis (a few of each prefix): " \
-                     f"{ {prefix: keys[:5] for prefix, keys in left.items()} }"
+    assert not left, "keys left behind in Redis (a few of each prefix, and its test): " + str(
+        {prefix: (_PREFIXES[prefix], keys[:5]) for prefix, keys in left.items()})
 
 
 @pytest.fixture

@@ -134,8 +134,10 @@ def article_line(article_id: str, title: str, section: str = "News/Turkey",
 
 
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Spawner]:
-    """A Spawner whose processes are stopped after the test."""
+def spawn(tmp_path: Path, redis_prefix: str) -> Iterator[Spawner]:
+    """A Spawner whose processes are stopped after the test. It asks for the test's
+    `redis_prefix` so that its processes stop before the prefix's keys are deleted, whatever
+    order the test names the two in (the other order let a scheduler publish after cleanup)."""
     spawner = Spawner(tmp_path)
     yield spawner
     spawner.stop_all()
