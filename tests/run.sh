@@ -17,7 +17,7 @@ UV_VERSION=0.13.10  # installs from uv.lock (README "The lock" says how to refre
 REDIS_HOST=127.0.0.1 REDIS_PORT=6379
 PG_HOST=127.0.0.1 PG_PORT=5432 PG_DB=test
 
-say() { printf '\n== %s\n' "$*"; }
+say() { printf '\n== %s (at %d s)\n' "$*" "$SECONDS"; }
 reachable() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 wait_for() {
   for _ in $(seq 1 30); do reachable "$1" "$2" && return 0; sleep 1; done
@@ -107,20 +107,21 @@ if [ $# -eq 0 ]; then
   # are in bench/README.md. Skipped when arguments pick tests. (Run beside pytest they took the
   # cores the tests needed: the whole command was longer, not shorter.)
   say "bench, short variants"
-  .venv/bin/python bench/import_rate.py --quick
-  .venv/bin/python bench/import_large.py --quick
-  .venv/bin/python bench/store_queries.py --quick
-  .venv/bin/python bench/archives.py --quick
-  .venv/bin/python bench/freshness.py --quick
-  .venv/bin/python bench/api_freshness.py --quick
-  .venv/bin/python bench/rebuild.py --quick --repeat 5
-  .venv/bin/python bench/tag_feeds.py --quick --repeat 5
-  .venv/bin/python bench/serve.py --quick --only granian/near
-  .venv/bin/python bench/soak.py --quick
-  .venv/bin/python bench/import_startup.py --quick
-  .venv/bin/python bench/hostile_clients.py --quick
-  .venv/bin/python bench/reach.py --quick
-  .venv/bin/python bench/reach_rollup.py --quick
+  bench() { local start=$SECONDS; .venv/bin/python "bench/$1" "${@:2}"; echo "(bench/$1: $((SECONDS - start)) s)"; }
+  bench import_rate.py --quick
+  bench import_large.py --quick
+  bench store_queries.py --quick
+  bench archives.py --quick
+  bench freshness.py --quick
+  bench api_freshness.py --quick
+  bench rebuild.py --quick --repeat 5
+  bench tag_feeds.py --quick --repeat 5
+  bench serve.py --quick --only granian/near
+  bench soak.py --quick
+  bench import_startup.py --quick
+  bench hostile_clients.py --quick
+  bench reach.py --quick
+  bench reach_rollup.py --quick
 fi
 
 say "pytest"
