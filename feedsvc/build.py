@@ -23,12 +23,12 @@ from prometheus_client import Histogram
 from feedsvc.archives import ARCHIVE_FORMATS, Month, archive_path, parse_archive_path
 from feedsvc.cache import FeedCache, FeedKey, RenderedFeed
 from feedsvc.config import Settings
-from feedsvc.model import LABEL_KINDS, Article, is_label_feed, updated_as_of
+from feedsvc.model import LABEL_KINDS, Article, is_label_feed, person, updated_as_of
 from feedsvc.urls import FEED_CONTENT_TYPES
 
 # The web reaches the store through this module alone (tests/test_import_graph.py): its miss
 # path catches the store's failure as named here, loaded with the store on first use.
-__all__ = ["FeedBuilder", "Store", "StoreUnavailable"]
+__all__ = ["FeedBuilder", "RenderFailed", "Store", "StoreUnavailable"]
 
 if TYPE_CHECKING:
     from feedsvc.render import FeedDocuments, FeedSpec, Item
@@ -55,6 +55,27 @@ def _prepare_or_skip(article: Article, excerpt_length: int | None) -> Item | Non
     except Exception:  # one bad article must not take its feeds down
         log.exception("article %r left out of feeds: it cannot be prepared", article.id)
         return None
+
+
+class RenderFailed(Exception):
+    """A feed's documents cannot be rendered (its articles that fail alone are left out, so
+    the fault is the feed's own: a name it cannot carry). `article` is the one that gave it
+    that name, where it is among the feed's articles."""
+
+    def __init__(self, feed: str, article: str | None):
+        super().__init__(feed, article)
+        self.feed = feed
+        self.article = article
+
+
+def _named_by(spec: FeedSpec, articles: list[Article], site_title: str) -> str | None:
+    """The newest of `articles` whose section, tag or author is the name in `spec`'s title
+    (`Site: Name`, feedsvc.render.catalog)."""
+    for article in articles:
+        names = (*article.section, *article.tags, *(person(a)[0] for a in article.authors))
+        if any(spec.title == f"{site_title}: {name}" for name in names):
+            return article.id
+    return None
 
 
 def __getattr__(name: str) -> type:
@@ -157,7 +178,11 @@ class FeedBuilder:
 
         items = [as_of(item, now) for item in map(self._prepare, articles) if item is not None]
         updated = max((i.updated for i in items), default=EPOCH)
-        documents = self._documents.render(spec, items, filenames)
+        try:
+            documents = self._documents.render(spec, items, filenames)
+        except Exception as exc:
+            raise RenderFailed(spec.path, _named_by(spec, articles,
+                                                    self.settings.site_title)) from exc
         return {
             FeedKey(spec.path, fmt.filename, address): RenderedFeed.of(body, fmt.content_type,
                                                                        updated)

@@ -188,8 +188,11 @@ def test_section_names_are_the_display_names_of_every_level(db):
         "news/middle-east": "News/Middle East",
         "world": "World",
     }
-    # Moving or deleting articles never loses a name; a known path keeps its first name.
+    # A section no article is in any more is not listed (tests/test_refresh_containment.py),
+    # but a known path keeps its first name: the next article filed there brings it back.
     db.upsert([art("a", "news / turkey", status="deleted")])
+    assert "news/turkey" not in db.section_names()
+    db.upsert([art("d", "news / turkey")])
     assert db.section_names()["news/turkey"] == "News/Turkey"
 
 

@@ -176,7 +176,7 @@ def test_redis_down_degrades_to_rendering_from_the_store(settings, store, live_s
     health = requests.get(server.url + "/healthz", timeout=10)
     assert health.status_code == 200
     assert health.json() == {"status": "degraded", "store": True, "cache": False,
-                             "last_refresh": None}
+                             "last_refresh": None, "failing": None}
 
 
 def test_a_miss_with_the_store_down_is_503_with_retry_after(settings, redis_cache,

@@ -1,7 +1,7 @@
-"""What the scheduler's work costs, as Prometheus metrics: each refresh by kind and the documents
-it rendered (each feed's render time is feedsvc.build's). A scheduler process serves them
-itself on `scheduler.metrics_port` (it has no web server); in a web process they join the
-web's /metrics."""
+"""What the scheduler's work costs, as Prometheus metrics: each refresh by kind, the documents
+it rendered (each feed's render time is feedsvc.build's) and the parts that failed alone. A
+scheduler process serves them itself on `scheduler.metrics_port` (it has no web server); in a
+web process they join the web's /metrics."""
 
 from __future__ import annotations
 
@@ -13,3 +13,7 @@ REFRESHES = Histogram(
 REFRESH_DOCUMENTS = Counter(
     "feedsvc_refresh_documents_total", "Documents rendered by refreshes, and of those changed",
     ["outcome"])
+REFRESH_FAILURES = Counter(
+    "feedsvc_refresh_failures_total",
+    "Parts of refreshes that failed alone (feedsvc.refresh.failures): a feed's render, the site "
+    "documents, an archive dropped, the embargo timer", ["stage"])

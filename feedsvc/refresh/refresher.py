@@ -11,6 +11,12 @@ sections and the site, never the tag and author feeds. The watermark is kept in 
 cache's state and advanced only after the new bytes are published. Each refresh re-reads
 `change_overlap` seconds before the watermark — for clock skew between importers and
 transactions that commit late — and skips the changes it has already rendered.
+
+Each part of a refresh fails alone (feedsvc.refresh.failures): a feed that cannot be rendered
+keeps its documents from before and the others are published; the site documents, and each
+archive to drop, likewise; the watermark moves on. The next refresh that has something to
+publish renders the failing feeds again. A section or a tag that no article is in any more is
+no longer published: its documents are dropped.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -39,10 +46,13 @@ from feedsvc.cache import (
     RenderedFeed,
 )
 from feedsvc.cache.lease import LeaderWrites
-from feedsvc.model import ancestor_paths
+from feedsvc.model import ancestor_paths, is_label_feed
+from feedsvc.refresh.failures import STATE as FAILING
+from feedsvc.refresh.failures import Failures, Stage
 from feedsvc.refresh.metrics import REFRESH_DOCUMENTS, REFRESHES
 from feedsvc.refresh.reach import record_freshness
 from feedsvc.render.catalog import FeedSpec
+from feedsvc.render.formats import SITE_DOCUMENTS
 from feedsvc.store import ChangedArticle
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
 
@@ -138,9 +148,23 @@ class Refresher:
         self._refusals = 0  # publishes that left a feed out of the cache (it was too full)
         self.idle = timedelta(days=builder.settings.tag_feed_idle_days)
         self.on_changed = on_changed
+        self.failures = Failures(None)  # the current refresh's: loaded as it starts
 
     def full(self, *, progress: bool = False) -> RefreshReport:
         """Render and publish every feed (first start, drift repair, `feedsvc refresh`)."""
+        self.failures = Failures(self.cache.get_state(FAILING))
+        return self._full(progress)
+
+    @contextmanager
+    def contained(self, stage: Stage) -> Iterator[None]:
+        """A part of a refresh job beside the refresh itself (the scheduler's embargo timer),
+        contained and noted like the refresh's own parts."""
+        self.failures = Failures(self.cache.get_state(FAILING))
+        with self.failures.contain(stage):
+            yield
+        self._record_failures()
+
+    def _full(self, progress: bool = False) -> RefreshReport:
         started = time.perf_counter()
         now = self.clock()
         # Read before rendering, so these changes are in what is rendered and need no second
@@ -149,13 +173,13 @@ class Refresher:
         catalog = self.builder.catalog()
         with tqdm(total=len(catalog), desc="feeds", unit="feed", disable=not progress) as bar:
             changed, documents = self._publish_feeds(list(catalog.values()), now, bar.update)
-        site = self.builder.build_site(catalog, now)
-        self._publish(site, site.items())
-        self._record("catalog", _fingerprint(catalog))
+        self._drop_feeds({path for path in self.failures.feeds
+                          if not is_label_feed(path) and path not in catalog})
+        documents += self._publish_site(catalog, now)
         self.cache.forget_polls_before((now - self.idle).timestamp())
         seen = frozenset((c.id, c.changed_at.isoformat()) for c in recent)
         self._record("watermark", Watermark(now, seen, now).to_json())
-        report = RefreshReport("full", 0, len(catalog), documents + len(site),
+        report = RefreshReport("full", 0, len(catalog), documents,
                                time.perf_counter() - started, tuple(changed))
         return self._finish(report)
 
@@ -166,6 +190,7 @@ class Refresher:
         state = self.cache.get_state("watermark")
         if state is None:
             return self.full()
+        self.failures = Failures(self.cache.get_state(FAILING))
         mark = Watermark.from_json(state)
         now = self.clock()
         refusals = self._refusals
@@ -181,15 +206,23 @@ class Refresher:
             self._drop_archives(_archive_months(fresh), fresh, set(), now)
             # Too many to list their tag and author feeds (some are not even read): every
             # polled one is dropped, to be rendered on its next request.
-            self._drop_label_feeds(self.cache.polled((now - self.idle).timestamp()))
-            return self.full()
+            self._drop_feeds(self.cache.polled((now - self.idle).timestamp()))
+            catalog = self.builder.catalog()
+            self._drop_feeds(set().union(*(c.feeds for c in fresh)) - catalog.keys())
+            return self._full()
         paths: set[str] = set().union(*(c.feeds for c in fresh))
         due = self.store.published_between(mark.published_upto, now)
         for section in due:
             paths.update(ancestor_paths(section))
+        # With something to publish, what failed before is tried again.
+        retrying = bool(fresh or due)
+        retry = set(self.failures.feeds) if retrying else set()
+        paths |= {path for path in retry if not is_label_feed(path)}
         catalog = self.builder.catalog() if paths else {}
         touched = sorted(paths & catalog.keys())  # a section beside its subsections
-        labels = self._polled_label_feeds(fresh, mark.published_upto, now)
+        self._drop_feeds(paths - catalog.keys())  # no article is in them any more
+        labels = self._polled_label_feeds(fresh, mark.published_upto, now,
+                                          {path for path in retry if is_label_feed(path)})
         # The sections the changes are filed in (before and after a move, and those with
         # articles coming due) first, in one transaction, so that a desk's readers get its
         # article a render of the feeds above it sooner; then those feeds, and the tag and
@@ -207,12 +240,11 @@ class Refresher:
         arrived = {(feed, Month.of(end)) for section in due for feed in ancestor_paths(section)
                    for end in (mark.published_upto, now)}
         self._drop_archives(_archive_months(fresh) | arrived, fresh, arrived, now)
-        # The site documents list the feeds: they change only when the catalog does.
-        if paths and _fingerprint(catalog) != self.cache.get_state("catalog"):
-            site = self.builder.build_site(catalog, now)
-            self._publish(site, site.items())
-            self._record("catalog", _fingerprint(catalog))
-            documents += len(site)
+        # The site documents list the feeds: they change only when the catalog does (or are
+        # tried again, having failed).
+        if paths and (_fingerprint(catalog) != self.cache.get_state("catalog")
+                      or (retrying and "site" in self.failures.stages)):
+            documents += self._publish_site(catalog, now)
         # The mark follows the newest change, and the clock: a change stamped more than two
         # overlaps before now has been committed and read (or the overlap is too short), so
         # the window stops re-reading an old bulk import once no newer change comes.
@@ -236,38 +268,61 @@ class Refresher:
         it is empty now, holds nothing but `changes`, or embargoed articles `arrived` in it."""
         changed = {c.id for c in changes}
         paths = set()
-        for feed, month in months:
-            paths.add(archive_path(feed, month))
-            held = self.store.ids_published_in(feed, month.start, month.end, len(changed) + 1,
-                                               now)
-            if (feed, month) in arrived or set(held) <= changed:
-                around = self.store.published_around(feed, month.start, month.end, now)
-                paths.update(archive_path(feed, Month.of(when)) for when in around if when)
+        for feed, month in sorted(months):
+            with self.failures.contain("archives", archive_path(feed, month)):
+                found = {archive_path(feed, month)}
+                held = self.store.ids_published_in(feed, month.start, month.end,
+                                                   len(changed) + 1, now)
+                if (feed, month) in arrived or set(held) <= changed:
+                    around = self.store.published_around(feed, month.start, month.end, now)
+                    found.update(archive_path(feed, Month.of(when)) for when in around if when)
+                paths |= found
+        self.failures.ran("archives")
         if not paths:
             return
         addresses = self.builder.settings.addresses
         self.cache.discard([FeedKey(path, filename, address) for path in sorted(paths)
                             for filename in ARCHIVE_FORMATS for address in addresses])
         log.debug("archives dropped from the cache: %s", ", ".join(sorted(paths)))
+
     def _polled_label_feeds(self, fresh: list[ChangedArticle], after: datetime,
-                            now: datetime) -> list[FeedSpec]:
+                            now: datetime, retry: set[str]) -> list[FeedSpec]:
         """The tag and author feeds that `fresh` changes and the articles coming due in
-        (after, now] touch and that readers polled within the idle time: to re-render. The
-        cached documents of the others are dropped."""
+        (after, now] touch and that readers polled within the idle time, and those of `retry`
+        (they failed): to re-render. The cached documents of the others are dropped, as are
+        those of the feeds no article is in any more."""
         paths = set().union(*(c.label_feeds for c in fresh))
         paths |= self.store.label_feeds_published_between(after, now)
-        if not paths:
+        if not paths and not retry:
             return []
-        polled = self.cache.polled_since(paths, (now - self.idle).timestamp())
-        self._drop_label_feeds(paths - polled)
-        return [spec for _, spec in sorted(self.builder.label_specs(polled).items())]
+        polled = self.cache.polled_since(paths, (now - self.idle).timestamp()) if paths else set()
+        specs = self.builder.label_specs(polled | retry)
+        self._drop_feeds((paths | retry) - specs.keys())
+        return [spec for _, spec in sorted(specs.items())]
 
-    def _drop_label_feeds(self, paths: set[str]) -> None:
-        """Delete the cached documents of the tag and author feeds `paths`."""
+    def _drop_feeds(self, paths: set[str]) -> None:
+        """Delete the cached documents of the feeds `paths` (rendered on request, or gone):
+        no longer published, they are not failing either."""
         addresses = self.builder.settings.addresses
         if paths:
             self.cache.discard(FeedKey(path, filename, address) for path in sorted(paths)
                                for filename in FEED_CONTENT_TYPES for address in addresses)
+        for path in paths:
+            self.failures.forget_feed(path)
+
+    def _publish_site(self, catalog: dict[str, FeedSpec], now: datetime) -> int:
+        """Publish the site documents listing `catalog`; the number published. Should they
+        fail to render, those from before are kept alive and served."""
+        site: dict[FeedKey, RenderedFeed] = {}
+        with self.failures.contain("site"):
+            site = self.builder.build_site(catalog, now)
+        if not site:
+            self.cache.keep(FeedKey("", filename, address) for filename in SITE_DOCUMENTS
+                            for address in self.builder.settings.addresses)
+            return 0
+        self._publish(site, site.items())
+        self._record("catalog", _fingerprint(catalog))
+        return len(site)
 
     def _publish_feeds(self, specs: list[FeedSpec], now: datetime,
                        progress: Callable[[int], object] | None = None) -> tuple[list[str], int]:
@@ -280,12 +335,19 @@ class Refresher:
             group = specs[start:start + ATOMIC_FEEDS]
             keys = [FeedKey(spec.path, filename, address)
                     for spec in group for filename in FEED_CONTENT_TYPES for address in addresses]
-            rendered = (item for spec in group for item in self.builder.build(spec, now).items())
+            rendered = (item for spec in group for item in self._render(spec, now).items())
             changed += self._publish(keys, rendered)
             documents += len(keys)
             if progress:
                 progress(len(group))
         return changed, documents
+
+    def _render(self, spec: FeedSpec, now: datetime) -> dict[FeedKey, RenderedFeed]:
+        """The documents of the feed `spec`; none should it fail (its documents from before,
+        not rewritten, are kept alive by `_publish`)."""
+        with self.failures.contain("feed", spec.path):
+            return self.builder.build(spec, now)
+        return {}
 
     def _publish(self, keys: Iterable[FeedKey],
                  documents: Iterable[tuple[FeedKey, RenderedFeed]]) -> list[str]:
@@ -345,7 +407,13 @@ class Refresher:
         except (CacheFull, CacheUnavailable) as exc:
             log.warning("refresh freshness not recorded: %s", exc)
 
+    def _record_failures(self) -> None:
+        """Keep what is failing (feedsvc.refresh.failures) when this refresh changed it."""
+        if self.failures.changed:
+            self._record(FAILING, self.failures.to_state())
+
     def _finish(self, report: RefreshReport) -> RefreshReport:
+        self._record_failures()
         REFRESHES.labels(report.kind).observe(report.seconds)
         REFRESH_DOCUMENTS.labels("rendered").inc(report.documents)
         REFRESH_DOCUMENTS.labels("changed").inc(len(report.changed_urls))

@@ -98,8 +98,10 @@ class RefreshService:
                                replace_existing=True, max_instances=2)
 
     def refresh(self, kind: RefreshKind) -> None:
-        """One refresh, if this process leads. Failures are logged and retried next time: the
-        watermark only moves after a publish, so nothing is skipped."""
+        """One refresh, if this process leads, then the embargo timer armed. A part that fails
+        (a feed, the timer) fails alone (feedsvc.refresh.failures); an outage stops the
+        refresh, logged, to be retried next time: the watermark only moves after a publish, so
+        nothing is skipped."""
         with self._one_at_a_time:
             self._led_last = self.leader.hold()
             if not self._led_last:
@@ -110,7 +112,8 @@ class RefreshService:
                     self.refresher.full()
                 else:
                     self.refresher.incremental()
-                self._arm_embargo(started)
+                with self.refresher.contained("embargo"):
+                    self._arm_embargo(started)
 
     def roll_up(self) -> None:
         """The reach rollup (feedsvc.refresh.reach), if this process led when the lease was

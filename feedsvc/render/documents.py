@@ -53,10 +53,13 @@ class FeedDocuments:
 
 def _render_without_bad_items(fmt: Format, ctx: FeedContext) -> bytes:
     """`ctx` rendered in `fmt`; should an item make that fail, the feed is rendered without the
-    items that fail on their own, each logged, instead of failing whole."""
+    items that fail on their own, each logged, instead of failing whole. A feed that fails
+    without any item fails whole, at once: the fault is its own (a name it cannot carry), and
+    every item would fail beside it."""
     try:
         return fmt.render(ctx)
     except Exception:
+        fmt.render(dataclasses.replace(ctx, items=[]))
         log.exception("%s of %r failed; finding the item at fault", fmt.filename, ctx.spec.path)
     good = []
     for item in ctx.items:

@@ -94,6 +94,12 @@ def _published_in(after: datetime, upto: datetime) -> tuple[ColumnElement[bool],
             feed_items.c.published <= _naive_utc(upto))
 
 
+def _has_items(feed: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether the feed `feed` names has an article in it (published, or embargoed): a lookup
+    on the feed's membership index."""
+    return select(feed_items.c.article_id).where(feed_items.c.feed == feed).exists()
+
+
 def _aware(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC)
 
@@ -422,13 +428,16 @@ class Store:
                     for feed in feeds.split("\n") if feed}
 
     def label_names(self, feeds: Iterable[str]) -> dict[str, str]:
-        """The name of each tag or author feed of `feeds` (`tag/<slug>`) that an article had."""
+        """The name of each tag or author feed of `feeds` (`tag/<slug>`) that an article is in
+        (published, or embargoed): a name stays in `labels` once seen, its feed only while an
+        article is in it."""
         wanted = sorted(set(feeds))
         if not wanted:
             return {}
         with _connected(self.reader) as conn:
             return dict(conn.execute(select(labels.c.feed, labels.c.name)
-                                     .where(labels.c.feed.in_(wanted))).all())
+                                     .where(labels.c.feed.in_(wanted), _has_items(labels.c.feed))
+                                     ).all())
 
     def labels_in_use(self, kind: str, limit: int, window: int = LABEL_WINDOW,
                       now: datetime | None = None) -> dict[str, str]:
@@ -469,9 +478,12 @@ class Store:
         return found
 
     def section_names(self) -> dict[str, str]:
-        """Every section the articles are filed in: slug path -> display name ('News/Turkey')."""
+        """Every section articles are filed in (published, or embargoed; or in a subsection of
+        it): slug path -> display name ('News/Turkey'). A name stays in `sections` once seen, its
+        section only while an article is in it. One index lookup per section."""
         with _connected(self.reader) as conn:
-            return dict(conn.execute(select(sections.c.path, sections.c.name)).all())
+            return dict(conn.execute(select(sections.c.path, sections.c.name)
+                                     .where(_has_items(sections.c.path))).all())
 
     def ping(self) -> bool:
         """Whether the store answers a trivial query (for /healthz; never scans)."""

@@ -130,13 +130,47 @@ def last_refresh(cache: FeedCache) -> dict[str, Any] | None:
     return refresh
 
 
+# The parts of a refresh that fail alone (feedsvc.refresh.failures.Stage, which writes the
+# `failing` state read here; tests/test_refresh_containment.py checks that they agree).
+FAILING_STAGES = ("feed", "site", "archives", "embargo")
+
+
+def refresh_failures(cache: FeedCache) -> dict[str, list[str]] | None:
+    """What the refreshes are failing to do, as they recorded it (feedsvc.refresh.failures):
+    `feeds`, the paths of the feeds that did not render, and `stages`, the other parts that
+    failed when they last ran. None when the cache cannot say."""
+    try:
+        state = cache.get_state("failing")
+    except CacheUnavailable:
+        return None
+    try:
+        failing = json.loads(state) if state else {}
+        return {"feeds": sorted(failing.get("feeds", {})),
+                "stages": sorted(failing.get("stages", {}))}
+    except (ValueError, AttributeError, TypeError):
+        log.warning("unreadable refresh failures: %r", state)
+        return None
+
+
 class RefreshCollector:
-    """The last refresh, read at scrape time so every process reports the same."""
+    """The last refresh, and what refreshes are failing to do, read at scrape time so every
+    process reports the same."""
 
     def __init__(self, cache: FeedCache):
         self.cache = cache
 
     def collect(self) -> Iterator[Metric]:
+        failing = refresh_failures(self.cache)
+        if failing is not None:
+            gauge = GaugeMetricFamily("feedsvc_refresh_failing",
+                                      "Parts of the refresh failing now: feeds that did not "
+                                      "render (their documents from before served); the site "
+                                      "documents, archives or embargo timer when they last ran",
+                                      labels=["stage"])
+            for stage in FAILING_STAGES:
+                gauge.add_metric([stage], len(failing["feeds"]) if stage == "feed"
+                                 else int(stage in failing["stages"]))
+            yield gauge
         refresh = last_refresh(self.cache)
         if refresh is None:
             return

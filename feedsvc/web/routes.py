@@ -14,7 +14,13 @@ from werkzeug.exceptions import NotFound, ServiceUnavailable
 from feedsvc.archives import ARCHIVE_FORMATS, completed, parse_archive_path
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
 from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
-from feedsvc.web.metrics import CACHE_RESULTS, RENDERS, last_refresh, metrics_response
+from feedsvc.web.metrics import (
+    CACHE_RESULTS,
+    RENDERS,
+    last_refresh,
+    metrics_response,
+    refresh_failures,
+)
 from feedsvc.web.responses import answer, feed_response, flask_response
 
 if TYPE_CHECKING:
@@ -153,7 +159,13 @@ def healthz() -> tuple[Response, int]:
     status = "ok" if store_ok and cache_ok else "degraded" if store_ok or cache_ok else "failing"
     code = 503 if status == "failing" else 200
     refresh = last_refresh(services.cache) if cache_ok else None
-    return jsonify(status=status, store=store_ok, cache=cache_ok, last_refresh=refresh), code
+    # A feed the refreshes cannot render (served as it was before), or another part of them
+    # failing: degraded, and named.
+    failing = refresh_failures(services.cache) if cache_ok else None
+    if status == "ok" and failing and (failing["feeds"] or failing["stages"]):
+        status = "degraded"
+    return jsonify(status=status, store=store_ok, cache=cache_ok, last_refresh=refresh,
+                   failing=failing), code
 
 
 @blueprint.get("/metrics")

@@ -1,0 +1,249 @@
+"""A refresh contains its failures (issue 23): a feed that cannot be rendered, the site documents
+(OPML, index page, addresses), the archives and the embargo timer each fail alone. The failure is
+logged in one line, counted on /metrics and named by /healthz (`degraded`); the documents from
+before stay served; every other feed is published and the watermark moves on; and once the
+article at fault is fixed or deleted, the next refresh recovers by itself.
+
+The poison is written straight into the store, past ingest's checks, as a store written before
+those checks would hold it: a tag and a section name with a noncharacter (lxml refuses it), a
+publication date in the year 9999. Real Redis, a real store, the app over real HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import feedparser
+import pytest
+import requests
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from clocks import ShiftedClock
+from conftest import LiveServer
+from feedsvc.archives import Month, archive_path
+from feedsvc.build import FeedBuilder
+from feedsvc.cache import RedisCache
+from feedsvc.config import Settings
+from feedsvc.ingest.document import parse_article
+from feedsvc.model import Article, label_feed, section_slug
+from feedsvc.refresh import Refresher
+from feedsvc.refresh.refresher import Watermark
+from feedsvc.render.items import item_id
+from feedsvc.store import Store
+from feedsvc.wiring import refresh_service
+
+BAD = "Bad\uffff"  # a noncharacter: XML cannot carry it, lxml raises ValueError
+
+
+def article(settings: Settings, article_id: str, section: str = "World",
+            published: datetime | None = None, **fields: object) -> Article:
+    published = published or datetime.now(UTC) - timedelta(hours=1)
+    return parse_article({"id": article_id, "url": f"/a/{article_id}", "section": section,
+                          "title": f"Title {article_id}", "published": published.isoformat(),
+                          **fields}, origin=settings.origin, timezone=settings.timezone)
+
+
+def get(server: LiveServer, path: str) -> requests.Response:
+    return requests.get(server.url + path, timeout=10)
+
+
+def ids(server: LiveServer, path: str) -> list[str]:
+    response = get(server, path)
+    assert response.status_code == 200, (path, response.status_code)
+    return [entry.id for entry in feedparser.parse(response.content).entries]
+
+
+def failing_metric(server: LiveServer, stage: str) -> float:
+    """The web's gauge of what is failing now, from a scrape of /metrics."""
+    found = re.search(rf'^feedsvc_refresh_failing{{stage="{stage}"}} (\S+)$',
+                      get(server, "/metrics").text, re.MULTILINE)
+    assert found, f"no feedsvc_refresh_failing for {stage}"
+    return float(found[1])
+
+
+def failures_counted(stage: str) -> float:
+    """The scheduler's counter of failures (this process's: the refresher runs here)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("feedsvc_refresh_failures_total", {"stage": stage}) or 0.0
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return sorted(r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
+
+
+@pytest.fixture
+def site(settings: Settings, store: Store, redis_cache: RedisCache,
+         live_server_factory) -> Iterator[tuple[Refresher, LiveServer]]:
+    """An article in World, the feeds published by a full refresh, and a server over them."""
+    store.upsert([article(settings, "old", tags=["Oil"])])
+    refresher = Refresher(FeedBuilder(settings, store, redis_cache), clock=ShiftedClock())
+    refresher.full()
+    yield refresher, live_server_factory(settings, store, redis_cache)
+
+
+def test_a_tag_that_cannot_be_rendered_leaves_the_site_documents_as_they_were_until_deleted(
+        settings, store, redis_cache, site, caplog):
+    """A new article whose tag lxml refuses, filed in a new section: the site documents (which
+    list the tag) fail; the feeds are published, the watermark moves on, OPML and the index
+    page stay as they were, /healthz names the failure. Deleted, the tag leaves the listing and
+    its feed is gone; the site documents are published again."""
+    refresher, server = site
+    opml, index = get(server, "/feeds.opml").content, get(server, "/").content
+    poisoned = dataclasses.replace(article(settings, "poisoned", "World/Sport"), tags=(BAD,))
+    store.upsert([poisoned, article(settings, "fresh")])
+    counted = failures_counted("site")
+    with caplog.at_level(logging.INFO):
+        report = refresher.incremental()
+    assert report.changes == 2
+    assert ids(server, "/feeds/world/rss.xml")[0] == item_id("fresh")
+    assert item_id("fresh") in ids(server, "/feeds/rss.xml")
+    assert get(server, "/feeds.opml").content == opml and get(server, "/").content == index
+    said = errors(caplog)
+    assert len(said) == 1 and said[0].startswith("site documents not published"), said
+    assert failures_counted("site") == counted + 1
+    health = get(server, "/healthz")
+    assert health.status_code == 200
+    assert health.json()["status"] == "degraded"
+    assert health.json()["failing"] == {"feeds": [], "stages": ["site"]}
+    assert failing_metric(server, "site") == 1
+    assert refresher.incremental().changes == 0  # the watermark moved on
+
+    store.upsert([dataclasses.replace(poisoned, status="deleted")])
+    refresher.incremental()
+    assert get(server, "/healthz").json()["status"] == "ok"
+    assert failing_metric(server, "site") == 0
+    listed = get(server, "/feeds.opml").text
+    assert "/feeds/tag/oil/rss.xml" in listed and label_feed("tag", BAD) not in listed
+    assert get(server, f"/feeds/{label_feed('tag', BAD)}/rss.xml").status_code == 404
+
+
+def test_a_section_that_cannot_be_rendered_stops_no_other_feed_and_recovers_when_deleted(
+        settings, store, redis_cache, site, caplog):
+    """An article filed in a section whose name lxml refuses, beside a new article in another
+    desk: every other feed is published, by the incremental refresh and by the full one; the
+    section's feed is named by one log line (with the article), by /healthz and /metrics.
+    Once the article is deleted the section is gone, and everything is well again."""
+    refresher, server = site
+    poisoned = dataclasses.replace(article(settings, "poisoned"), section=("World", BAD))
+    bad = section_slug(poisoned.section)
+    store.upsert([poisoned, article(settings, "desk", "News/Turkey")])
+    counted = failures_counted("feed")
+    with caplog.at_level(logging.INFO):
+        refresher.incremental()
+    for path in ("/feeds/news/turkey/rss.xml", "/feeds/news/rss.xml", "/feeds/rss.xml"):
+        assert item_id("desk") in ids(server, path)
+    # the section's feed, and the site documents that list it
+    feed_said, site_said = errors(caplog)
+    assert feed_said.startswith(f"feed {bad} not published") and "'poisoned'" in feed_said
+    assert site_said.startswith("site documents not published")
+    assert failures_counted("feed") == counted + 1
+    health = get(server, "/healthz").json()
+    assert health["status"] == "degraded"
+    assert health["failing"] == {"feeds": [bad], "stages": ["site"]}
+    assert failing_metric(server, "feed") == 1
+
+    store.upsert([article(settings, "later", "News/Iran")])
+    assert refresher.full().feeds > 0  # contained in the full refresh too
+    assert item_id("later") in ids(server, "/feeds/news/iran/rss.xml")
+    assert get(server, "/healthz").json()["failing"] == {"feeds": [bad], "stages": ["site"]}
+
+    store.upsert([dataclasses.replace(poisoned, status="deleted")])
+    refresher.incremental()
+    health = get(server, "/healthz").json()
+    assert health["status"] == "ok" and health["failing"] == {"feeds": [], "stages": []}
+    assert failing_metric(server, "feed") == 0
+    assert get(server, f"/feeds/{bad}/rss.xml").status_code == 404
+    assert f"/feeds/{bad}/" not in get(server, "/feeds.opml").text
+    assert item_id("poisoned") not in ids(server, "/feeds/world/rss.xml")
+
+
+def test_a_date_in_the_year_9999_stops_neither_the_archives_nor_the_watermark_nor_the_embargo(
+        settings, store, redis_cache, live_server_factory, caplog):
+    """An article dated 9999-12-31 (its month has no end a datetime can hold) beside a new
+    article and an embargoed one: the month's archive fails alone, the other archives are
+    dropped (rendered afresh with the new article), the watermark moves on, and the timer of
+    the embargo is armed, so the embargoed article appears on time."""
+    settings = dataclasses.replace(settings, refresh_interval=600, leader_lease=600)
+    store.upsert([article(settings, "old")])
+    service = refresh_service(settings, FeedBuilder(settings, store, redis_cache),
+                              BackgroundScheduler())
+    service.refresh("full")
+    server = live_server_factory(settings, store, redis_cache)
+    month = archive_path("world", Month.of(datetime.now(UTC) - timedelta(hours=1)))
+    assert ids(server, f"/feeds/{month}/rss.xml") == [item_id("old")]  # cached now
+    mark = Watermark.from_json(redis_cache.get_state("watermark"))
+    far = datetime(9999, 12, 31, 23, tzinfo=UTC)
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    store.upsert([dataclasses.replace(article(settings, "far"), published=far, updated=far),
+                  article(settings, "fresh"), article(settings, "embargoed", published=due)])
+    counted = failures_counted("archives")
+    service.start(run_now=False)
+    try:
+        with caplog.at_level(logging.INFO):
+            service.refresh("incremental")
+        assert item_id("fresh") in ids(server, f"/feeds/{month}/rss.xml")
+        assert Watermark.from_json(redis_cache.get_state("watermark")).at > mark.at
+        # a line for each archive of that month: the section's and the site's
+        assert [line.split(" not dropped")[0] for line in errors(caplog)] == [
+            "archive archive/9999-12", "archive world/archive/9999-12"]
+        assert failures_counted("archives") == counted + 2
+        health = get(server, "/healthz").json()
+        assert health["status"] == "degraded" and health["failing"]["stages"] == ["archives"]
+        assert failing_metric(server, "archives") == 1
+        deadline = time.monotonic() + 10
+        while item_id("embargoed") not in ids(server, "/feeds/world/rss.xml"):
+            assert time.monotonic() < deadline, "the embargo timer was never armed"
+            time.sleep(0.1)
+        # the refresh at the embargo's end runs every stage through
+        while get(server, "/healthz").json()["status"] != "ok":
+            assert time.monotonic() < deadline, "the archives are still reported failing"
+            time.sleep(0.1)
+    finally:
+        service.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["tag", "section"])
+def test_labels_and_sections_are_listed_while_an_article_is_in_them(database_url: str,
+                                                                     settings, kind):
+    """The store keeps a name once seen; what it lists (a feed that exists, the site
+    documents' tags and authors) is only what a published or embargoed article is in."""
+    store = Store(database_url)
+    try:
+        if kind == "tag":
+            kept = article(settings, "kept", tags=["Oil"])
+            gone = article(settings, "gone", tags=["Gas"])
+            feed = label_feed("tag", "Gas")
+
+            def listed() -> set[str]:
+                return set(store.label_names([feed, label_feed("tag", "Oil")])) | set(
+                    store.labels_in_use("tag", 10))
+        else:
+            kept = article(settings, "kept", "World/Kept")
+            gone = article(settings, "gone", "World/Gone")
+            feed = "world/gone"
+
+            def listed() -> set[str]:
+                return set(store.section_names())
+        later = article(settings, "later", published=datetime.now(UTC) + timedelta(days=1))
+        store.upsert([kept, gone, later])
+        assert feed in listed()
+        store.upsert([dataclasses.replace(gone, status="deleted")])
+        assert feed not in listed()
+        store.upsert([dataclasses.replace(later, section=gone.section, tags=gone.tags)])
+        assert feed in listed()  # embargoed: its feed is there, empty until the time comes
+    finally:
+        store.close()
+
+
+def test_the_web_reports_every_stage_the_refresh_notes() -> None:
+    from typing import get_args
+
+    from feedsvc.refresh.failures import Stage
+    from feedsvc.web.metrics import FAILING_STAGES
+
+    assert get_args(Stage) == FAILING_STAGES
