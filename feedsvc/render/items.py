@@ -10,6 +10,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from uuid import UUID, uuid5
 
+from feedsvc.characters import showable
 from feedsvc.model import (
     Article,
     Image,
@@ -19,7 +20,7 @@ from feedsvc.model import (
     person,
     updated_as_of,
 )
-from feedsvc.render.text import excerpt_html, label, sanitize_html, showable, summary_from_body
+from feedsvc.render.text import excerpt_html, label, sanitize_html, summary_from_body
 
 log = logging.getLogger(__name__)
 
