@@ -1,6 +1,9 @@
-"""Which characters a feed can carry and a reader can show: one rule for every text field,
-in a module of its own so that ingest can apply it as well as render (which ingest must not
-import)."""
+"""Which characters a feed can carry and a reader can show: one rule for every text field.
+
+Ingest applies it to labels (tags, authors, section names, credits), which become names and keys
+in the store (removed, with a note); render applies it to titles, summaries and bodies, and
+again to labels, for a store written before ingest did.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +39,11 @@ def showable(text: str) -> str:
     controls but tab/LF/CR, lone surrogates, noncharacters, U+FFFD)."""
     return _UNSHOWABLE.sub(_unless_showable, text)
 
+
+def unshowable(text: str) -> list[str]:
+    """The characters `showable` removes from `text`, each once, as code points (`U+FFFE`), in
+    the order they first appear: what a note or a refusal names."""
+    if not _UNSHOWABLE.search(text):  # the common case, a search alone
+        return []
+    found = (m.group() for m in _UNSHOWABLE.finditer(text) if not _showable_match(m.group()))
+    return [f"U+{ord(c):04X}" for c in dict.fromkeys(found)]
