@@ -1,8 +1,8 @@
 """Which characters a feed can carry and a reader can show: one rule for every text field.
 
 Ingest applies it to labels (tags, authors, section names, credits), which become names and keys
-in the store (removed, with a note); render applies it to titles, summaries and bodies, and
-again to labels, for a store written before ingest did.
+in the store (removed, with a note) and to ids, which are identities (refused); render applies it
+to titles, summaries and bodies, and again to labels, for a store written before ingest did.
 """
 
 from __future__ import annotations

@@ -159,6 +159,13 @@ def test_id_accepted(value):
         ("ab\x7fcd", "control"),
         (42, "string"),
         (["ex-1"], "string"),
+        # an identity is refused, not normalised: two ids normalised alike would be one article
+        (" ex-1", "white space"),
+        ("ex-1\u3000", "white space"),
+        ("ex\ufffd1", "U+FFFD"),
+        ("ex\ufffe1", "U+FFFE"),
+        ("ex-1\U0001ffff", "U+1FFFF"),
+        ("ex\x9f1", "U+009F"),
     ],
 )
 def test_id_rejected(value, reason):

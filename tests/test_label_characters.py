@@ -1,11 +1,13 @@
-"""Tags, authors and section names under the one character rule (feedsvc/characters.py), over
-the real path: `Importer` (what `feedsvc import` runs) or the ingest API over HTTP, a refresh
-into the real Redis, the composed web app over real HTTP, the store on SQLite and PostgreSQL.
+"""Tags, authors, section names and ids under the one character rule (feedsvc/characters.py),
+over the real path: `Importer` (what `feedsvc import` runs) or the ingest API over HTTP, a
+refresh into the real Redis, the composed web app over real HTTP, the store on SQLite and
+PostgreSQL.
 
 A label is a name shown in feed titles, the OPML and the index page, and a key (its feed's
 slug, the store's label and section rows): a character no feed can carry stored in one failed
 every refresh and every document listing it. Such characters are removed at ingest with a
-note, as render removes them from titles."""
+note, as render removes them from titles; an id is an identity, so it is refused instead, and
+a URL whose id is not UTF-8 is refused rather than read with U+FFFD in place of its bytes."""
 
 from __future__ import annotations
 
@@ -193,3 +195,38 @@ def test_a_label_with_nothing_showable_is_refused_with_its_field(site: Site, how
         assert refused.startswith(f"{named}: ") and "no character a feed can carry" in refused, \
             refused
     assert site.store.get("empty-label") is None
+
+
+# Ids that break the grammar: each is refused, never stored in another spelling.
+BAD_IDS = [(" padded", "white space"), ("padded ", "white space"), ("a\ufffdb", "U+FFFD"),
+           ("a\ufffeb", "U+FFFE"), ("a\x9fb", "U+009F"), ("a\U0010ffff", "U+10FFFF")]
+
+
+@pytest.mark.parametrize(("article_id", "reason"), BAD_IDS)
+def test_an_id_outside_the_grammar_is_refused_not_normalised(site: Site, article_id: str,
+                                                             reason: str) -> None:
+    doc = {**odd_article(article_id), "tags": [], "authors": [], "section": "News"}
+    _, report, [refused] = import_line(site, doc)
+    assert report.rejected == 1
+    assert refused.startswith("id: ") and reason in refused, refused
+    answer = site.api.put(article_id, doc)
+    assert answer.status == 422 and len(answer.json["errors"]) == 1
+    assert answer.json["errors"][0].startswith("id: ") and reason in answer.json["errors"][0]
+    assert site.store.get(article_id) is None
+    assert site.store.get(article_id.strip()) is None
+
+
+def test_an_api_path_id_that_is_not_utf8_is_refused_not_read_as_u_fffd(site: Site) -> None:
+    """`%ff%fe` and `%fe%ff` were both stored as "\\ufffd\\ufffd": one article."""
+    doc = {**odd_article("x"), "tags": [], "authors": []}
+    del doc["id"]
+    for path in ("/api/articles/%ff%fe", "/api/articles/%fe%ff", "/api/articles/a%c3",
+                 "/api/articles/%c0%ae"):  # an overlong '.'
+        for method, body in (("PUT", doc), ("DELETE", None)):
+            answer = site.api.call(method, path, body)
+            assert answer.status == 400, (method, path, answer.json)
+            assert "UTF-8" in answer.json["error"] and len(answer.json["error"]) < 100
+    assert site.store.get("\ufffd\ufffd") is None
+    assert site.store.get("a\ufffd") is None
+    assert site.api.put("é/ü", {**doc, "id": "é/ü"}).status == 201  # UTF-8 ids are fine
+    assert site.api.delete("é/ü").status == 204

@@ -182,6 +182,22 @@ class _Checker:
             return None
         return _SURROGATE.sub("", value)
 
+    def identifier(self, value: Any, field: str) -> str | None:
+        """An id: 1 to MAX_ID showable characters, no control character, no white space around.
+        It is an identity, so anything else is refused, never normalised: two ids normalised
+        alike would name one article."""
+        text = self.text(value, field, limit=MAX_ID, single_line=True)
+        if text is None:
+            return None
+        if text != text.strip():
+            self.fail(field, "must not begin or end with white space")
+            return None
+        if removed := unshowable(text):
+            self.fail(field, f"must not contain {', '.join(removed)}: an id has only showable "
+                             "characters (no controls, noncharacters or U+FFFD)")
+            return None
+        return text
+
     def label(self, value: Any, field: str, *, required: bool = True) -> str | None:
         """A one-line name (a tag, an author, a section level, a photo credit): refused with a
         control character, as a broken document; kept without the other characters no feed
@@ -413,7 +429,7 @@ def parse_article(doc: Any, *, origin: str, timezone: tzinfo, now: datetime | No
     if not isinstance(doc, dict):
         raise DocumentError([FieldError("(line)", "must be a JSON object")])
     c = _Checker(origin, timezone)
-    article_id = c.text(doc.get("id"), "id", limit=MAX_ID, single_line=True)
+    article_id = c.identifier(doc.get("id"), "id")
     url = c.url(doc.get("url"), "url")
     section = c.section(doc.get("section"))
     title, full_title = c.title(doc.get("title"), "title")
