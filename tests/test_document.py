@@ -18,6 +18,7 @@ from feedsvc.ingest.document import (
     MAX_NAME,
     DocumentError,
     FieldError,
+    Normalised,
     parse_article,
 )
 from feedsvc.model import Article, Image, RelatedLink, Video
@@ -158,6 +159,13 @@ def test_id_accepted(value):
         ("ab\x7fcd", "control"),
         (42, "string"),
         (["ex-1"], "string"),
+        # an identity is refused, not normalised: two ids normalised alike would be one article
+        (" ex-1", "white space"),
+        ("ex-1\u3000", "white space"),
+        ("ex\ufffd1", "U+FFFD"),
+        ("ex\ufffe1", "U+FFFE"),
+        ("ex-1\U0001ffff", "U+1FFFF"),
+        ("ex\x9f1", "U+009F"),
     ],
 )
 def test_id_rejected(value, reason):
@@ -404,6 +412,29 @@ def test_name_lists_accepted(field):
 )
 def test_name_lists_rejected(field, value, fields):
     assert failed_fields(doc(**{field: value})) == [f.format(f=field) for f in fields]
+
+
+def test_unshowable_characters_leave_labels_with_a_note():
+    """Names, section levels and credits lose what no feed can carry or no reader shows (C1
+    controls, noncharacters, U+FFFD), as titles and bodies do; a control character still
+    refuses one, and one left with nothing is refused."""
+    notes: list[Normalised] = []
+    article = parse_article(
+        doc(tags=["C\x9f++", "\U0010fffe ok"], authors=["Ann \ufffdLee"],
+            section=["News", "Tur\ufdd0key"], images=[{"url": "/a.jpg", "credit": "AFP\uffff"}]),
+        origin=ORIGIN, timezone=TEHRAN, notes=notes)
+    assert (article.tags, article.authors, article.section, article.images[0].credit) == (
+        ("C++", "ok"), ("Ann Lee",), ("News", "Turkey"), "AFP")
+    assert [str(n) for n in notes] == [
+        f"{field}: {removed} removed: characters no feed can carry or no reader shows"
+        for field, removed in (("section", "U+FDD0"), ("authors[0]", "U+FFFD"),
+                               ("tags[0]", "U+009F"), ("tags[1]", "U+10FFFE"),
+                               ("images[0].credit", "U+FFFF"))]
+    assert [str(e) for e in errors(doc(tags=["ok", "\ufffe \uffff"], section="News/\ufffd",
+                                       authors=["A\x00"]))] == [
+        "section: has no character a feed can carry, only U+FFFD",
+        "authors[0]: must not contain control characters or lone surrogates",
+        "tags[1]: has no character a feed can carry, only U+FFFE, U+FFFF"]
 
 
 # ---- language -----------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ def test_every_documented_status_is_answered_as_documented(settings, sqlite_url,
         api.call("POST", "/api/articles:batch", {"articles": [{**doc, "body": "x" * 5000}]})
         api.delete("a")  # 204
         api.delete("nobody")  # 404
+        api.call("DELETE", "/api/articles/%ff%fe")  # 400: not UTF-8
         broken.put("a", doc)  # 503
         broken.batch([doc | {"id": "b"}])
         broken.delete("a")

@@ -23,6 +23,7 @@ import logging
 import math
 from collections.abc import Callable
 from typing import Any, NoReturn
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -63,12 +64,29 @@ def create_api(settings: Settings, store: Store, announce: Callable[[], None]) -
     app.url_map.merge_slashes = False
     api = _Api(settings, store, announce)
     app.before_request(api.authorise)
+    app.before_request(_utf8_path)
     app.add_url_rule("/api/articles:batch", "batch", api.batch, methods=["POST"])
     app.add_url_rule("/api/articles/<path:article_id>", "put", api.put, methods=["PUT"])
     app.add_url_rule("/api/articles/<path:article_id>", "delete", api.delete,
                      methods=["DELETE"])
     app.register_error_handler(HTTPException, _error)
     return app
+
+
+def _utf8_path() -> None:
+    """400 unless the request's path is UTF-8 once percent-decoded. Werkzeug reads a path that
+    is not with U+FFFD in place of each bad byte (`%ff%fe` and `%fe%ff` alike), which would name
+    an article no client sent. Servers differ in where the bytes survive: PATH_INFO holds them
+    as Latin-1 (PEP 3333) in granian and gunicorn, while Werkzeug's own server has replaced
+    them there already and keeps the raw target in REQUEST_URI (gunicorn in RAW_URI too)."""
+    environ = request.environ
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    try:
+        for path in (unquote_to_bytes(target.partition("?")[0].encode("latin-1")),
+                     environ.get("PATH_INFO", "").encode("latin-1")):
+            path.decode("utf-8")
+    except UnicodeError:
+        _refuse(400, "the path is not UTF-8 once percent-decoded")
 
 
 def _error(exc: HTTPException) -> Response:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import idna
 
+from feedsvc.characters import showable, unshowable
 from feedsvc.model import (
     Article,
     ArticleStatus,
@@ -181,6 +182,42 @@ class _Checker:
             return None
         return _SURROGATE.sub("", value)
 
+    def identifier(self, value: Any, field: str) -> str | None:
+        """An id: 1 to MAX_ID showable characters, no control character, no white space around.
+        It is an identity, so anything else is refused, never normalised: two ids normalised
+        alike would name one article."""
+        text = self.text(value, field, limit=MAX_ID, single_line=True)
+        if text is None:
+            return None
+        if text != text.strip():
+            self.fail(field, "must not begin or end with white space")
+            return None
+        if removed := unshowable(text):
+            self.fail(field, f"must not contain {', '.join(removed)}: an id has only showable "
+                             "characters (no controls, noncharacters or U+FFFD)")
+            return None
+        return text
+
+    def label(self, value: Any, field: str, *, required: bool = True) -> str | None:
+        """A one-line name (a tag, an author, a section level, a photo credit): refused with a
+        control character, as a broken document; kept without the other characters no feed
+        can carry or no reader shows (feedsvc.characters), with a note, since a label is a name
+        in feed titles, the OPML and the index page and a key (its feed's slug, the store's
+        label and section rows); refused when nothing else is left."""
+        text = self.text(value, field, limit=MAX_NAME, required=required, single_line=True)
+        if text is None:
+            return None
+        removed = unshowable(text)
+        if not removed:
+            return text
+        kept = showable(text)
+        if not kept.strip():
+            self.fail(field, f"has no character a feed can carry, only {', '.join(removed)}")
+            return None
+        self.note(field, f"{', '.join(removed)} removed: characters no feed can carry or no "
+                         "reader shows")
+        return kept
+
     def title(self, value: Any, field: str) -> tuple[str | None, str | None]:
         """(the title as shown, the full title if that is shortened)."""
         text = self.text(value, field, limit=MAX_TITLE)
@@ -280,7 +317,7 @@ class _Checker:
     def names(self, value: Any, field: str) -> tuple[str, ...]:
         out = []
         for i, item in enumerate(self.items(value, field)):
-            name = self.text(item, f"{field}[{i}]", limit=MAX_NAME, single_line=True)
+            name = self.label(item, f"{field}[{i}]")
             if name is not None:
                 out.append(name.strip())
         return tuple(out)
@@ -335,11 +372,16 @@ class _Checker:
         if not names or len(names) > MAX_SECTION_DEPTH:
             self.fail("section", f"must have 1 to {MAX_SECTION_DEPTH} levels")
             return ()
+        kept = []
         for name in names:
-            if not slugify(name) or len(name) > MAX_NAME or _CONTROL.search(name):
+            shown = self.label(name, "section", required=False)
+            if shown is None:
+                return ()
+            if not slugify(shown):
                 self.fail("section", f"{name!r} is not a usable section name")
                 return ()
-        return names
+            kept.append(shown.strip())
+        return tuple(kept)
 
     def image(self, item: dict[str, Any], where: str) -> Image | None:
         url = self.url(item.get("url"), f"{where}.url")
@@ -350,8 +392,7 @@ class _Checker:
             url=url or "",
             caption=self.text(item.get("caption"), f"{where}.caption", limit=MAX_SUMMARY,
                               required=False),
-            credit=self.text(item.get("credit"), f"{where}.credit", limit=MAX_NAME,
-                             required=False, single_line=True),
+            credit=self.label(item.get("credit"), f"{where}.credit", required=False),
             width=self.count(item.get("width"), f"{where}.width"),
             height=self.count(item.get("height"), f"{where}.height"),
             type=mime,
@@ -388,7 +429,7 @@ def parse_article(doc: Any, *, origin: str, timezone: tzinfo, now: datetime | No
     if not isinstance(doc, dict):
         raise DocumentError([FieldError("(line)", "must be a JSON object")])
     c = _Checker(origin, timezone)
-    article_id = c.text(doc.get("id"), "id", limit=MAX_ID, single_line=True)
+    article_id = c.identifier(doc.get("id"), "id")
     url = c.url(doc.get("url"), "url")
     section = c.section(doc.get("section"))
     title, full_title = c.title(doc.get("title"), "title")

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from feedsvc.characters import showable
 from feedsvc.config import Settings
 from feedsvc.model import RESERVED_SEGMENTS, ancestor_paths, as_uri, split_section
 from feedsvc.urls import feed_url
@@ -59,7 +60,8 @@ class FeedSpec:
 
 def build_catalog(settings: Settings, stored_sections: Mapping[str, str]) -> dict[str, FeedSpec]:
     """All feeds by path, site first; `stored_sections` maps slug path -> 'News/Turkey' names
-    for the sections articles were filed in."""
+    for the sections articles were filed in (shown with only `showable` characters: a store
+    written before ingest removed the others may hold them)."""
     configured = settings.section_by_path()
     names = dict(stored_sections)
     for section in settings.sections:
@@ -82,7 +84,7 @@ def build_catalog(settings: Settings, stored_sections: Mapping[str, str]) -> dic
                 section.description or f"{section.title} from {settings.site_title}",
             )
         else:
-            title = split_section(names[path])[-1]
+            title = showable(split_section(names[path])[-1]).strip()
             catalog[path] = FeedSpec(
                 path, f"{settings.site_title}: {title}", f"{title} from {settings.site_title}"
             )
@@ -90,7 +92,8 @@ def build_catalog(settings: Settings, stored_sections: Mapping[str, str]) -> dic
 
 
 def label_spec(settings: Settings, path: str, name: str) -> FeedSpec:
-    """The feed of the tag or author (`path` `tag/<slug>` or `author/<slug>`) named `name`."""
-    site = settings.site_title
+    """The feed of the tag or author (`path` `tag/<slug>` or `author/<slug>`) named `name`
+    (shown with only `showable` characters, as `build_catalog` shows section names)."""
+    site, name = settings.site_title, showable(name).strip()
     about = f"Articles tagged “{name}”" if path.startswith("tag/") else f"Articles by {name}"
     return FeedSpec(path, f"{site}: {name}", f"{about} from {site}")

@@ -10,6 +10,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from uuid import UUID, uuid5
 
+from feedsvc.characters import showable
 from feedsvc.model import (
     Article,
     Image,
@@ -19,7 +20,7 @@ from feedsvc.model import (
     person,
     updated_as_of,
 )
-from feedsvc.render.text import excerpt_html, label, sanitize_html, showable, summary_from_body
+from feedsvc.render.text import excerpt_html, label, sanitize_html, summary_from_body
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def prepare(article: Article, excerpt_length: int | None = None) -> Item:
     item = Item(
         id=item_id(article.id),
         url=article.url,
-        section=article.section,
+        section=tuple(text("section", name) for name in article.section),
         title=text("title", article.title).strip(),
         summary=summary,
         content_html=body if excerpt_length is None else excerpt_html(

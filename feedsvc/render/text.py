@@ -9,23 +9,11 @@ from urllib.parse import urljoin
 
 import nh3
 
+from feedsvc.characters import showable
 from feedsvc.model import lower_origin, shorten
 
 log = logging.getLogger(__name__)
 
-# XML 1.0 forbids C0 controls other than tab/LF/CR, lone surrogates and U+FFFE/U+FFFF; lxml
-# refuses them, so one such byte in one article would otherwise fail a whole feed. C1 controls
-# (U+0080-U+009F: Windows-1252 text decoded as Latin-1) and the other noncharacters are legal
-# XML but no reader shows them as anything but garbage (the W3C validator's BadCharacters); nor
-# is U+FFFD, which only ever stands for bytes that were lost in decoding (and is what an HTML
-# parser makes of `&#0;` or `&#xD800;`).
-# The noncharacters of planes 1-16 (U+1FFFE, U+1FFFF, ... U+10FFFF) are matched as one range
-# and told apart in `_unless_showable`: a class listing them leaves re's fast path, ten times
-# slower on every body.
-_UNSHOWABLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffd-\uffff"
-    "\U0001fffe-\U0010ffff]"
-)
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _BLOCK_TAG = re.compile(
     r"</?(?:p|div|br|li|ul|ol|h[1-6]|figure|figcaption|blockquote|tr|td)\b[^>]*>", re.IGNORECASE
@@ -51,17 +39,6 @@ ALLOWED_ATTRIBUTES = {
     "*": {"lang", "dir", "class"},
 }
 _URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
-
-
-def _unless_showable(match: re.Match[str]) -> str:
-    character = match.group()
-    return character if character > "\uffff" and ord(character) & 0xFFFE != 0xFFFE else ""
-
-
-def showable(text: str) -> str:
-    """`text` without the characters XML 1.0 cannot carry or no reader shows (C1 controls,
-    noncharacters)."""
-    return _UNSHOWABLE.sub(_unless_showable, text)
 
 
 def html_text(text: str) -> str:
