@@ -437,6 +437,17 @@ def test_unshowable_characters_leave_labels_with_a_note():
         "tags[1]: has no character a feed can carry, only U+FFFE, U+FFFF"]
 
 
+
+def test_a_title_with_nothing_a_reader_can_show_is_refused():
+    """A title of only noncharacters, C1 controls or U+FFFD would be empty in every feed (an
+    Atom entry without a title is left out of the feed): refused, naming what it held; the
+    same for a related link's title. Found by tests/test_pipeline_properties.py."""
+    assert [str(e) for e in errors(doc(title="\ufffe\x9f ", related=[
+        {"title": "\ufffd", "url": "/news/other"}]))] == [
+        "title: has no character a feed can carry, only U+FFFE, U+009F",
+        "related[0].title: has no character a feed can carry, only U+FFFD"]
+    assert parse(doc(title="\ufffeTitle\x9f")).title == "\ufffeTitle\x9f"  # render cleans it
+
 # ---- language -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", ["en", "fa", "tr", "en-US", "zh-Hant-TW", "ast", "sr-Latn"])

@@ -210,20 +210,30 @@ class _Checker:
         removed = unshowable(text)
         if not removed:
             return text
-        kept = showable(text)
-        if not kept.strip():
-            self.fail(field, f"has no character a feed can carry, only {', '.join(removed)}")
+        if not self.anything_showable(text, field):
             return None
         self.note(field, f"{', '.join(removed)} removed: characters no feed can carry or no "
                          "reader shows")
-        return kept
+        return showable(text)
+
+    def anything_showable(self, text: str, field: str) -> bool:
+        """Whether `text` keeps a character once what no feed can carry is removed; if not, it
+        is refused, naming what it held."""
+        if showable(text).strip():
+            return True
+        self.fail(field, f"has no character a feed can carry, only {', '.join(unshowable(text))}")
+        return False
 
     def title(self, value: Any, field: str) -> tuple[str | None, str | None]:
-        """(the title as shown, the full title if that is shortened)."""
+        """(the title as shown, the full title if that is shortened). Kept as given: render
+        drops what no feed can carry, so one with nothing else is refused here (an Atom entry
+        without a title is left out of its feed)."""
         text = self.text(value, field, limit=MAX_TITLE)
         if text is None:
             return None, None
         text = text.strip()
+        if not self.anything_showable(text, field):
+            return None, None
         if len(text) <= TITLE_LENGTH:
             return text, None
         shown = shown_title(text)
