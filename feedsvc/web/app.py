@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, NotFound
 
 from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedCache, open_cache, with_local_copies
@@ -70,6 +70,14 @@ def create_app(
         app.wsgi_app = RateLimit(app.wsgi_app,  # type: ignore[method-assign]
                                  TokenBuckets(settings.rate_limit, settings.rate_limit_burst),
                                  settings.trusted_proxies)
+
+    @app.before_request
+    def one_spelling() -> None:
+        """404 for a path with extra leading slashes, which no URL of ours has: Werkzeug
+        routes `//feeds.opml` as `/feeds.opml`, a second URL of every document (and a second
+        copy in any cache in front). The fast path leaves such paths to Flask."""
+        if request.environ.get("PATH_INFO", "").startswith("//"):
+            raise NotFound()
 
     from feedsvc.web import routes
 

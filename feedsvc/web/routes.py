@@ -13,7 +13,7 @@ from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from feedsvc.archives import ARCHIVE_FORMATS, completed, parse_archive_path
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
-from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
+from feedsvc.urls import feed_target, feed_url
 from feedsvc.web.metrics import CACHE_RESULTS, RENDERS, last_refresh, metrics_response
 from feedsvc.web.responses import answer, feed_response, flask_response
 
@@ -83,10 +83,14 @@ def _fill(key: FeedKey, build: Callable[[], dict[FeedKey, RenderedFeed]]) -> Cac
 
 @blueprint.get("/feeds/<filename>")
 @blueprint.get("/feeds/<path:section>/<filename>")
-def feed(filename: str, section: str = "") -> Response:
-    """The hot path: Host -> address, the cached entry, validators, bytes."""
-    if filename not in FEED_CONTENT_TYPES:
+def feed(**_: str) -> Response:
+    """The hot path: Host -> address, the cached entry, validators, bytes. The routes name
+    the URL patterns (the metrics' labels); which document, if any, is `feed_target`'s to say,
+    as on the fast path."""
+    target = feed_target(request.path)
+    if target is None:
         raise NotFound()
+    section, filename = target
     services = _services()
     environ = request.environ
     origin = services.addresses.origin(environ)
