@@ -35,7 +35,7 @@ from wsgiref.types import WSGIEnvironment
 from feedsvc.cache import CacheUnavailable, ReachBatch, ReachCounts
 from feedsvc.cache.reach import DAY_SECONDS, MEASURES
 from feedsvc.web.clients import classify
-from feedsvc.web.ratelimit import client_address
+from feedsvc.web.ratelimit import client_address, forwarded_tail
 from feedsvc.web.responses import Answer
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,8 @@ NEW_LIMIT = 50_000
 # Kinds of request counted between two flushes, per worker: beyond, a new kind waits for the
 # next flush uncounted (each holds its User-Agent).
 KINDS_LIMIT = 50_000
-# Characters of a User-Agent kept: real ones are a few hundred; a client may send 20 KB.
+# Characters of a User-Agent kept: real ones are a few hundred; a client may send 20 KB. Of
+# X-Forwarded-For, the tail client_address reads (feedsvc.web.ratelimit.MAX_FORWARDED).
 MAX_USER_AGENT = 1024
 _EPOCH = datetime.date(1970, 1, 1)
 # A kind of request, counted until the flush: day number, section, file name, address,
@@ -102,7 +103,7 @@ class ReachCounter:
         day = int(self.clock() // DAY_SECONDS)
         user_agent = get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT]
         client = (day, section, filename, origin, user_agent, get("REMOTE_ADDR", ""),
-                  get("HTTP_X_FORWARDED_FOR", ""))
+                  forwarded_tail(get("HTTP_X_FORWARDED_FOR", "")))
         if hash(client) not in self._known:
             self._new.append(client)
         kind = (day, section, filename, origin, user_agent, status,
