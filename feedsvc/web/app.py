@@ -10,8 +10,9 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, NotFound
 
 from feedsvc.build import FeedBuilder
-from feedsvc.cache import FeedCache, open_cache, with_local_copies
+from feedsvc.cache import FeedCache, NearCache, open_cache, with_local_copies
 from feedsvc.config import Settings, load_settings
+from feedsvc.supervised import Supervised
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.metrics import instrument
@@ -37,6 +38,7 @@ class Services:
     policy: CachePolicy
     reach: ReachCounter | None  # None: `reach.enabled` is off
     polls: PollMarks
+    threads: list[Supervised]  # this process's background threads, for /healthz
 
 
 def create_app(
@@ -60,9 +62,12 @@ def create_app(
     builder = FeedBuilder(settings, store, cache)
     reach = ReachCounter(cache.reach(), settings.trusted_proxies) if settings.reach_enabled \
         else None
+    threads = [cache.thread] if isinstance(cache, NearCache) else []
+    if reach is not None:
+        threads.append(reach.thread)
     app.extensions["feedsvc"] = Services(settings, cache, builder, Addresses(settings),
                                          CachePolicy.from_settings(settings), reach,
-                                         PollMarks(cache))
+                                         PollMarks(cache), threads)
     instrument(app)
     # Flask's own way to wrap the app in WSGI middleware, which mypy sees as a method replaced
     app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from feedsvc.archives import ARCHIVE_FORMATS, completed, parse_archive_path
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
+from feedsvc.supervised import down
 from feedsvc.urls import feed_target, feed_url
 from feedsvc.web.metrics import CACHE_RESULTS, RENDERS, last_refresh, metrics_response
 from feedsvc.web.responses import answer, feed_response, flask_response
@@ -155,9 +156,15 @@ def healthz() -> tuple[Response, int]:
     # Serving needs one of the two (cache hits, or rendering from the store): 503 only when
     # neither answers, so a load balancer keeps a degraded process that still serves feeds.
     status = "ok" if store_ok and cache_ok else "degraded" if store_ok or cache_ok else "failing"
+    # A background thread not running (feedsvc.supervised): serving goes on, without what it
+    # does (reach counts, invalidations of in-process copies: then each hit reads Redis).
+    threads_down = down(services.threads)
+    if threads_down and status == "ok":
+        status = "degraded"
     code = 503 if status == "failing" else 200
     refresh = last_refresh(services.cache) if cache_ok else None
-    return jsonify(status=status, store=store_ok, cache=cache_ok, last_refresh=refresh), code
+    return jsonify(status=status, store=store_ok, cache=cache_ok, last_refresh=refresh,
+                   threads_down=threads_down), code
 
 
 @blueprint.get("/metrics")
