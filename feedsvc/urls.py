@@ -35,18 +35,24 @@ _MAX_TARGET = len("/feeds/") + MAX_FEED_PATH + len("/feed.json")
 # A feed document's URL path as feed_url writes it: `/feeds/` and the file name, with the feed
 # path between them, segments as slugs are made (feedsvc.model.slugify, label_slug): ASCII lower
 # case letters, digits, `-` and `_`, or characters beyond ASCII (letters, marks and digits only,
-# checked in `feed_target`). No empty, `.` or `..` segment, no upper case, space, control or
+# checked by `_slug_letters`). No empty, `.` or `..` segment, no upper case, space, control or
 # other punctuation: `/Feeds/`, `news//rss.xml`, `news/./rss.xml`, `%00` name no document.
 _FEED_TARGET = re.compile(
     r"/feeds/(?:(?P<path>[-_a-z0-9\u0080-\U0010ffff]+(?:/[-_a-z0-9\u0080-\U0010ffff]+)*)/)?"
     r"(?P<filename>[a-z]+\.[a-z]+)")
 
 
-def _slug_letter(char: str) -> bool:
-    """Whether a slug may have `char` (its ASCII ones are the pattern's): beyond ASCII, a
-    letter, mark or digit of any script (every `\\w` beyond ASCII is one, and a tag slug keeps
-    marks), or the zero-width non-joiner of Persian spelling."""
-    return char.isascii() or unicodedata.category(char)[0] in "LMN" or char == "\u200c"
+def _slug_letters(feed: str) -> bool:
+    """Whether a slug may have each character of `feed` beyond ASCII (its ASCII ones are the
+    pattern's): a letter, mark or digit of any script (every `\\w` beyond ASCII is one, and a
+    tag slug keeps marks), or the zero-width non-joiner of Persian spelling. `isalnum` decides
+    most in C; only a path with marks is read a character at a time."""
+    letters = feed
+    for separator in "-_/\u200c":
+        letters = letters.replace(separator, "")
+    return letters.isalnum() or all(
+        char.isascii() or unicodedata.category(char)[0] in "LMN" or char == "\u200c"
+        for char in feed)
 
 
 def feed_target(path: str) -> tuple[str, str] | None:
@@ -61,7 +67,7 @@ def feed_target(path: str) -> tuple[str, str] | None:
         return None
     feed, filename = match["path"] or "", match["filename"]
     if (filename not in FEED_CONTENT_TYPES or len(feed) > MAX_FEED_PATH
-            or not (feed.isascii() or all(map(_slug_letter, feed)))):
+            or not (feed.isascii() or _slug_letters(feed))):
         return None
     return feed, filename
 
