@@ -89,6 +89,7 @@ class EmbeddedServer(BaseApplication):  # type: ignore[misc]  # gunicorn has no 
         service = refresh_service(self.settings, builder, BackgroundScheduler(daemon=True))
         service.refresh("full")  # the first readers find every feed rendered
         service.start(run_now=False)
+        app.extensions["feedsvc"].threads.extend(service.threads)  # on this process's /healthz
         if self.settings.admin_listen:
             from feedsvc.web.admin import serve_admin
 

@@ -292,6 +292,33 @@ def test_a_worker_whose_flush_is_held_up_keeps_bounded_memory(monkeypatch):
     assert held < 2 * 2**20, f"{held / 2**20:.1f} MiB held for the flush"
 
 
+def test_a_held_up_flush_keeps_no_more_of_x_forwarded_for_than_is_read(monkeypatch):
+    """The same with 20 KB X-Forwarded-For headers, kept whole for the flush (10 MB for 500
+    clients here): only the tail that names the client (through trusted proxies) is kept."""
+    import feedsvc.web.reach as module
+    from feedsvc.web.responses import Answer
+
+    monkeypatch.setattr(module, "NEW_LIMIT", 500, raising=False)
+    counter = module.ReachCounter(MemoryCache().reach(), ("127.0.0.1",))
+    answer = Answer(200, [], b"x" * 100, 100)
+    tracemalloc.start()
+    try:
+        with counter._flushing:
+            base = tracemalloc.get_traced_memory()[0]
+            for n in range(5_000):
+                environ = {"HTTP_USER_AGENT": NNW, "REMOTE_ADDR": "127.0.0.1",
+                           "HTTP_X_FORWARDED_FOR": "10.0.0.1, " * 2_000 + f"198.51.{n // 250}"
+                                                   f".{n % 250}", "REQUEST_METHOD": "GET"}
+                counter.answered(environ, "", "rss.xml", C, answer)
+            held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+        counter.close()
+    assert held < 1 * 2**20, f"{held / 2**20:.1f} MiB held for the flush"
+    # the newest NEW_LIMIT clients, each still told apart by the address its proxy wrote
+    assert counter.counts.day(today()).pollers == {("rss.xml", C, "netnewswire"): 500}
+
+
 class _FailingOnce(MemoryReach):
     """Counts whose first write fails with an error nobody planned for."""
 
@@ -324,6 +351,6 @@ def test_a_flush_that_fails_unforeseen_loses_its_batch_and_counting_goes_on(capl
     finally:
         counter.close()
     assert counts.day(today()).traffic == (TrafficRow("rss.xml", C, "netnewswire", 1, 1, 0, 1),)
-    failures = [r for r in caplog.records if r.name == "feedsvc.web.reach"]
+    failures = [r for r in caplog.records if r.name == "feedsvc.supervised"]
     assert [r.getMessage() for r in failures] == [
-        "reach: a batch could not be counted and is dropped"]
+        "reach-flush: a batch could not be counted and is dropped, starting again in 0.1 s"]

@@ -89,6 +89,16 @@ def test_only_direct_readers_are_counted_as_distinct_clients():
     assert classify("SomeFeedApp/4.2 (iOS)").family.distinct
 
 
+def test_counts_and_ids_are_read_in_ascii_digits_only():
+    """One spelling: `int()` reads Arabic-Indic digits, so `feed-id:١٣٧٣٧١١` was a second
+    aggregator beside `feed-id:1373711` with its own count. (Not seen over HTTP here: the
+    servers pass a header's bytes as latin-1, or drop a non-ASCII value.)"""
+    for user_agent in ("Feedbin feed-id:\u0661\u0663\u0667 - \u0661\u0664\u0662 subscribers",
+                       "Feedbin feed-id:\uff11\uff13\uff17 - \uff11\uff14\uff12 subscribers"):
+        client = classify(user_agent)
+        assert (client.family.id, client.subscribers, client.feed_id) == ("feedbin", None, "")
+
+
 def test_a_count_no_aggregator_could_have_is_not_believed():
     assert classify("Feedly/1.0 (+https://feedly.com/fetcher.html; 4000000000 subscribers)"
                     ).subscribers is None

@@ -16,7 +16,7 @@ import pytest
 from conftest import free_port
 from feedsvc.build import FeedBuilder
 from feedsvc.ingest.document import parse_article
-from feedsvc.refresh import Refresher
+from feedsvc.refresh import Refresher, websub
 from feedsvc.refresh.websub import WebSubPublisher
 
 LOGGER = "feedsvc.refresh.websub"
@@ -249,7 +249,7 @@ def test_close_drains_the_queue_then_stops_the_thread(start_hub, make_publisher,
     publisher.close()
 
     assert [r.urls for r in hub.requests] == [TOPICS]
-    assert not publisher._worker.is_alive()
+    assert not publisher.thread.alive
     publisher.publish(["https://example.com/feeds/late.xml"])
     assert publisher.flush(1)
     assert len(hub.requests) == 1
@@ -266,10 +266,30 @@ def test_close_gives_up_a_drain_that_takes_too_long(start_hub, make_publisher, l
     publisher.close(timeout=0.2)
 
     assert time.monotonic() - started < 1
-    assert not publisher._worker.is_alive()
+    assert not publisher.thread.alive
     assert len(hub.requests) == 1
     [error] = records(logs, logging.ERROR)
     assert hub.url in error and "3 topic(s) dropped" in error
+
+
+def test_topics_waiting_for_a_held_up_thread_are_bounded(start_hub, make_publisher, logs,
+                                                         monkeypatch):
+    """A hub that holds the publisher's thread (or a thread gone): what waits for it is at most
+    MAX_PENDING topics, the rest not announced and logged, so memory cannot grow without end."""
+    monkeypatch.setattr(websub, "MAX_PENDING", 100)
+    gate = threading.Event()
+    hub = start_hub(gate=gate)
+    publisher = make_publisher([hub.url], batch_size=1_000)
+    publisher.publish(TOPICS)
+    assert hub.arrived.wait(5)  # the thread waits for the hub
+    for n in range(3):
+        publisher.publish([f"https://example.com/feeds/{n}/{i}.xml" for i in range(80)])
+    gate.set()
+    assert publisher.flush(5)
+    assert [len(r.urls) for r in hub.requests] == [len(TOPICS), 100]
+    assert records(logs, logging.ERROR) == [
+        "WebSub publisher: 100 topics wait already, 60 more not announced",
+        "WebSub publisher: 100 topics wait already, 80 more not announced"]
 
 
 def test_no_hubs_is_a_no_op():

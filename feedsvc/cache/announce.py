@@ -5,12 +5,12 @@ refreshes at once."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 import redis
 
 from feedsvc.redis_client import RedisClient
+from feedsvc.supervised import Supervised
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ def announce(client: RedisClient, prefix: str, reason: str = "import") -> None:
 
 class TriggerListener:
     """A daemon thread calling `on_trigger` for every announcement, reconnecting after
-    Redis outages (a Sentinel failover, a cluster node lost) and calling it once more then."""
+    Redis outages (a Sentinel failover, a cluster node lost) and calling it once more then;
+    a failure of `on_trigger` is logged, and listening goes on (feedsvc.supervised)."""
 
     def __init__(self, client: RedisClient, prefix: str, on_trigger: Callable[[], None],
                  retry_seconds: float = 2.0):
@@ -38,29 +39,24 @@ class TriggerListener:
         self._channel = channel(prefix)
         self._on_trigger = on_trigger
         self._retry = retry_seconds
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="refresh-trigger", daemon=True)
+        self._subscribed = False  # once: later subscriptions follow a loss
+        self.thread = Supervised("refresh-trigger", self._listen, pause=retry_seconds,
+                                 expected=(redis.RedisError,),
+                                 what="listening for announcements stopped")
 
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
     def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=self._retry + 2)
+        self.thread.stop(self._retry + 2)
 
-    def _run(self) -> None:
-        lost = False
-        while not self._stopped.is_set():
-            try:
-                with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    pubsub.subscribe(self._channel)
-                    if lost:  # what was announced while the channel was down is gone
-                        lost = False
-                        self._on_trigger()
-                    while not self._stopped.is_set():
-                        if pubsub.get_message(timeout=1.0):
-                            self._on_trigger()
-            except redis.RedisError as exc:
-                lost = True
-                log.warning("refresh trigger channel lost, retrying: %s", exc)
-                self._stopped.wait(self._retry)
+    def _listen(self) -> None:
+        with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
+            pubsub.subscribe(self._channel)
+            if self._subscribed:  # what was announced while the channel was down is gone
+                self._on_trigger()
+            self._subscribed = True
+            self.thread.recovered()
+            while not self.thread.stopping.is_set():
+                if pubsub.get_message(timeout=1.0):
+                    self._on_trigger()

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable
 
 import redis
 
 from feedsvc.redis_client import RedisClient, node_for, owns
+from feedsvc.supervised import Supervised
 
 log = logging.getLogger(__name__)
 CHANNEL = "__redis__:invalidate"
@@ -59,36 +59,22 @@ class InvalidationListener:
         self.heartbeat = heartbeat
         self.retry = retry
         self.name = "feedsvc-invalidation:" + re.sub(r"\s", "_", prefix)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failures = 0  # in a row, without a connection between
+        # whatever ends a connection, the stream must come back
+        self.thread = Supervised("redis-invalidation", self._listen, pause=retry,
+                                 expected=(redis.RedisError, OSError),
+                                 what="the invalidation stream stopped, in-process copies are "
+                                      "revalidated")
         self._conn: redis.connection.AbstractConnection | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="redis-invalidation", daemon=True)
-        self._thread.start()
+        self.thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self.thread.stopping.set()
         conn = self._conn
         if conn is not None:
             conn.disconnect()  # wakes the thread from its wait for the next notice
-        if self._thread is not None:
-            self._thread.join(self.heartbeat + 1)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._listen()
-            except Exception as exc:  # whatever it was, the stream must come back
-                if self._stop.is_set():
-                    return
-                self._failures += 1
-                expected = isinstance(exc, redis.RedisError | OSError)
-                (log.warning if self._failures == 1 else log.debug)(
-                    "Redis invalidation stream lost, in-process copies are revalidated: %s",
-                    exc, exc_info=not expected)
-            self._stop.wait(min(30.0, self.retry * self._failures))  # backing off
+        self.thread.stop(self.heartbeat + 1)
 
     def _listen(self) -> None:
         node = node_for(self.client, self.prefix)
@@ -104,7 +90,7 @@ class InvalidationListener:
             conn.read_response()
             conn.send_command("SUBSCRIBE", CHANNEL)
             conn.read_response()
-            self._failures = 0
+            self.thread.recovered()
             self.on_connected()
             try:
                 self._receive(conn, lambda: owns(self.client, node, self.prefix))
@@ -121,7 +107,7 @@ class InvalidationListener:
         the keys (`still_tracked`, asked every heartbeat)."""
         awaiting_pong = False
         checked = time.monotonic()
-        while not self._stop.is_set():
+        while not self.thread.stopping.is_set():
             if time.monotonic() - checked >= self.heartbeat:
                 if not still_tracked():
                     raise redis.ConnectionError("the keys moved to another server")

@@ -21,6 +21,7 @@ from feedsvc.cache.entry import CachedFeed, CacheUnavailable, FeedKey
 from feedsvc.cache.invalidation import InvalidationListener
 from feedsvc.cache.reach import RedisReach
 from feedsvc.cache.redis import RedisCache
+from feedsvc.supervised import Supervised
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # per process; the hot feeds, least recently used out
 
@@ -43,6 +44,11 @@ class NearCache:
         self._listener = InvalidationListener(
             shared.client, shared.feed_prefix, on_invalidate=self._invalidate,
             on_connected=self._connected, on_disconnected=self._disconnected)
+
+    @property
+    def thread(self) -> Supervised:
+        """The thread that applies Redis's invalidation notices."""
+        return self._listener.thread
 
     def get(self, key: FeedKey) -> CachedFeed | None:
         if self._pid != os.getpid():  # started lazily: a thread does not survive a fork

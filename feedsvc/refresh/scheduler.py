@@ -22,6 +22,7 @@ from feedsvc.refresh.outage import describe_outage
 from feedsvc.refresh.reach import ReachRollup
 from feedsvc.refresh.refresher import Refresher, RefreshKind
 from feedsvc.refresh.websub import WebSubPublisher
+from feedsvc.supervised import Supervised
 
 log = logging.getLogger(__name__)
 # Without Redis nothing announces an import made by another process (`feedsvc import` beside
@@ -53,6 +54,13 @@ class RefreshService:
         self._executor = ThreadPoolExecutor()
         self._leading = False
         self._led_last = False  # what the lease said last, to the refresh or the renewal
+
+    @property
+    def threads(self) -> list[Supervised]:
+        """Its background threads beside the scheduler's own (whose jobs APScheduler keeps
+        running): the trigger listener and the WebSub publisher, where there are."""
+        threads = [self.listener.thread] if self.listener else []
+        return threads + ([self.websub.thread] if self.websub.thread else [])
 
     def start(self, *, run_now: bool = True) -> None:
         """Schedule the jobs and start; with `run_now` the first refresh runs at once."""

@@ -27,10 +27,15 @@ from urllib.parse import urlsplit
 
 import requests
 
+from feedsvc.supervised import Supervised
+
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 60.0
 """Longest wait before a retry, whatever the backoff or the hub's Retry-After header says."""
+MAX_PENDING = 100_000
+"""Topics waiting to be batched, at most: the feed URLs of a large site, each once; beyond,
+a thread held up (or gone) must not grow memory further, and new topics are not announced."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -91,10 +96,11 @@ class WebSubPublisher:
         self._closed = False  # no more topics taken; the thread ends once idle
         self._abandoned = False  # the drain took too long: the thread drops the rest and ends
         self._seq = itertools.count()
-        self._worker: threading.Thread | None = None
-        if self._hubs:
-            self._worker = threading.Thread(target=self._run, name="websub-publisher", daemon=True)
-            self._worker.start()
+        self.thread: Supervised | None = None
+        if self._hubs:  # a delivery that fails unforeseen is dropped, not the ones after it
+            self.thread = Supervised("websub-publisher", self._run,
+                                     what="a delivery could not be made and is dropped")
+            self.thread.start()
 
     def publish(self, topics: Iterable[str]) -> None:
         """Queues `topics` for every hub and returns at once; a topic still waiting in the queue
@@ -108,7 +114,11 @@ class WebSubPublisher:
             if self._closed:
                 log.warning("WebSub publisher is closed: %d topic(s) not announced", len(topics))
                 return
-            self._pending.update(dict.fromkeys(topics))
+            room = MAX_PENDING - len(self._pending)
+            self._pending.update(dict.fromkeys(topics[:max(0, room)]))
+            if len(topics) > room:
+                log.error("WebSub publisher: %d topics wait already, %d more not announced",
+                          MAX_PENDING, len(topics) - max(0, room))
             self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -120,7 +130,7 @@ class WebSubPublisher:
     def close(self, timeout: float = 10.0) -> None:
         """Takes no more topics, drains the queue for up to `timeout` seconds, then stops the
         thread; whatever is still undelivered by then is dropped, and logged."""
-        if self._worker is None:
+        if self.thread is None:
             return
         with self._cond:
             self._closed = True
@@ -130,15 +140,19 @@ class WebSubPublisher:
                 self._abandoned = True
                 self._cond.notify_all()
         # A request under way when the drain was abandoned ends within its own timeout.
-        self._worker.join(self._timeout)
+        self.thread.stop(self._timeout)
+        if self._own_session:
+            self._session.close()
 
     def _idle(self) -> bool:
         return not (self._pending or self._scheduled or self._in_flight)
 
     def _run(self) -> None:
-        try:
-            while (delivery := self._next()) is not None:
+        while (delivery := self._next()) is not None:
+            retry_in = None
+            try:
                 retry_in = self._attempt(delivery)
+            finally:  # not in flight, even if the attempt failed unforeseen
                 with self._cond:
                     self._in_flight = False
                     if retry_in is not None:
@@ -146,9 +160,6 @@ class WebSubPublisher:
                             delivery, due=time.monotonic() + retry_in, seq=next(self._seq),
                             attempt=delivery.attempt + 1))
                     self._cond.notify_all()
-        finally:
-            if self._own_session:
-                self._session.close()
 
     def _next(self) -> _Delivery | None:
         """Waits for the next delivery due and marks it in flight; None once the thread is to

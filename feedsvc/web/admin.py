@@ -15,7 +15,6 @@ import base64
 import binascii
 import hmac
 import logging
-import threading
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -26,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from feedsvc.cache import CacheUnavailable, FeedCache
 from feedsvc.config import Settings
+from feedsvc.supervised import Supervised
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("admin", __name__)
@@ -181,6 +181,6 @@ def serve_admin(settings: Settings, cache: FeedCache) -> BaseWSGIServer:
     host, port = settings.admin_listen
     server = make_server(host, port, admin_app(settings, cache), threaded=True,
                          request_handler=_Unlogged)
-    threading.Thread(target=server.serve_forever, name="admin", daemon=True).start()
+    Supervised("admin", server.serve_forever, what="the admin server stopped").start()
     log.info("admin on http://%s:%d/admin/", host, port)
     return server

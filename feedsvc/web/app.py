@@ -6,12 +6,13 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, NotFound
 
 from feedsvc.build import FeedBuilder
-from feedsvc.cache import FeedCache, open_cache, with_local_copies
+from feedsvc.cache import FeedCache, NearCache, open_cache, with_local_copies
 from feedsvc.config import Settings, load_settings
+from feedsvc.supervised import Supervised
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.fastpath import FeedFastPath
 from feedsvc.web.metrics import instrument
@@ -37,6 +38,7 @@ class Services:
     policy: CachePolicy
     reach: ReachCounter | None  # None: `reach.enabled` is off
     polls: PollMarks
+    threads: list[Supervised]  # this process's background threads, for /healthz
 
 
 def create_app(
@@ -60,9 +62,12 @@ def create_app(
     builder = FeedBuilder(settings, store, cache)
     reach = ReachCounter(cache.reach(), settings.trusted_proxies) if settings.reach_enabled \
         else None
+    threads = [cache.thread] if isinstance(cache, NearCache) else []
+    if reach is not None:
+        threads.append(reach.thread)
     app.extensions["feedsvc"] = Services(settings, cache, builder, Addresses(settings),
                                          CachePolicy.from_settings(settings), reach,
-                                         PollMarks(cache))
+                                         PollMarks(cache), threads)
     instrument(app)
     # Flask's own way to wrap the app in WSGI middleware, which mypy sees as a method replaced
     app.wsgi_app = FeedFastPath(app.wsgi_app, app.extensions["feedsvc"])  # type: ignore[method-assign]
@@ -70,6 +75,14 @@ def create_app(
         app.wsgi_app = RateLimit(app.wsgi_app,  # type: ignore[method-assign]
                                  TokenBuckets(settings.rate_limit, settings.rate_limit_burst),
                                  settings.trusted_proxies)
+
+    @app.before_request
+    def one_spelling() -> None:
+        """404 for a path with extra leading slashes, which no URL of ours has: Werkzeug
+        routes `//feeds.opml` as `/feeds.opml`, a second URL of every document (and a second
+        copy in any cache in front). The fast path leaves such paths to Flask."""
+        if request.environ.get("PATH_INFO", "").startswith("//"):
+            raise NotFound()
 
     from feedsvc.web import routes
 

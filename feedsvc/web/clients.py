@@ -44,8 +44,13 @@ class Client:
     feed_id: str = ""
 
 
+# ASCII: `\d` is 0-9 and `\b` and `\w` ASCII's, so a count or an id is read in one spelling
+# (`١٣٧` would be `int()`'s 137 and another feed id than `137`).
+_FLAGS = re.IGNORECASE | re.ASCII
+
+
 def _pattern(text: str | None) -> re.Pattern[str] | None:
-    return re.compile(text, re.IGNORECASE) if text else None
+    return re.compile(text, _FLAGS) if text else None
 
 
 def _family(raw: dict[str, Any]) -> Family:
@@ -53,7 +58,7 @@ def _family(raw: dict[str, Any]) -> Family:
     if kind not in KINDS:
         raise ValueError(f"clients.toml: {raw['id']}: kind {kind!r} is not one of {sorted(KINDS)}")
     return Family(raw["id"], raw["label"], kind,
-                  tuple(re.compile(p, re.IGNORECASE) for p in raw["patterns"]),
+                  tuple(re.compile(p, _FLAGS) for p in raw["patterns"]),
                   _pattern(raw.get("subscribers")), _pattern(raw.get("feed_id")),
                   kind != "aggregator" and raw.get("distinct", True))
 

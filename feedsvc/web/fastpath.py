@@ -4,9 +4,10 @@ the Flask route uses. Flask's request context, routing and response objects cost
 times our own per-request work (bench/serve.py: a minimal Flask app reaches a fifth to a third
 of a bare WSGI callable), and a cache hit needs none of them.
 
-Everything else goes to the Flask app unchanged: other URLs and methods, unknown formats, a
-Host that is not a host (400), a cache miss (rendered there), Redis unavailable, a request
-that accepts none of our codings (406).
+Everything else goes to the Flask app unchanged: other URLs and methods, a path that is not a
+feed's in the one spelling of feed URLs (feedsvc.urls.feed_target: 404), a Host that is not a
+host (400), a cache miss (rendered there), Redis unavailable, a request that accepts none of
+our codings (406).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from feedsvc.archives import completed
 from feedsvc.cache import CacheUnavailable, FeedCache, FeedKey
-from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
+from feedsvc.urls import feed_target, feed_url
 from feedsvc.web.addresses import Addresses
 from feedsvc.web.metrics import CACHE_RESULTS, observe
 from feedsvc.web.polls import PollMarks
@@ -61,15 +62,15 @@ class FeedFastPath:
         started = time.perf_counter()
         method = environ.get("REQUEST_METHOD")
         raw_path = environ.get("PATH_INFO", "")
-        if (method not in ("GET", "HEAD") or not raw_path.startswith("/feeds/")
-                or "//" in raw_path or raw_path.endswith("/")):  # no feed: Flask 404s
+        if method not in ("GET", "HEAD") or not raw_path.startswith("/feeds/"):
             return self.app(environ, start_response)
         try:  # WSGI carries the path's bytes as latin-1; section slugs may be UTF-8
-            section, _, filename = raw_path[7:].encode("latin-1").decode().rpartition("/")
+            target = feed_target(raw_path.encode("latin-1").decode())
         except UnicodeError:
+            target = None
+        if target is None:  # no feed in that spelling: Flask 404s
             return self.app(environ, start_response)
-        if filename not in FEED_CONTENT_TYPES:
-            return self.app(environ, start_response)
+        section, filename = target
         services = self.services
         try:
             origin = services.addresses.origin(environ)

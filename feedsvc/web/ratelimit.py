@@ -24,9 +24,13 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from feedsvc.tokenbucket import TokenBuckets
 from feedsvc.web.metrics import observe
 
-__all__ = ["RateLimit", "TokenBuckets", "client_address", "client_of"]
+__all__ = ["MAX_FORWARDED", "RateLimit", "TokenBuckets", "client_address", "client_of",
+           "forwarded_tail"]
 _BODY = b"429 Too Many Requests\n"
 _ROUTE = "(rate limited)"  # the metrics' route and address label for refused requests
+# Characters of X-Forwarded-For read, from its right end, where the trusted proxies wrote: a
+# dozen hops and more; a client may send 64 KB of it, which would then be a bucket's key.
+MAX_FORWARDED = 512
 
 
 @lru_cache(maxsize=4096)
@@ -44,10 +48,19 @@ def client_of(environ: WSGIEnvironment, trusted_proxies: frozenset[str]) -> str:
                           environ.get("HTTP_X_FORWARDED_FOR", ""), trusted_proxies)
 
 
+def forwarded_tail(forwarded: str) -> str:
+    """The part of an X-Forwarded-For value that `client_address` reads: its last
+    MAX_FORWARDED characters, whole hops only."""
+    if len(forwarded) <= MAX_FORWARDED:
+        return forwarded
+    return forwarded[-MAX_FORWARDED:].partition(",")[2]
+
+
 def client_address(peer: str, forwarded: str, trusted_proxies: frozenset[str]) -> str:
     """`client_of` a request from `peer` with X-Forwarded-For `forwarded`."""
     address = peer
     if peer in trusted_proxies:
+        forwarded = forwarded_tail(forwarded)
         for hop in reversed(forwarded.split(",")) if "," in forwarded else (forwarded,):
             hop = hop.strip()
             if hop and hop not in trusted_proxies:

@@ -34,8 +34,9 @@ from wsgiref.types import WSGIEnvironment
 
 from feedsvc.cache import CacheUnavailable, ReachBatch, ReachCounts
 from feedsvc.cache.reach import DAY_SECONDS, MEASURES
+from feedsvc.supervised import Supervised
 from feedsvc.web.clients import classify
-from feedsvc.web.ratelimit import client_address
+from feedsvc.web.ratelimit import client_address, forwarded_tail
 from feedsvc.web.responses import Answer
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ NEW_LIMIT = 50_000
 # Kinds of request counted between two flushes, per worker: beyond, a new kind waits for the
 # next flush uncounted (each holds its User-Agent).
 KINDS_LIMIT = 50_000
-# Characters of a User-Agent kept: real ones are a few hundred; a client may send 20 KB.
+# Characters of a User-Agent kept: real ones are a few hundred; a client may send 20 KB. Of
+# X-Forwarded-For, the tail client_address reads (feedsvc.web.ratelimit.MAX_FORWARDED).
 MAX_USER_AGENT = 1024
 _EPOCH = datetime.date(1970, 1, 1)
 # A kind of request, counted until the flush: day number, section, file name, address,
@@ -86,8 +88,10 @@ class ReachCounter:
         self._known_day = -1
         self._generations: dict[int, bytes] = {}  # day -> its counts' generation in the cache
         self._start_lock = threading.Lock()
-        self._thread: threading.Thread | None = None  # started on the first count
-        self._stop = threading.Event()
+        self._started = False  # the thread is started on the first count
+        # a flush that fails unforeseen loses its batch, not the counting after it
+        self.thread = Supervised("reach-flush", self._run, pause=interval,
+                                 what="a batch could not be counted and is dropped")
         self._failing = False
         # a thread does not survive a fork: the child starts its own
         os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
@@ -96,13 +100,13 @@ class ReachCounter:
                  decided: Answer) -> None:
         """Count a feed document answered with `decided` (200 or 304) on address `origin`;
         a client not recorded yet today is kept for `flush` to record."""
-        if self._thread is None:
+        if not self._started:
             self._start()
         get, status = environ.get, decided.status
         day = int(self.clock() // DAY_SECONDS)
         user_agent = get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT]
         client = (day, section, filename, origin, user_agent, get("REMOTE_ADDR", ""),
-                  get("HTTP_X_FORWARDED_FOR", ""))
+                  forwarded_tail(get("HTTP_X_FORWARDED_FOR", "")))
         if hash(client) not in self._known:
             self._new.append(client)
         kind = (day, section, filename, origin, user_agent, status,
@@ -202,15 +206,15 @@ class ReachCounter:
 
     def close(self) -> None:
         """Stop the flushing thread and write what is left."""
-        self._stop.set()
+        self.thread.stop()
         self.flush()
 
     def _start(self) -> None:
         with self._start_lock:
-            if self._thread is not None:
+            if self._started:
                 return
-            self._thread = threading.Thread(target=self._run, name="reach-flush", daemon=True)
-        self._thread.start()
+            self._started = True
+        self.thread.start()
         atexit.register(self.flush)
 
     def _forked(self) -> None:
@@ -223,13 +227,10 @@ class ReachCounter:
         self._new = collections.deque(maxlen=NEW_LIMIT)
         self._known = set()
         self._generations = {}
-        self._thread = None
+        self._started = False
 
     def _run(self) -> None:
-        """Flush until stopped; a flush that fails loses its batch, not the counting after it
-        (one bad request must not stop the thread)."""
-        while not self._stop.wait(self.interval):
-            try:
-                self.flush()
-            except Exception:
-                log.exception("reach: a batch could not be counted and is dropped")
+        """Flush until stopped."""
+        while not self.thread.stopping.wait(self.interval):
+            self.flush()
+            self.thread.recovered()

@@ -13,7 +13,8 @@ from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from feedsvc.archives import ARCHIVE_FORMATS, completed, parse_archive_path
 from feedsvc.cache import CachedFeed, CacheUnavailable, FeedKey, RenderedFeed
-from feedsvc.urls import FEED_CONTENT_TYPES, feed_url
+from feedsvc.supervised import down
+from feedsvc.urls import feed_target, feed_url
 from feedsvc.web.metrics import (
     CACHE_RESULTS,
     RENDERS,
@@ -89,10 +90,14 @@ def _fill(key: FeedKey, build: Callable[[], dict[FeedKey, RenderedFeed]]) -> Cac
 
 @blueprint.get("/feeds/<filename>")
 @blueprint.get("/feeds/<path:section>/<filename>")
-def feed(filename: str, section: str = "") -> Response:
-    """The hot path: Host -> address, the cached entry, validators, bytes."""
-    if filename not in FEED_CONTENT_TYPES:
+def feed(**_: str) -> Response:
+    """The hot path: Host -> address, the cached entry, validators, bytes. The routes name
+    the URL patterns (the metrics' labels); which document, if any, is `feed_target`'s to say,
+    as on the fast path."""
+    target = feed_target(request.path)
+    if target is None:
         raise NotFound()
+    section, filename = target
     services = _services()
     environ = request.environ
     origin = services.addresses.origin(environ)
@@ -157,6 +162,11 @@ def healthz() -> tuple[Response, int]:
     # Serving needs one of the two (cache hits, or rendering from the store): 503 only when
     # neither answers, so a load balancer keeps a degraded process that still serves feeds.
     status = "ok" if store_ok and cache_ok else "degraded" if store_ok or cache_ok else "failing"
+    # A background thread not running (feedsvc.supervised): serving goes on, without what it
+    # does (reach counts, invalidations of in-process copies: then each hit reads Redis).
+    threads_down = down(services.threads)
+    if threads_down and status == "ok":
+        status = "degraded"
     code = 503 if status == "failing" else 200
     refresh = last_refresh(services.cache) if cache_ok else None
     # A feed the refreshes cannot render (served as it was before), or another part of them
@@ -165,7 +175,7 @@ def healthz() -> tuple[Response, int]:
     if status == "ok" and failing and (failing["feeds"] or failing["stages"]):
         status = "degraded"
     return jsonify(status=status, store=store_ok, cache=cache_ok, last_refresh=refresh,
-                   failing=failing), code
+                   failing=failing, threads_down=threads_down), code
 
 
 @blueprint.get("/metrics")
