@@ -341,9 +341,29 @@ def test_published_rejected(value):
     assert failed_fields(doc(published=value)) == ["published"]
 
 
-@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00"])
-def test_published_out_of_utc_range_is_a_field_error(value):
-    assert failed_fields(doc(published=value)) == ["published"]
+@pytest.mark.parametrize("value, utc", [
+    ("1900-01-01T00:00:00Z", datetime(1900, 1, 1)),
+    ("1900-01-01T00:00:00-01:00", datetime(1900, 1, 1, 1)),
+    ("9998-12-31T23:59:59.999999Z", datetime(9998, 12, 31, 23, 59, 59, 999_999)),
+    ("9999-01-01T01:00:00+03:00", datetime(9998, 12, 31, 22)),
+])
+def test_dates_at_the_bounds_are_accepted(value, utc):
+    assert parse(doc(published=value)).published.replace(tzinfo=None) == utc
+    parse(doc(updated=value))  # no error (one ahead of the clock is kept as `published`)
+
+
+@pytest.mark.parametrize("value", [
+    "9999-12-31T23:59:59Z",  # every refresh died on its archive month's end, year 10000
+    "9999-01-01T00:00:00Z", "9998-12-31T23:59:59-01:00", "1899-12-31T23:59:59Z",
+    "1900-01-01T00:00:00+00:01",
+    "1900-01-01T03:00:00",  # Asia/Tehran's offset was then +03:25:44
+    "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00",  # beyond what a datetime holds in UTC
+    "0001-01-01T00:00:00Z",
+])
+def test_dates_beyond_the_bounds_are_refused_naming_them(value):
+    for field in ("published", "updated"):
+        assert errors(doc(**{field: value})) == [FieldError(
+            field, f"{value!r} is out of range: dates from 1900 to 9998 (UTC) are accepted")]
 
 
 def test_updated_defaults_to_published_and_is_parsed_alike():

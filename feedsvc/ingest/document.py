@@ -52,6 +52,13 @@ MAX_URL = 2_000
 # nest a few levels, tables a few more; the tag count bounds what the estimate below misses.
 MAX_HTML_DEPTH = 100
 MAX_HTML_TAGS = 20_000
+# The years of the dates every stage carries, in UTC. From 1900: RSS's RFC 822 dates begin
+# then (RFC 5322 §3.3), and a year under 1000 is written in under four digits, which readers
+# take for a two-digit year (feedparser reads year 1 as 2001). To 9998: December 9999 has no
+# next month a datetime holds, where its archive ends (feedsvc.archives). Atom's and JSON
+# Feed's RFC 3339 and HTTP dates (four-digit years), Roku's, SQLite's text and PostgreSQL's
+# timestamps (to 294276) hold all of them.
+FIRST_YEAR, LAST_YEAR = 1900, 9998
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # A lone surrogate (JSON "\ud800") has no UTF-8 form: no store or feed could carry it.
@@ -261,10 +268,14 @@ class _Checker:
         if when.tzinfo is None:
             when = when.replace(tzinfo=self.timezone)
         try:
-            return when.astimezone(UTC)
-        except OverflowError:
-            self.fail(field, f"{text!r} is out of range")
+            utc = when.astimezone(UTC)
+        except OverflowError:  # beyond year 1 or 9999 in UTC
+            utc = None
+        if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+            self.fail(field, f"{text!r} is out of range: dates from {FIRST_YEAR} to "
+                             f"{LAST_YEAR} (UTC) are accepted")
             return None
+        return utc
 
     def items(self, value: Any, field: str) -> list[Any]:
         if value is None:
