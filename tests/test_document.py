@@ -517,6 +517,38 @@ def test_video_duration_in_seconds(value, seconds):
     assert video.duration == seconds
 
 
+@pytest.mark.parametrize("value, reason", [
+    ("12", "is a string, give a number of seconds"),
+    (1e300, "1e+300 is over the limit of 9,007,199,254,740,991 seconds"),
+    (2**53, "9007199254740992 is over the limit of 9,007,199,254,740,991 seconds"),
+    (-1, "-1 is negative, give 0 or more seconds"),
+    (-0.5, "-0.5 is negative, give 0 or more seconds"),
+    (True, "is true, give a number of seconds"),
+    ([90], "is a list, give a number of seconds"),
+    ({"seconds": 90}, "is an object, give a number of seconds"),
+    (float("inf"), "inf is over the limit of 9,007,199,254,740,991 seconds"),
+    (float("nan"), "is NaN, give a number of seconds"),
+])
+def test_a_duration_that_is_no_number_of_seconds_says_what_is_wrong(value, reason):
+    assert errors(doc(videos=[{"url": "/v", "duration": value}])) == [
+        FieldError("videos[0].duration", reason)]
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("640", "is a string, give a number of pixels"),
+    (640.5, "must be a whole number"),
+    (1e300, "1e+300 is over the limit of 9,007,199,254,740,991 pixels"),
+])
+def test_an_image_size_that_is_no_number_of_pixels_says_what_is_wrong(value, reason):
+    assert errors(doc(images=[{"url": "/i.jpg", "width": value}])) == [
+        FieldError("images[0].width", reason)]
+
+
+def test_counts_up_to_the_limit_are_kept():
+    [video] = parse(doc(videos=[{"url": "/v", "duration": 2**53 - 1}])).videos
+    assert video.duration == 2**53 - 1
+
+
 def test_non_finite_duration_in_a_json_line_is_rejected():
     """Python's json module accepts `Infinity` and `NaN`: they must not crash the validator."""
     line = '{"url": "/v", "duration": Infinity}'

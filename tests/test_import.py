@@ -154,6 +154,24 @@ def test_all_good_file_exits_zero(tmp_path, config_file, stored):
     assert stored.count() == 2
 
 
+@pytest.mark.parametrize(("duration", "reason"), [
+    ('"12"', "is a string, give a number of seconds"),
+    ("1e300", "1e+300 is over the limit of 9,007,199,254,740,991 seconds"),
+    ("-5", "-5 is negative, give 0 or more seconds"),
+    ("true", "is true, give a number of seconds"),
+    ("[90]", "is a list, give a number of seconds"),
+])
+def test_a_video_duration_that_is_no_number_of_seconds_says_what_is_wrong(
+        tmp_path, config_file, stored, duration, reason):
+    path = write_jsonl(tmp_path / "video.jsonl", [
+        line("video")[:-1] + f', "videos": [{{"url": "/v.mp4", "duration": {duration}}}]}}',
+        line("after", videos=[{"url": "/v.mp4", "duration": 90.4}])])
+    result = run_import(config_file, path)
+    assert rejections(result.stderr, path) == [(f"{path}:1", "videos[0].duration", reason)]
+    assert summary(result.stderr) == (1, 1)
+    assert stored.get("after").videos[0].duration == 90
+
+
 def test_reimporting_an_updated_line_updates(tmp_path, config_file, stored):
     path = write_jsonl(tmp_path / "a.jsonl", [line("a"), line("b")])
     assert run_import(config_file, path).exit_code == 0

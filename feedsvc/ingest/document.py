@@ -8,6 +8,7 @@ first, so a publisher can fix a line in one go.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ MAX_HTML_TAGS = 20_000
 # Feed's RFC 3339 and HTTP dates (four-digit years), Roku's, SQLite's text and PostgreSQL's
 # timestamps (to 294276) hold all of them.
 FIRST_YEAR, LAST_YEAR = 1900, 9998
+# The largest count (seconds, pixels): 2**53 - 1 is the largest integer every JSON reader
+# holds exactly (RFC 7493 §2.2), as JSON Feed's and Roku's readers in JavaScript must.
+MAX_COUNT = 2**53 - 1
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # A lone surrogate (JSON "\ud800") has no UTF-8 form: no store or feed could carry it.
@@ -320,10 +324,25 @@ class _Checker:
         return None
 
     def count(self, value: Any, field: str) -> int | None:
+        """A duration in seconds (rounded) or a width or height in pixels; what is wrong with
+        any other value is said, with what to give instead."""
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**63:
-            self.fail(field, "must be a non-negative number")
+        unit = "seconds" if field.endswith("duration") else "pixels"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            kinds = {bool: "true" if value is True else "false", str: "a string",
+                     list: "a list", dict: "an object"}
+            self.fail(field, f"is {kinds.get(type(value), type(value).__name__)}, "
+                             f"give a number of {unit}")
+            return None
+        if isinstance(value, float) and math.isnan(value):
+            self.fail(field, f"is NaN, give a number of {unit}")
+            return None
+        if value < 0:
+            self.fail(field, f"{value!r} is negative, give 0 or more {unit}")
+            return None
+        if value > MAX_COUNT:
+            self.fail(field, f"{value!r} is over the limit of {MAX_COUNT:,} {unit}")
             return None
         if isinstance(value, float) and not value.is_integer() and field.endswith("duration"):
             return round(value)
