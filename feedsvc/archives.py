@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import MAXYEAR, UTC, datetime
 
 # Archives are feeds for readers to back-fill from: RSS and Atom, the formats RFC 5005 covers.
 ARCHIVE_FORMATS = ("rss.xml", "atom.xml")
@@ -39,7 +39,11 @@ class Month:
 
     @property
     def end(self) -> datetime:
-        """The start of the next month."""
+        """The start of the next month. December 9999 has none a datetime can hold: it ends
+        at the last instant one can (ingest bounds dates below it, but a store may hold an
+        article dated then from before, and a refresh must not die on it)."""
+        if self.year == MAXYEAR and self.month == 12:
+            return datetime.max.replace(tzinfo=UTC)
         following = Month(self.year + 1, 1) if self.month == 12 else Month(self.year,
                                                                            self.month + 1)
         return following.start

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -259,6 +260,37 @@ def test_refusals_of_method_type_size_json_and_rate(api):
     assert statuses[-1] == 429
     limited = client.put("x", article("x", "y"))
     assert limited.status == 429 and int(limited.headers["Retry-After"]) >= 1
+
+
+def test_json_beyond_what_is_read_is_a_short_400_with_nothing_written_or_traced(api, caplog):
+    """Python's json module raised on these (ValueError, RecursionError): a 500 with a
+    traceback in the log; or it took the last of two keys. The importer reads them alike
+    (test_import.py)."""
+    client, store, _ = api()
+    doc = json.dumps(article("j-1", "Bounded"))[:-1]
+    bodies = {
+        doc + ', "videos": [{"url": "/v", "duration": 1' + "0" * 4999 + "}]}":
+            "a number is 5000 characters long, the limit is 100",
+        doc + ', "extra": ' + "[" * 100_000 + "]" * 100_000 + "}":
+            "arrays and objects nest deeper than the limit of 64 levels",
+        doc + ', "extra": ' + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}":
+            "arrays and objects nest deeper than the limit of 64 levels",
+        doc + ', "title": "A second title"}': "the key 'title' is given twice in one object",
+        doc + ', "videos": [{"url": "/v", "duration": Infinity}]}':
+            "Infinity is not a JSON value",
+    }
+    with caplog.at_level(logging.INFO):
+        for body, reason in bodies.items():
+            for path, sent in (("/api/articles/j-1", body),
+                               ("/api/articles:batch", '{"articles": [' + body + "]}")):
+                response = client.call("PUT" if path.endswith("j-1") else "POST", path,
+                                       sent.encode())
+                assert response.status == 400, (path, reason)
+                assert response.json == {"error": f"400 Bad Request: {reason}"}
+    assert store.get("j-1") is None
+    traced = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not traced, [r.getMessage() for r in traced]
+    assert client.put("j-1", json.loads(doc + "}")).status == 201
 
 
 def test_a_store_that_refuses_gets_503_and_nothing_is_announced(settings, redis_client,

@@ -228,6 +228,29 @@ def test_moves_deletions_and_redating_leave_and_enter_the_right_months(site):
         f"/feeds/{archive_path('world', site.months[3])}/atom.xml")
 
 
+def test_an_article_stored_in_december_9999_stops_no_refresh(site):
+    """Stored before dates were bounded (feedsvc.ingest.document refuses it now): December
+    9999 has no next month a datetime can hold, and every incremental refresh died computing
+    its end, also once the article was deleted, so nothing more was published."""
+    last = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    far = dataclasses.replace(site.article("far", "World", site.months[0], 0), published=last,
+                              updated=last)
+    old = site.months[1]
+
+    def archived(article_id: str) -> bool:
+        response = site.get(f"/feeds/{archive_path('world', old)}/rss.xml")
+        return item_id(article_id) in _ids(response.content)
+
+    for n, change in enumerate((far, dataclasses.replace(far, status="deleted")), start=1):
+        assert not archived(f"after-far-{n}")  # cached before the change
+        site.store.upsert([change, site.article(f"after-far-{n}", "World", old, 20 + n)])
+        watermark = site.cache.get_state("watermark")
+        site.refresher.incremental()
+        assert site.cache.get_state("watermark") != watermark
+        assert archived(f"after-far-{n}")
+        assert not {item_id("far")} & set(_ids(site.get("/feeds/world/rss.xml").content))
+
+
 def test_unknown_months_and_bad_paths_are_404(site):
     empty = _back(site.months[0], 3)
     future = Month(site.months[0].year + 1, site.months[0].month)

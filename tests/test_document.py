@@ -349,9 +349,29 @@ def test_published_rejected(value):
     assert failed_fields(doc(published=value)) == ["published"]
 
 
-@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00"])
-def test_published_out_of_utc_range_is_a_field_error(value):
-    assert failed_fields(doc(published=value)) == ["published"]
+@pytest.mark.parametrize("value, utc", [
+    ("1900-01-01T00:00:00Z", datetime(1900, 1, 1)),
+    ("1900-01-01T00:00:00-01:00", datetime(1900, 1, 1, 1)),
+    ("9998-12-31T23:59:59.999999Z", datetime(9998, 12, 31, 23, 59, 59, 999_999)),
+    ("9999-01-01T01:00:00+03:00", datetime(9998, 12, 31, 22)),
+])
+def test_dates_at_the_bounds_are_accepted(value, utc):
+    assert parse(doc(published=value)).published.replace(tzinfo=None) == utc
+    parse(doc(updated=value))  # no error (one ahead of the clock is kept as `published`)
+
+
+@pytest.mark.parametrize("value", [
+    "9999-12-31T23:59:59Z",  # every refresh died on its archive month's end, year 10000
+    "9999-01-01T00:00:00Z", "9998-12-31T23:59:59-01:00", "1899-12-31T23:59:59Z",
+    "1900-01-01T00:00:00+00:01",
+    "1900-01-01T03:00:00",  # Asia/Tehran's offset was then +03:25:44
+    "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00",  # beyond what a datetime holds in UTC
+    "0001-01-01T00:00:00Z",
+])
+def test_dates_beyond_the_bounds_are_refused_naming_them(value):
+    for field in ("published", "updated"):
+        assert errors(doc(**{field: value})) == [FieldError(
+            field, f"{value!r} is out of range: dates from 1900 to 9998 (UTC) are accepted")]
 
 
 def test_updated_defaults_to_published_and_is_parsed_alike():
@@ -537,6 +557,38 @@ def test_video_field_errors_carry_their_path(item, fields):
 def test_video_duration_in_seconds(value, seconds):
     [video] = parse(doc(videos=[{"url": "/v", "duration": value}])).videos
     assert video.duration == seconds
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("12", "is a string, give a number of seconds"),
+    (1e300, "1e+300 is over the limit of 9,007,199,254,740,991 seconds"),
+    (2**53, "9007199254740992 is over the limit of 9,007,199,254,740,991 seconds"),
+    (-1, "-1 is negative, give 0 or more seconds"),
+    (-0.5, "-0.5 is negative, give 0 or more seconds"),
+    (True, "is true, give a number of seconds"),
+    ([90], "is a list, give a number of seconds"),
+    ({"seconds": 90}, "is an object, give a number of seconds"),
+    (float("inf"), "inf is over the limit of 9,007,199,254,740,991 seconds"),
+    (float("nan"), "is NaN, give a number of seconds"),
+])
+def test_a_duration_that_is_no_number_of_seconds_says_what_is_wrong(value, reason):
+    assert errors(doc(videos=[{"url": "/v", "duration": value}])) == [
+        FieldError("videos[0].duration", reason)]
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("640", "is a string, give a number of pixels"),
+    (640.5, "must be a whole number"),
+    (1e300, "1e+300 is over the limit of 9,007,199,254,740,991 pixels"),
+])
+def test_an_image_size_that_is_no_number_of_pixels_says_what_is_wrong(value, reason):
+    assert errors(doc(images=[{"url": "/i.jpg", "width": value}])) == [
+        FieldError("images[0].width", reason)]
+
+
+def test_counts_up_to_the_limit_are_kept():
+    [video] = parse(doc(videos=[{"url": "/v", "duration": 2**53 - 1}])).videos
+    assert video.duration == 2**53 - 1
 
 
 def test_non_finite_duration_in_a_json_line_is_rejected():

@@ -19,9 +19,11 @@ from conftest import DEMO_ARTICLES, REDIS_URL
 from feedsvc.build import FeedBuilder
 from feedsvc.cache import FeedKey
 from feedsvc.ingest.document import parse_article
+from feedsvc.refresh import Refresher
 from feedsvc.render.items import item_id
 from feedsvc.wiring import refresh_service as RefreshService
 from processes import Service
+from topology import eventually
 
 # An embargoed article shows this soon after its time, or the test fails.
 ON_TIME = 2.0  # seconds
@@ -70,6 +72,33 @@ def test_embargoed_articles_appear_on_time_and_each_refresh_rearms_the_next(
         assert not has_item("later")
         lateness.append(_seen_at(has_item, "later", later))
         assert all(0 <= late < ON_TIME for late in lateness), lateness
+    finally:
+        service.shutdown()
+
+
+def test_an_article_stored_in_december_9999_leaves_the_embargo_timer_armed(
+        settings, store, redis_cache):
+    """Stored before dates were bounded (feedsvc.ingest.document refuses it now): every refresh
+    died on its archive month's end, year 10000, before arming the timer; an embargo imported
+    after it waited for nothing."""
+    settings = dataclasses.replace(settings, refresh_interval=60, leader_lease=300)
+    last = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    builder = FeedBuilder(settings, store, redis_cache)
+    Refresher(builder).full()  # the scheduler's refreshes are incremental from here
+    store.upsert([dataclasses.replace(_embargoed(settings, "far", datetime(9998, 1, 1, tzinfo=UTC)),
+                                      published=last, updated=last)])
+    service = RefreshService(settings, builder, BackgroundScheduler())
+    service.start()
+    try:
+        def armed_at() -> datetime | None:
+            job = service.scheduler.get_job("embargo")
+            return job.next_run_time if job else None
+
+        assert eventually(armed_at, 5, "the embargo timer armed") == last
+        soon = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+        store.upsert([_embargoed(settings, "soon", soon)])
+        service.trigger()
+        eventually(lambda: armed_at() == soon, 5, "the timer re-armed for the next embargo")
     finally:
         service.shutdown()
 

@@ -7,6 +7,7 @@ anyway (before this rule, or by a clock ahead) is rendered as of its `published`
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from feedsvc.ingest.importer import Importer
 from feedsvc.refresh import Refresher
 from topology import eventually
 
-FAR_FUTURE = "9999-12-31T23:59:59Z"
+FAR_FUTURE = "9998-12-31T23:59:59Z"  # the last second a date may be
 FEEDS = ("/feeds/news/turkey/", "/feeds/")
 HOSTS = ("news.example", "news-mirror.example")
 
@@ -125,6 +126,37 @@ def test_the_import_keeps_a_far_future_updated_article_and_names_the_change(
     [line] = [r.getMessage() for r in caplog.records if r.name.startswith("feedsvc.ingest")]
     assert line.startswith(f"{path}:2: updated: ")
     assert FAR_FUTURE in line and article.published.isoformat() in line
+
+
+def test_a_date_beyond_the_bounds_is_refused_by_its_line_and_the_refresh_goes_on(
+        tmp_path, settings, store, redis_cache, live_server_factory):
+    """`published: 9999-12-31T23:59:59Z` was taken, and every refresh after it died on its
+    archive month's end (year 10000): nothing more was published, the embargo timer never
+    armed."""
+    refresher = Refresher(FeedBuilder(settings, store, redis_cache))
+    refresher.full()
+    server = live_server_factory(settings, store, redis_cache)
+    path = _jsonl(tmp_path / "far.jsonl", _article("before", "2026-11-01T10:00:00Z"),
+                  _article("far", "9999-12-31T23:59:59Z"),
+                  _article("early", "2026-11-01T10:00:00Z", updated="1899-12-31T23:59:59Z"),
+                  _article("after", "2026-11-02T10:00:00Z"))
+    errors = io.StringIO()
+    report = Importer(settings, store, errors=errors, progress=False).import_paths([path])
+    bounds = "is out of range: dates from 1900 to 9998 (UTC) are accepted"
+    assert errors.getvalue().splitlines() == [
+        f"{path}:2: published: '9999-12-31T23:59:59Z' {bounds}",
+        f"{path}:3: updated: '1899-12-31T23:59:59Z' {bounds}",
+    ]
+    assert (report.accepted, report.rejected) == (2, 2)
+    watermark = redis_cache.get_state("watermark")
+    refresher.incremental()
+    assert redis_cache.get_state("watermark") != watermark
+    for host in HOSTS:
+        response = requests.get(f"{server.url}/feeds/news/turkey/rss.xml",
+                                headers={"Host": host}, timeout=10)
+        valid_xml("rss.xml", response.content, host)
+        titles = [e.title for e in feedparser.parse(response.content).entries]
+        assert titles == ["Title of after", "Title of before"], host
 
 
 def test_unchanged_data_renders_the_same_bytes_later(settings, store, tmp_path):

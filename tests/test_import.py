@@ -154,6 +154,51 @@ def test_all_good_file_exits_zero(tmp_path, config_file, stored):
     assert stored.count() == 2
 
 
+TOO_DEEP = "arrays and objects nest deeper than the limit of 64 levels"
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    (line("big")[:-1] + ', "videos": [{"url": "/v", "duration": 1' + "0" * 4999 + "}]}",
+     "a number is 5000 characters long, the limit is 100"),
+    ("[" * 100_000 + "]" * 100_000, TOO_DEEP),
+    (line("deep")[:-1] + ', "extra": ' + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}",
+     TOO_DEEP),
+    (line("twice")[:-1] + ', "title": "A second title"}',
+     "the key 'title' is given twice in one object"),
+    (line("nan")[:-1] + ', "videos": [{"url": "/v", "duration": NaN}]}',
+     "NaN is not a JSON value"),
+], ids=["5,000-digit number", "100,000 nested arrays", "100,000 nested objects",
+        "a key twice", "NaN"])
+def test_a_line_beyond_what_json_is_read_to_is_one_rejection_and_the_rest_imported(
+        tmp_path, config_file, stored, bad, reason):
+    """Python's json module raised on these (ValueError, RecursionError) and the import
+    stopped with a traceback, or took the line (the last of two keys)."""
+    path = write_jsonl(tmp_path / "bounds.jsonl", [line("before"), bad, line("after")])
+    result = run_import(config_file, path)
+    assert result.exit_code == 1
+    assert rejections(result.stderr, path) == [(f"{path}:2", "(line)", reason)]
+    assert summary(result.stderr) == (2, 1)
+    assert sorted(a.id for a in stored.newest("", 10, now=LATER)) == ["after", "before"]
+
+
+@pytest.mark.parametrize(("duration", "reason"), [
+    ('"12"', "is a string, give a number of seconds"),
+    ("1e300", "1e+300 is over the limit of 9,007,199,254,740,991 seconds"),
+    ("-5", "-5 is negative, give 0 or more seconds"),
+    ("true", "is true, give a number of seconds"),
+    ("[90]", "is a list, give a number of seconds"),
+])
+def test_a_video_duration_that_is_no_number_of_seconds_says_what_is_wrong(
+        tmp_path, config_file, stored, duration, reason):
+    path = write_jsonl(tmp_path / "video.jsonl", [
+        line("video")[:-1] + f', "videos": [{{"url": "/v.mp4", "duration": {duration}}}]}}',
+        line("after", videos=[{"url": "/v.mp4", "duration": 90.4}])])
+    result = run_import(config_file, path)
+    assert rejections(result.stderr, path) == [(f"{path}:1", "videos[0].duration", reason)]
+    assert summary(result.stderr) == (1, 1)
+    assert stored.get("after").videos[0].duration == 90
+
+
 def test_reimporting_an_updated_line_updates(tmp_path, config_file, stored):
     path = write_jsonl(tmp_path / "a.jsonl", [line("a"), line("b")])
     assert run_import(config_file, path).exit_code == 0

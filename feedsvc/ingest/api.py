@@ -29,8 +29,9 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from feedsvc.config import Settings
+from feedsvc.ingest import jsontext
 from feedsvc.ingest.document import DocumentError
-from feedsvc.ingest.importer import json_error, parse_logged
+from feedsvc.ingest.importer import parse_logged
 from feedsvc.ingest.tokens import Tokens
 from feedsvc.model import Article
 from feedsvc.store import Store, StoreUnavailable, Written
@@ -205,16 +206,15 @@ class _Api:
         return article
 
     def _document(self) -> object:
-        """The request's JSON body: 415 unless it says it is JSON (UTF-8), 400 unless it is."""
+        """The request's JSON body: 415 unless it says it is JSON (UTF-8), 400 unless it is,
+        within the bounds the importer reads a line to (feedsvc.ingest.jsontext)."""
         charset = request.mimetype_params.get("charset", "utf-8").lower()
         if request.mimetype != "application/json" or charset not in ("utf-8", "utf8"):
             _refuse(415, "the body must be application/json (UTF-8)")
         try:
-            return json.loads(request.get_data(cache=False).decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            _refuse(400, f"not UTF-8: {exc.reason}")
-        except json.JSONDecodeError as exc:
-            _refuse(400, json_error(exc))
+            return jsontext.loads(request.get_data(cache=False))
+        except jsontext.NotJson as exc:
+            _refuse(400, str(exc))
 
     def _stored(self, article_id: str) -> Article | None:
         try:

@@ -8,6 +8,7 @@ first, so a publisher can fix a line in one go.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,16 @@ MAX_URL = 2_000
 # nest a few levels, tables a few more; the tag count bounds what the estimate below misses.
 MAX_HTML_DEPTH = 100
 MAX_HTML_TAGS = 20_000
+# The years of the dates every stage carries, in UTC. From 1900: RSS's RFC 822 dates begin
+# then (RFC 5322 §3.3), and a year under 1000 is written in under four digits, which readers
+# take for a two-digit year (feedparser reads year 1 as 2001). To 9998: December 9999 has no
+# next month a datetime holds, where its archive ends (feedsvc.archives). Atom's and JSON
+# Feed's RFC 3339 and HTTP dates (four-digit years), Roku's, SQLite's text and PostgreSQL's
+# timestamps (to 294276) hold all of them.
+FIRST_YEAR, LAST_YEAR = 1900, 9998
+# The largest count (seconds, pixels): 2**53 - 1 is the largest integer every JSON reader
+# holds exactly (RFC 7493 §2.2), as JSON Feed's and Roku's readers in JavaScript must.
+MAX_COUNT = 2**53 - 1
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # A lone surrogate (JSON "\ud800") has no UTF-8 form: no store or feed could carry it.
@@ -308,10 +319,14 @@ class _Checker:
         if when.tzinfo is None:
             when = when.replace(tzinfo=self.timezone)
         try:
-            return when.astimezone(UTC)
-        except OverflowError:
-            self.fail(field, f"{text!r} is out of range")
+            utc = when.astimezone(UTC)
+        except OverflowError:  # beyond year 1 or 9999 in UTC
+            utc = None
+        if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+            self.fail(field, f"{text!r} is out of range: dates from {FIRST_YEAR} to "
+                             f"{LAST_YEAR} (UTC) are accepted")
             return None
+        return utc
 
     def items(self, value: Any, field: str) -> list[Any]:
         if value is None:
@@ -356,10 +371,25 @@ class _Checker:
         return None
 
     def count(self, value: Any, field: str) -> int | None:
+        """A duration in seconds (rounded) or a width or height in pixels; what is wrong with
+        any other value is said, with what to give instead."""
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**63:
-            self.fail(field, "must be a non-negative number")
+        unit = "seconds" if field.endswith("duration") else "pixels"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            kinds = {bool: "true" if value is True else "false", str: "a string",
+                     list: "a list", dict: "an object"}
+            self.fail(field, f"is {kinds.get(type(value), type(value).__name__)}, "
+                             f"give a number of {unit}")
+            return None
+        if isinstance(value, float) and math.isnan(value):
+            self.fail(field, f"is NaN, give a number of {unit}")
+            return None
+        if value < 0:
+            self.fail(field, f"{value!r} is negative, give 0 or more {unit}")
+            return None
+        if value > MAX_COUNT:
+            self.fail(field, f"{value!r} is over the limit of {MAX_COUNT:,} {unit}")
             return None
         if isinstance(value, float) and not value.is_integer() and field.endswith("duration"):
             return round(value)

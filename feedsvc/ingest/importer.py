@@ -7,7 +7,6 @@ A store that refuses a write stops the import (ImportFailed) with whole batches 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from feedsvc.config import Settings
+from feedsvc.ingest import jsontext
 from feedsvc.ingest.document import DocumentError, FieldError, Normalised, parse_article
 from feedsvc.ingest.pagetext import looks_like_page_text, page_key, parse_page
 from feedsvc.model import Article
@@ -155,12 +155,9 @@ class Importer:
                 if not raw.strip():
                     continue
                 try:
-                    doc = json.loads(raw.rstrip())  # a line break would be the error's place
-                except UnicodeDecodeError as exc:
-                    yield Rejection(where, [FieldError("(line)", f"not UTF-8: {exc.reason}")])
-                    continue
-                except json.JSONDecodeError as exc:
-                    yield Rejection(where, [FieldError("(line)", json_error(exc))])
+                    doc = jsontext.loads(raw.rstrip())  # a line break would be the error's place
+                except jsontext.NotJson as exc:
+                    yield Rejection(where, [FieldError("(line)", str(exc))])
                     continue
                 try:
                     yield self._parse(doc, where)
@@ -207,13 +204,6 @@ def _lines(fh: BinaryIO) -> Iterator[bytes | int]:
         while (chunk := fh.readline(_CHUNK)) and not chunk.endswith(b"\n"):
             length += len(chunk)
         yield length + len(chunk)
-
-
-def json_error(exc: json.JSONDecodeError) -> str:
-    """Where the line went wrong; a line cut short says so, with the column it ends at."""
-    if exc.pos >= len(exc.doc):
-        return f"not JSON: the line ends at column {len(exc.doc)} before the JSON does ({exc.msg})"
-    return f"not JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
 
 
 def _head(path: Path) -> str:
