@@ -177,10 +177,12 @@ def assert_served(site: Pipeline, extra: set[str] = frozenset()) -> None:
                     continue
             else:
                 assert response.status_code == 200, (where, response.text)
-            if name.endswith((".xml", ".json")):
+            if name in FEED_CONTENT_TYPES:
                 assert_valid(name, response.content, where)
                 if name.endswith(".xml"):
                     assert not feedparser.parse(response.content).bozo, where
+            elif name == "mirrors.json":
+                json.loads(response.content)
             elif name == "feeds.opml":
                 etree.fromstring(response.content)
 
