@@ -4,14 +4,16 @@ logged in one line, counted on /metrics and named by /healthz (`degraded`); the 
 before stay served; every other feed is published and the watermark moves on; and once the
 article at fault is fixed or deleted, the next refresh recovers by itself.
 
-The renderers' failures are injected into the real renderers (FeedBuilder's `documents`):
-they fail on a feed named MARK and on the site documents listing it. These tests used to poison
-the store instead, with a tag and a section name with a noncharacter, which lxml refused, but
-render now cleans every name it is known to fail on (feedsvc.characters): what the containment
-is for is the failure nobody knows of yet, so the tests make one of no known kind, which no
-hardening of render can take away. That the old poison now publishes cleanly is tested here
-too. The archives' poison is written straight into the store: a publication date in the year
-9999. Real Redis, a real store, the app over real HTTP."""
+The failures are injected into the real parts: the renderers (FeedBuilder's `documents`) fail
+on a feed named MARK and on the site documents listing it, and the store fails to look into
+the month of an article marked MARKED while the archives are dropped. These tests used to
+poison the store instead, with what broke those parts then (a tag and a section name with a
+noncharacter, which lxml refused; a date in December 9999, whose month had no end a datetime
+holds), but render now cleans every name it is known to fail on (feedsvc.characters) and that
+month ends: what the containment is for is the failure nobody knows of yet, so the tests make
+one of no known kind, which no hardening of render or the archives can take away. That the old
+poison now publishes cleanly is tested here too (the names; the date in tests/test_archives.py
+and tests/test_embargo.py). Real Redis, a real store, the app over real HTTP."""
 
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ from feedsvc.urls import FEED_CONTENT_TYPES
 from feedsvc.wiring import refresh_service
 
 MARK = "Unrenderable"  # a tag or section name the renderers below fail on
+MARKED = "unarchivable"  # an article whose month the store below fails to look into
 OLD_POISON = "Bad\uffff"  # a noncharacter: lxml refused it in a name, until render cleaned it
 
 
@@ -70,6 +73,18 @@ class FailingOnTheMark(FeedDocuments):
         if any(MARK in spec.title for spec in feeds):
             raise InjectedFault(f"a feed named {MARK!r} cannot be listed")
         return super().render_site(feeds)
+
+
+class FailingOnTheMarkedMonth(Store):
+    """The real store, but asking which articles a month of a feed holds fails when the
+    article MARKED is among them: the month's archives cannot be dropped."""
+
+    def ids_published_in(self, feed: str, start: datetime, end: datetime, limit: int,
+                         now: datetime | None = None) -> list[str]:
+        held = super().ids_published_in(feed, start, end, limit, now)
+        if MARKED in held:
+            raise InjectedFault(f"the month of {MARKED!r} cannot be read")
+        return held
 
 
 def article(settings: Settings, article_id: str, section: str = "World",
@@ -234,35 +249,36 @@ def test_the_names_that_once_failed_render_now_publish_everywhere(
         assert item_id("poisoned") in ids(server, path)
 
 
-def test_a_date_in_the_year_9999_stops_neither_the_archives_nor_the_watermark_nor_the_embargo(
+def test_archives_that_cannot_be_dropped_stop_neither_the_others_nor_the_watermark_nor_the_embargo(
         settings, store, redis_cache, live_server_factory, caplog):
-    """An article dated 9999-12-31 (its month has no end a datetime can hold) beside a new
-    article and an embargoed one: the month's archive fails alone, the other archives are
-    dropped (rendered afresh with the new article), the watermark moves on, and the timer of
-    the embargo is armed, so the embargoed article appears on time."""
+    """An article in a month the store fails to look into, beside a new article and an
+    embargoed one: that month's archives fail alone, the other archives are dropped (rendered
+    afresh with the new article), the watermark moves on, and the timer of the embargo is
+    armed, so the embargoed article appears on time."""
     settings = dataclasses.replace(settings, refresh_interval=600, leader_lease=600)
     store.upsert([article(settings, "old")])
-    service = refresh_service(settings, FeedBuilder(settings, store, redis_cache),
+    failing = FailingOnTheMarkedMonth(settings.database_url)
+    service = refresh_service(settings, FeedBuilder(settings, failing, redis_cache),
                               BackgroundScheduler())
-    service.refresh("full")
-    server = live_server_factory(settings, store, redis_cache)
-    month = archive_path("world", Month.of(datetime.now(UTC) - timedelta(hours=1)))
-    assert ids(server, f"/feeds/{month}/rss.xml") == [item_id("old")]  # cached now
-    mark = Watermark.from_json(redis_cache.get_state("watermark"))
-    far = datetime(9999, 12, 31, 23, tzinfo=UTC)
-    due = datetime.now(UTC) + timedelta(seconds=3)
-    store.upsert([dataclasses.replace(article(settings, "far"), published=far, updated=far),
-                  article(settings, "fresh"), article(settings, "embargoed", published=due)])
-    counted = failures_counted("archives")
-    service.start(run_now=False)
     try:
+        service.refresh("full")
+        server = live_server_factory(settings, store, redis_cache)
+        month = archive_path("world", Month.of(datetime.now(UTC) - timedelta(hours=1)))
+        assert ids(server, f"/feeds/{month}/rss.xml") == [item_id("old")]  # cached now
+        mark = Watermark.from_json(redis_cache.get_state("watermark"))
+        then = datetime.now(UTC) - timedelta(days=400)
+        due = datetime.now(UTC) + timedelta(seconds=3)
+        store.upsert([article(settings, MARKED, published=then), article(settings, "fresh"),
+                      article(settings, "embargoed", published=due)])
+        counted = failures_counted("archives")
+        service.start(run_now=False)
         with caplog.at_level(logging.INFO):
             service.refresh("incremental")
         assert item_id("fresh") in ids(server, f"/feeds/{month}/rss.xml")
         assert Watermark.from_json(redis_cache.get_state("watermark")).at > mark.at
-        # a line for each archive of that month: the section's and the site's
+        # a line for each archive of that month: the site's and the section's
         assert [line.split(" not dropped")[0] for line in errors(caplog)] == [
-            "archive archive/9999-12", "archive world/archive/9999-12"]
+            f"archive {archive_path(feed, Month.of(then))}" for feed in ("", "world")]
         assert failures_counted("archives") == counted + 2
         health = get(server, "/healthz").json()
         assert health["status"] == "degraded" and health["failing"]["stages"] == ["archives"]
@@ -277,6 +293,7 @@ def test_a_date_in_the_year_9999_stops_neither_the_archives_nor_the_watermark_no
             time.sleep(0.1)
     finally:
         service.shutdown()
+        failing.close()
 
 
 @pytest.mark.parametrize("kind", ["tag", "section"])
