@@ -92,12 +92,15 @@ def __getattr__(name: str) -> type:
 class FeedBuilder:
     """Renders a feed's documents from the store. Without a store given it opens the
     configured one on first use, so a web worker that only serves cache hits loads no
-    SQLAlchemy (tests/test_hit_path_imports.py)."""
+    SQLAlchemy (tests/test_hit_path_imports.py); likewise, without `documents` (the
+    renderers: tests give ones that fail) it loads feedsvc.render on first use."""
 
-    def __init__(self, settings: Settings, store: Store | None, cache: FeedCache | None):
+    def __init__(self, settings: Settings, store: Store | None, cache: FeedCache | None, *,
+                 documents: FeedDocuments | None = None):
         self.settings = settings
         self._store = store
         self.cache = cache
+        self._given_documents = documents
         self._catalog: tuple[dict[str, str], dict[str, FeedSpec]] | None = None
 
     @functools.cached_property
@@ -110,6 +113,8 @@ class FeedBuilder:
 
     @functools.cached_property
     def _documents(self) -> FeedDocuments:
+        if self._given_documents is not None:
+            return self._given_documents
         from feedsvc.render import FeedDocuments
 
         return FeedDocuments(self.settings)
