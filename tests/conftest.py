@@ -49,8 +49,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if (SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ()))
                 or item.path.is_relative_to(FAULTS)):
             item.add_marker(pytest.mark.slow)
-    # The slow ones first: the workers then end together on short tests, not one on a long one.
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    # The slow ones first, then the long ones: the workers then end together on short tests,
+    # not one on a long one.
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
+                                 item.get_closest_marker("long") is None))
 
 
 def free_port() -> int:

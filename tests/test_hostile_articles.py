@@ -247,6 +247,7 @@ def assert_served_valid(site: Site, urls: tuple[str, ...]) -> None:
                      suppress_health_check=[hypothesis.HealthCheck.too_slow,
                                             hypothesis.HealthCheck.large_base_example])
 @given(lines=st.lists(LINE, min_size=1, max_size=4))
+@pytest.mark.long
 def test_any_article_file_gives_valid_feeds_and_named_rejections(site, lines):
     path, report, errors = site.import_lines(lines)
     refused = rejections(path, errors)
@@ -302,6 +303,7 @@ def test_a_line_over_the_limit_is_refused_unread(site):
         2: [("(line)", f"is {len(huge) + 1} bytes long, the limit is {MAX_LINE_BYTES}")]}
 
 
+@pytest.mark.long
 def test_an_article_at_every_limit_renders_and_serves_in_bounded_time(site):
     """The largest document the rules allow: a 2 MB body at the nesting and tag limits, full
     lists of the longest names; every feed that carries it stays valid and quick."""
@@ -550,6 +552,7 @@ _READER_TEXT = st.lists(st.sampled_from(MARKUP_TEXT) | st.text(
 @hypothesis.settings(max_examples=15, deadline=None, derandomize=True,
                      suppress_health_check=[hypothesis.HealthCheck.too_slow])
 @given(title=_READER_TEXT, summary=_READER_TEXT, section=_READER_TEXT, author=_READER_TEXT)
+@pytest.mark.long
 def test_readers_show_any_plain_text_as_written(site, title, summary, section, author):
     doc = _reader_case("generated", title=title, summary=summary, authors=[author])
     # A "/" in a section name given as a list splits it in the catalog (a known gap).

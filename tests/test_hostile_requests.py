@@ -29,6 +29,8 @@ from feedsvc.store import Store
 from feedsvc.web import create_app
 from processes import Service, Spawner
 
+pytestmark = pytest.mark.slow  # its module's site runs a granian web process
+
 CANONICAL, MIRROR = "news.example", "news-mirror.example"
 FEEDS = ["/feeds/rss.xml", "/feeds/news/turkey/atom.xml", "/feeds/world/feed.json",
          "/feeds/roku.json", "/feeds.opml", "/"]

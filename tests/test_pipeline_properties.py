@@ -42,6 +42,7 @@ from feedsvc.urls import FEED_CONTENT_TYPES
 from feedsvc.web import create_app
 from feedsvc.wsgi import with_api
 
+pytestmark = pytest.mark.long  # a few hundred examples, each through a refresh and HTTP
 TOKEN = "property-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 EXAMPLES = int(os.environ.get("FEEDSVC_PROPERTY_EXAMPLES", "0")) or None  # None: CI's
 IMPORT_ERROR = re.compile(r"^(?P<file>.+):(?P<line>[0-9]+): (?P<field>[^\s:][^:]*): \S")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import feedparser
+import pytest
 from lxml import etree
 
 from feedcheck import MIRROR_FOOTER, valid_xml
@@ -43,6 +44,7 @@ def _urls(root: etree._Element) -> list[str]:
     return urls
 
 
+@pytest.mark.long
 def test_every_feed_on_every_address_parses_and_validates(demo_renderer, settings):
     documents = _all_documents(demo_renderer)
     catalog = demo_renderer.catalog()
