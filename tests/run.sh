@@ -2,8 +2,8 @@
 # The whole test suite, from a fresh clone on a fresh machine: installs what the tests need
 # (the Python packages from uv.lock), makes sure the real Redis and PostgreSQL they talk to are
 # up (starting or installing them), then runs ruff, mypy, the benchmarks' short variants and
-# pytest, and the clock-sensitive tests again under a clock 400 days ahead. Fails loudly;
-# never skips a test for lack of a service.
+# pytest, and beside it the clock-sensitive tests again under a clock 400 days ahead. Fails
+# loudly; never skips a test for lack of a service.
 #   bash tests/run.sh            everything (what CI runs)
 #   bash tests/run.sh --quick    ruff, mypy and the in-process tests (not marked slow)
 #   bash tests/run.sh ARGS...    ruff, mypy and pytest ARGS (a module, -k, -m ...)

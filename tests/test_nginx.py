@@ -97,8 +97,14 @@ def test_every_address_and_coding_gets_the_origins_bytes_and_etag(front, host):
             assert direct[0] == 200
             for _ in range(2):  # a miss, then a hit
                 assert fetch(front.nginx, path, host, coding) == direct, (path, coding)
-    hit = get(front.nginx, PATHS[0], host, **{"Accept-Encoding": "gzip"})
-    assert hit.headers["X-Cache"] == "HIT"
+    # A hit: the loop above may take longer than max-age on a busy machine, so the first of
+    # these may be STALE (and update the entry in the background); one of the next is a HIT.
+    caches: list[str] = []
+    while len(caches) < 3 and "HIT" not in caches:
+        time.sleep(0.2 if caches else 0)
+        caches.append(get(front.nginx, PATHS[0], host,
+                          **{"Accept-Encoding": "gzip"}).headers["X-Cache"])
+    assert "HIT" in caches, caches
 
 
 def test_a_conditional_request_gets_a_304_with_the_origins_etag(front):
